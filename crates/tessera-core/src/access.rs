@@ -1,0 +1,197 @@
+//! RFC 9068 access tokens: short-lived JWTs with `typ: at+jwt`, signed by the key ring's
+//! current key and verified against the whole ring.
+//!
+//! Design decision: verification is a closed list of checks on top of the strict JOSE layer —
+//! the `typ` must say "access token" (so an ID token or any other JWT signed by the same key is
+//! never accepted as one), the `kid` must name a trusted key, time claims must be JSON integers
+//! and the clock leeway is capped at [`MAX_LEEWAY_SECS`] whatever the configuration says.
+
+use serde_json::{Map, Value};
+
+use crate::jose::{self, JoseError, SigningKey};
+use crate::keys::KeyRing;
+use crate::time::UnixTime;
+
+/// The `typ` header of an access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// The largest clock leeway honoured, in seconds.
+pub const MAX_LEEWAY_SECS: i64 = 60;
+
+/// The claims of a Tessera access token.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccessClaims {
+    /// Issuer: the server's public base URL.
+    pub iss: String,
+    /// Subject: the user id (or the client id for client credentials).
+    pub sub: String,
+    /// Audience: the one resource the token is for.
+    pub aud: String,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Not before.
+    pub nbf: UnixTime,
+    /// Unique token id, for the revocation list.
+    pub jti: String,
+    /// The login session the token derives from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Space-separated scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The user's name, for convenience of resource servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// What a verifier expects of every access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// The required `iss`.
+    pub issuer: String,
+    /// The audience this verifier serves; must be (in) the token's `aud`.
+    pub audience: String,
+    /// Clock leeway in seconds; negative counts as 0, more than [`MAX_LEEWAY_SECS`] as that.
+    pub leeway_secs: i64,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// The JWS itself was refused (signature, key, header, encoding, `typ`).
+    #[error(transparent)]
+    Jose(#[from] JoseError),
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iat` is in the future.
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// `iss` is not the expected issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the expected audience.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A claim is missing or has the wrong JSON type.
+    #[error("bad claims: {0}")]
+    BadClaims(&'static str),
+}
+
+/// Signs `claims` as an access token with `key` (header `{"alg","kid","typ":"at+jwt"}`).
+///
+/// # Errors
+/// As [`SigningKey::sign_compact`].
+pub fn issue(key: &SigningKey, claims: &AccessClaims) -> Result<String, JoseError> {
+    let payload = serde_json::to_value(claims).map_err(|_| JoseError::BadJson)?;
+    key.sign_compact(ACCESS_TOKEN_TYP, &payload)
+}
+
+/// Verifies an access token against the ring and the policy at time `now`.
+///
+/// # Errors
+/// [`AccessError::Jose`] for anything the JOSE layer refuses, a missing or unknown `kid`
+/// ([`JoseError::UnknownKey`]) or a `typ` other than `at+jwt` / `application/at+jwt`
+/// ([`JoseError::WrongType`]); the other variants for claim checks.
+pub fn verify(
+    token: &str,
+    ring: &KeyRing,
+    policy: &AccessPolicy,
+    now: UnixTime,
+) -> Result<AccessClaims, AccessError> {
+    let verified = jose::verify_compact(token, |kid| kid.and_then(|kid| ring.verifier(kid)))?;
+    let typ_ok = verified.header().typ.as_deref().is_some_and(|typ| {
+        typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(JoseError::WrongType.into());
+    }
+    let claims = verified.payload_json()?;
+    let iss = string(&claims, "iss")?;
+    let aud = audience(&claims, &policy.audience)?;
+    let parsed = AccessClaims {
+        sub: string(&claims, "sub")?,
+        exp: numeric_date(&claims, "exp")?,
+        iat: numeric_date(&claims, "iat")?,
+        nbf: numeric_date(&claims, "nbf")?,
+        jti: string(&claims, "jti")?,
+        sid: optional_string(&claims, "sid")?,
+        scope: optional_string(&claims, "scope")?,
+        client_id: string(&claims, "client_id")?,
+        username: optional_string(&claims, "username")?,
+        iss,
+        aud: policy.audience.clone(),
+    };
+    if parsed.iss != policy.issuer {
+        return Err(AccessError::WrongIssuer);
+    }
+    if !aud {
+        return Err(AccessError::WrongAudience);
+    }
+    let leeway = policy.leeway_secs.clamp(0, MAX_LEEWAY_SECS);
+    if parsed.exp <= now.plus(-leeway) {
+        return Err(AccessError::Expired);
+    }
+    if parsed.nbf > now.plus(leeway) {
+        return Err(AccessError::NotYetValid);
+    }
+    if parsed.iat > now.plus(leeway) {
+        return Err(AccessError::IssuedInFuture);
+    }
+    Ok(parsed)
+}
+
+fn string(claims: &Map<String, Value>, name: &'static str) -> Result<String, AccessError> {
+    optional_string(claims, name)?.ok_or(AccessError::BadClaims(name))
+}
+
+fn optional_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, AccessError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AccessError::BadClaims(name)),
+    }
+}
+
+/// A NumericDate that must be a non-negative JSON integer (no strings, floats or exponents).
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<UnixTime, AccessError> {
+    match claims.get(name) {
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n
+            .as_i64()
+            .filter(|v| *v >= 0)
+            .map(UnixTime)
+            .ok_or(AccessError::BadClaims(name)),
+        _ => Err(AccessError::BadClaims(name)),
+    }
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3); true if it holds `expected`.
+fn audience(claims: &Map<String, Value>, expected: &str) -> Result<bool, AccessError> {
+    match claims.get("aud") {
+        Some(Value::String(aud)) => Ok(aud == expected),
+        Some(Value::Array(items)) if !items.is_empty() => {
+            let mut found = false;
+            for item in items {
+                match item {
+                    Value::String(aud) => found |= aud == expected,
+                    _ => return Err(AccessError::BadClaims("aud")),
+                }
+            }
+            Ok(found)
+        }
+        _ => Err(AccessError::BadClaims("aud")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Compact JWS (RFC 7515 §7.1): parsing under the strict rules, and verification that can
+//! only succeed through a pinned [`VerifyingKey`].
+//!
+//! Design decision: [`VerifiedJws`] has private fields and is only made by [`verify_compact`],
+//! so code holding one knows the signature was checked ("parse, don't validate"). The header's
+//! `alg` is only ever *compared* with the key's algorithm; it never selects the algorithm.
+
+use serde_json::{Map, Value};
+
+use super::{Algorithm, JoseError, MAX_TOKEN_BYTES, VerifyingKey, b64, json};
+
+/// The protected header of a verified JWS: the members Tessera reads. Members that point at
+/// other keys (`jku`, `x5u`, `jwk`, `x5c`, `x5t`) are ignored and not kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The algorithm named by the header (equal to the verifying key's).
+    pub alg: Algorithm,
+    /// Key id.
+    pub kid: Option<String>,
+    /// Media type of the whole JWS (e.g. `at+jwt`).
+    pub typ: Option<String>,
+    /// Media type of the payload.
+    pub cty: Option<String>,
+}
+
+/// A JWS whose signature has been checked. Only [`verify_compact`] makes one.
+#[derive(Clone, Debug)]
+pub struct VerifiedJws {
+    header: Header,
+    payload: Vec<u8>,
+}
+
+impl VerifiedJws {
+    /// The verified protected header.
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The verified payload bytes.
+    #[must_use]
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The payload as a strict JSON object (UTF-8, no duplicate members).
+    ///
+    /// # Errors
+    /// [`JoseError::BadJson`] or [`JoseError::DuplicateKey`].
+    pub fn payload_json(&self) -> Result<Map<String, Value>, JoseError> {
+        json::parse_object(&self.payload)
+    }
+}
+
+/// The three segments of a compact JWS, after the size and shape checks.
+struct Segments<'a> {
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+    /// `header '.' payload`, the signing input.
+    signing_input: &'a str,
+}
+
+/// Size bound first, then exactly three segments with non-empty header and payload.
+fn split(token: &str) -> Result<Segments<'_>, JoseError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(JoseError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JoseError::Malformed(
+            "a compact JWS has exactly three segments",
+        ));
+    };
+    if header.is_empty() || payload.is_empty() {
+        return Err(JoseError::Malformed("empty header or payload segment"));
+    }
+    let signing_input = token
+        .get(..header.len() + 1 + payload.len())
+        .ok_or(JoseError::Malformed("segments"))?;
+    Ok(Segments {
+        header,
+        payload,
+        signature,
+        signing_input,
+    })
+}
+
+fn optional_string(map: &Map<String, Value>, name: &str) -> Result<Option<String>, JoseError> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(JoseError::Malformed("header member is not a string")),
+    }
+}
+
+/// Applies the header rules to a strictly parsed header object.
+fn parse_header(map: &Map<String, Value>) -> Result<Header, JoseError> {
+    if map.contains_key("crit") {
+        return Err(JoseError::UnsupportedCritical);
+    }
+    if map.contains_key("b64") {
+        return Err(JoseError::UnsupportedHeader("b64"));
+    }
+    let alg = match map.get("alg") {
+        Some(Value::String(name)) => {
+            Algorithm::parse(name).ok_or(JoseError::UnsupportedAlgorithm)?
+        }
+        Some(_) => return Err(JoseError::Malformed("alg is not a string")),
+        None => return Err(JoseError::Malformed("missing alg")),
+    };
+    Ok(Header {
+        alg,
+        kid: optional_string(map, "kid")?,
+        typ: optional_string(map, "typ")?,
+        cty: optional_string(map, "cty")?,
+    })
+}
+
+/// Verifies a compact JWS.
+///
+/// `lookup` maps the header's `kid` (`None` if absent) to a key; the key's pinned algorithm must
+/// equal the header's `alg`. Checks, in order: size, segments, canonical base64url, strict JSON
+/// header, `crit`/`b64`/`alg` rules, key lookup, algorithm pin, signature.
+///
+/// # Errors
+/// The first rule broken, as a [`JoseError`].
+pub fn verify_compact<'k>(
+    token: &str,
+    lookup: impl FnOnce(Option<&str>) -> Option<&'k VerifyingKey>,
+) -> Result<VerifiedJws, JoseError> {
+    let segments = split(token)?;
+    if segments.signature.is_empty() {
+        return Err(JoseError::Malformed("empty signature segment"));
+    }
+    let header_map = json::parse_object(&b64::decode(segments.header)?)?;
+    let header = parse_header(&header_map)?;
+    let payload = b64::decode(segments.payload)?;
+    let signature = b64::decode(segments.signature)?;
+    let key = lookup(header.kid.as_deref()).ok_or(JoseError::UnknownKey)?;
+    if key.alg() != header.alg {
+        return Err(JoseError::AlgorithmMismatch);
+    }
+    key.verify_signature(segments.signing_input.as_bytes(), &signature)?;
+    Ok(VerifiedJws { header, payload })
+}
+
+/// Decodes a compact JWS **without verifying anything but its encoding**, for inspection tools
+/// only. Returns `(header, payload)`. The signature segment may be empty (so unsigned tokens can
+/// be shown and flagged); base64url and JSON must still be strict and the payload must be JSON.
+///
+/// # Errors
+/// [`JoseError::TooLarge`], [`JoseError::Malformed`], [`JoseError::BadBase64`],
+/// [`JoseError::BadJson`], [`JoseError::DuplicateKey`].
+pub fn decode_unverified_dangerously(token: &str) -> Result<(Value, Value), JoseError> {
+    let segments = split(token)?;
+    if !segments.signature.is_empty() {
+        b64::decode(segments.signature)?;
+    }
+    let header = Value::Object(json::parse_object(&b64::decode(segments.header)?)?);
+    let payload = json::parse(&b64::decode(segments.payload)?)?;
+    Ok((header, payload))
+}
+
+/// Assembles `header.payload.signature` for a header and payload produced by this crate.
+pub(crate) fn signing_input(header: &Value, payload: &Value) -> Result<String, JoseError> {
+    let header = serde_json::to_vec(header).map_err(|_| JoseError::BadJson)?;
+    let payload = serde_json::to_vec(payload).map_err(|_| JoseError::BadJson)?;
+    Ok(format!(
+        "{}.{}",
+        b64::encode(&header),
+        b64::encode(&payload)
+    ))
+}

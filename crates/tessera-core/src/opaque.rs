@@ -1,0 +1,292 @@
+//! Opaque bearer tokens: session tokens (`tss_`) and refresh tokens (`trt_`).
+//!
+//! A token is `prefix || base64url(32 random bytes) || checksum`, where the checksum is the first
+//! 4 bytes of SHA-256 over everything before it. The prefix lets secret scanners recognise a
+//! leaked token; the checksum lets a malformed or mistyped token be refused without a store
+//! lookup. Stores only ever see [`TokenHash`] (SHA-256 of the whole token): a stolen database
+//! yields no usable credential.
+
+use aws_lc_rs::{digest, hmac, rand::SecureRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+const SECRET_BYTES: usize = 32;
+const BODY_CHARS: usize = 43; // base64url of 32 bytes, unpadded
+const CHECKSUM_CHARS: usize = 6; // base64url of 4 bytes, unpadded
+const PREFIX_CHARS: usize = 4;
+/// Length of every opaque token, in ASCII characters.
+pub const TOKEN_LEN: usize = PREFIX_CHARS + BODY_CHARS + CHECKSUM_CHARS;
+
+/// Which credential an opaque token is. Each kind has its own prefix, so one can never be
+/// presented as the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A login session (cookie or bearer), prefix `tss_`.
+    Session,
+    /// A refresh token, prefix `trt_`.
+    Refresh,
+}
+
+impl TokenKind {
+    /// The token prefix, including the underscore.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Session => "tss_",
+            Self::Refresh => "trt_",
+        }
+    }
+}
+
+/// Why a string is not a well-formed opaque token.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpaqueError {
+    /// Wrong length, prefix or alphabet.
+    #[error("malformed token")]
+    Malformed,
+    /// The checksum does not match.
+    #[error("token checksum mismatch")]
+    BadChecksum,
+    /// The operating system's random generator failed.
+    #[error("random generator failure")]
+    Rng,
+}
+
+/// An opaque token in its secret form. `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OpaqueToken {
+    kind: TokenKind,
+    raw: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for OpaqueToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpaqueToken({}<redacted>)", self.kind.prefix())
+    }
+}
+
+fn checksum(head: &str) -> String {
+    let d = digest::digest(&digest::SHA256, head.as_bytes());
+    let four = d.as_ref().get(..4).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(four)
+}
+
+impl OpaqueToken {
+    /// A fresh token with 256 bits from the OS CSPRNG.
+    ///
+    /// # Errors
+    /// [`OpaqueError::Rng`] if the system generator fails.
+    pub fn generate(kind: TokenKind) -> Result<Self, OpaqueError> {
+        let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
+        aws_lc_rs::rand::SystemRandom::new()
+            .fill(secret.as_mut())
+            .map_err(|_| OpaqueError::Rng)?;
+        let mut raw = String::with_capacity(TOKEN_LEN);
+        raw.push_str(kind.prefix());
+        raw.push_str(&URL_SAFE_NO_PAD.encode(secret.as_ref()));
+        let sum = checksum(&raw);
+        raw.push_str(&sum);
+        Ok(Self {
+            kind,
+            raw: Zeroizing::new(raw),
+        })
+    }
+
+    /// Parses a token of the expected kind, checking shape and checksum (no store needed).
+    ///
+    /// # Errors
+    /// [`OpaqueError::Malformed`] or [`OpaqueError::BadChecksum`].
+    pub fn parse(kind: TokenKind, s: &str) -> Result<Self, OpaqueError> {
+        if s.len() != TOKEN_LEN || !s.starts_with(kind.prefix()) {
+            return Err(OpaqueError::Malformed);
+        }
+        let alphabet_ok = s
+            .bytes()
+            .skip(PREFIX_CHARS)
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !alphabet_ok {
+            return Err(OpaqueError::Malformed);
+        }
+        let (head, sum) = s.split_at(PREFIX_CHARS + BODY_CHARS);
+        // The body must be canonical base64url (no padding, no stray trailing bits) of 32 bytes.
+        let body = head.get(PREFIX_CHARS..).unwrap_or_default();
+        if !URL_SAFE_NO_PAD
+            .decode(body)
+            .is_ok_and(|b| b.len() == SECRET_BYTES)
+        {
+            return Err(OpaqueError::Malformed);
+        }
+        if !bool::from(checksum(head).as_bytes().ct_eq(sum.as_bytes())) {
+            return Err(OpaqueError::BadChecksum);
+        }
+        Ok(Self {
+            kind,
+            raw: Zeroizing::new(s.to_owned()),
+        })
+    }
+
+    /// The kind of this token.
+    #[must_use]
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The secret string, for handing to the client exactly once.
+    #[must_use]
+    pub fn expose_secret(&self) -> &str {
+        &self.raw
+    }
+
+    /// The hash under which stores keep this token.
+    #[must_use]
+    pub fn hash(&self) -> TokenHash {
+        let d = digest::digest(&digest::SHA256, self.raw.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        TokenHash(out)
+    }
+
+    /// A 256-bit value derived from this token for one `purpose` (HMAC-SHA256 keyed by the
+    /// token). Used for the CSRF token of a session and for sealing a refresh successor: only
+    /// the holder of the token can compute it, and it reveals nothing about the token.
+    #[must_use]
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.raw.as_bytes());
+        let tag = hmac::sign(&key, purpose.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+/// SHA-256 of an opaque token: the only form in which a store sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Lower-case hex, the form used as a store key.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        use std::fmt::Write;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// Parses the hex form written by [`TokenHash::to_hex`].
+    #[must_use]
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Self(out))
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A hash is not a credential, but a short form keeps logs readable.
+        write!(
+            f,
+            "TokenHash({}…)",
+            self.to_hex().get(..12).unwrap_or_default()
+        )
+    }
+}
+
+/// A random public identifier (128 bits, base64url), for session ids, family ids and `jti`s.
+///
+/// # Errors
+/// [`OpaqueError::Rng`] if the system generator fails.
+pub fn random_id() -> Result<String, OpaqueError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| OpaqueError::Rng)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_shape() {
+        for kind in [TokenKind::Session, TokenKind::Refresh] {
+            let t = OpaqueToken::generate(kind).unwrap();
+            assert_eq!(t.expose_secret().len(), TOKEN_LEN);
+            assert!(t.expose_secret().starts_with(kind.prefix()));
+            let back = OpaqueToken::parse(kind, t.expose_secret()).unwrap();
+            assert_eq!(back.hash(), t.hash());
+        }
+    }
+
+    #[test]
+    fn kinds_are_not_interchangeable() {
+        let t = OpaqueToken::generate(TokenKind::Refresh).unwrap();
+        assert_eq!(
+            OpaqueToken::parse(TokenKind::Session, t.expose_secret()),
+            Err(OpaqueError::Malformed)
+        );
+    }
+
+    #[test]
+    fn any_single_character_change_is_refused() {
+        let t = OpaqueToken::generate(TokenKind::Session).unwrap();
+        let s = t.expose_secret().to_owned();
+        for i in PREFIX_CHARS..s.len() {
+            let mut bytes = s.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let m = String::from_utf8(bytes).unwrap();
+            assert!(
+                OpaqueToken::parse(TokenKind::Session, &m).is_err(),
+                "mutation at {i} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_inputs_are_refused() {
+        for bad in [
+            "",
+            "tss_",
+            "tss_!!!",
+            &"tss_".repeat(20),
+            "TSS_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(
+                OpaqueToken::parse(TokenKind::Session, bad).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let t = OpaqueToken::generate(TokenKind::Session).unwrap();
+        let dbg = format!("{t:?}");
+        assert!(!dbg.contains(&t.expose_secret()[4..]));
+    }
+
+    #[test]
+    fn hash_hex_round_trip() {
+        let h = OpaqueToken::generate(TokenKind::Session).unwrap().hash();
+        assert_eq!(TokenHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(TokenHash::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn derivations_differ_by_purpose() {
+        let t = OpaqueToken::generate(TokenKind::Session).unwrap();
+        assert_ne!(*t.derive("a"), *t.derive("b"));
+        assert_eq!(*t.derive("a"), *t.derive("a"));
+    }
+}

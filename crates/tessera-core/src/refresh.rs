@@ -1,0 +1,247 @@
+//! Refresh-token families: rotation on every use, a grace window for retries, and reuse
+//! detection.
+//!
+//! A family is the chain of refresh tokens descended from one app login. Each use of the current
+//! token (generation `g`) mints generation `g + 1` and retires `g`. Presenting `g` again within
+//! the grace window (a client that lost the response, or two tabs racing) returns the *same*
+//! successor: it is kept sealed (AES-256-GCM) under a key only the holder of `g` can derive, so
+//! the store still holds no usable token. Presenting any retired token later is reuse — a sign the
+//! chain was stolen — and revokes the family together with its session.
+//!
+//! [`decide`] is the whole rule, as a pure function; stores apply it inside their own atomic
+//! read-modify-write so racing instances see one winner.
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::SecureRandom;
+use zeroize::Zeroizing;
+
+use crate::opaque::{OpaqueToken, TokenKind};
+use crate::time::UnixTime;
+
+/// Default grace window for retrying a just-rotated refresh token, in seconds.
+pub const DEFAULT_GRACE_SECS: i64 = 10;
+
+const SEAL_PURPOSE: &str = "tessera refresh successor v1";
+
+/// A refresh-token family as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshFamily {
+    /// Public identifier.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The login session this family belongs to (the `sid` of its access tokens).
+    pub sid: String,
+    /// The OAuth2 client it was issued to; `None` for first-party apps.
+    pub client_id: Option<String>,
+    /// Granted scope.
+    pub scope: Option<String>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Absolute end of the family (that of its session).
+    pub expires_at: UnixTime,
+    /// Generation of the one current token.
+    pub generation: u32,
+    /// When generation `generation - 1` was rotated away, if it was.
+    pub rotated_at: Option<UnixTime>,
+    /// The current token sealed under a key derived from the previous token, for grace retries.
+    pub sealed_successor: Option<Vec<u8>>,
+    /// Set once the family is revoked (reuse, logout, password change).
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// What presenting a refresh token of a family at generation `presented` means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The current token: rotate to a new generation.
+    Rotate,
+    /// The previous token within the grace window: hand out the same successor again.
+    GraceRetry,
+    /// A retired token outside the grace window: the chain leaked; revoke the family.
+    Reuse,
+    /// The family is already revoked.
+    Revoked,
+    /// The family is past its absolute lifetime.
+    Expired,
+}
+
+/// The rotation rule. `grace_secs <= 0` disables the grace window.
+#[must_use]
+pub fn decide(family: &RefreshFamily, presented: u32, now: UnixTime, grace_secs: i64) -> Decision {
+    if family.revoked_at.is_some() {
+        return Decision::Revoked;
+    }
+    if now >= family.expires_at {
+        return Decision::Expired;
+    }
+    if presented == family.generation {
+        return Decision::Rotate;
+    }
+    let is_previous = presented.checked_add(1) == Some(family.generation);
+    let in_grace = family
+        .rotated_at
+        .is_some_and(|at| grace_secs > 0 && now.since(at) < grace_secs);
+    if is_previous && in_grace && family.sealed_successor.is_some() {
+        Decision::GraceRetry
+    } else {
+        Decision::Reuse
+    }
+}
+
+/// Why a sealed successor could not be opened.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// Encryption or the random generator failed.
+    #[error("sealing failed")]
+    Seal,
+    /// The sealed value is not for this token and family.
+    #[error("sealed successor does not open")]
+    Open,
+}
+
+fn seal_key(previous: &OpaqueToken) -> Result<LessSafeKey, SealError> {
+    let key = previous.derive(SEAL_PURPOSE);
+    UnboundKey::new(&AES_256_GCM, key.as_ref())
+        .map(LessSafeKey::new)
+        .map_err(|_| SealError::Seal)
+}
+
+/// Seals `successor` so that only the holder of `previous` can open it (nonce ‖ ciphertext ‖ tag,
+/// bound to the family id).
+///
+/// # Errors
+/// [`SealError::Seal`] if the random generator or the cipher fails.
+pub fn seal_successor(
+    previous: &OpaqueToken,
+    successor: &OpaqueToken,
+    family_id: &str,
+) -> Result<Vec<u8>, SealError> {
+    let key = seal_key(previous)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| SealError::Seal)?;
+    let mut buf = successor.expose_secret().as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(family_id.as_bytes()),
+        &mut buf,
+    )
+    .map_err(|_| SealError::Seal)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    Ok(out)
+}
+
+/// Opens what [`seal_successor`] sealed.
+///
+/// # Errors
+/// [`SealError::Open`] if `previous` or `family_id` is not the one it was sealed with, or the
+/// bytes were altered.
+pub fn open_successor(
+    previous: &OpaqueToken,
+    sealed: &[u8],
+    family_id: &str,
+) -> Result<OpaqueToken, SealError> {
+    let key = seal_key(previous)?;
+    if sealed.len() < NONCE_LEN {
+        return Err(SealError::Open);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
+    let mut buf = Zeroizing::new(ciphertext.to_vec());
+    let plain = key
+        .open_in_place(nonce, Aad::from(family_id.as_bytes()), &mut buf)
+        .map_err(|_| SealError::Open)?;
+    let text = std::str::from_utf8(plain).map_err(|_| SealError::Open)?;
+    OpaqueToken::parse(TokenKind::Refresh, text).map_err(|_| SealError::Open)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(generation: u32, rotated_at: Option<i64>) -> RefreshFamily {
+        RefreshFamily {
+            id: "f".into(),
+            user_id: "u".into(),
+            sid: "s".into(),
+            client_id: None,
+            scope: None,
+            created_at: UnixTime(0),
+            expires_at: UnixTime(1_000),
+            generation,
+            rotated_at: rotated_at.map(UnixTime),
+            sealed_successor: rotated_at.map(|_| vec![1]),
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn current_token_rotates() {
+        assert_eq!(
+            decide(&family(0, None), 0, UnixTime(5), 10),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(&family(3, Some(100)), 3, UnixTime(500), 10),
+            Decision::Rotate
+        );
+    }
+
+    #[test]
+    fn previous_token_within_grace_is_a_retry() {
+        let f = family(4, Some(100));
+        assert_eq!(decide(&f, 3, UnixTime(100), 10), Decision::GraceRetry);
+        assert_eq!(decide(&f, 3, UnixTime(109), 10), Decision::GraceRetry);
+    }
+
+    #[test]
+    fn previous_token_after_grace_is_reuse() {
+        let f = family(4, Some(100));
+        assert_eq!(decide(&f, 3, UnixTime(110), 10), Decision::Reuse);
+    }
+
+    #[test]
+    fn older_generations_are_always_reuse() {
+        let f = family(4, Some(100));
+        assert_eq!(decide(&f, 2, UnixTime(101), 10), Decision::Reuse);
+        assert_eq!(decide(&f, 0, UnixTime(101), 10), Decision::Reuse);
+    }
+
+    #[test]
+    fn zero_grace_disables_retries() {
+        let f = family(4, Some(100));
+        assert_eq!(decide(&f, 3, UnixTime(100), 0), Decision::Reuse);
+    }
+
+    #[test]
+    fn revoked_and_expired_families_refuse_everything() {
+        let mut f = family(1, Some(100));
+        assert_eq!(decide(&f, 1, UnixTime(1_000), 10), Decision::Expired);
+        f.revoked_at = Some(UnixTime(50));
+        assert_eq!(decide(&f, 1, UnixTime(101), 10), Decision::Revoked);
+    }
+
+    #[test]
+    fn successor_opens_only_with_the_previous_token_and_family() {
+        let prev = OpaqueToken::generate(TokenKind::Refresh).unwrap();
+        let next = OpaqueToken::generate(TokenKind::Refresh).unwrap();
+        let other = OpaqueToken::generate(TokenKind::Refresh).unwrap();
+        let sealed = seal_successor(&prev, &next, "fam").unwrap();
+        assert_eq!(open_successor(&prev, &sealed, "fam").unwrap(), next);
+        assert_eq!(open_successor(&other, &sealed, "fam"), Err(SealError::Open));
+        assert_eq!(
+            open_successor(&prev, &sealed, "other"),
+            Err(SealError::Open)
+        );
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            open_successor(&prev, &tampered, "fam"),
+            Err(SealError::Open)
+        );
+        assert_eq!(open_successor(&prev, &[], "fam"), Err(SealError::Open));
+    }
+}

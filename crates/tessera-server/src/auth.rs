@@ -1,0 +1,227 @@
+//! Who is calling: the session cookie, a bearer session token, or a bearer access JWT — and,
+//! for cookie-authenticated writes, the CSRF defence.
+//!
+//! A JWT is checked with memory only (signature against the cached key ring, claims, the
+//! in-memory revocation list); a session costs one store read. Either way every failure becomes
+//! the same `invalid_token` answer; the reason goes to the debug log.
+//!
+//! CSRF: the cookie is sent by browsers on cross-site requests, so a cookie-authenticated write
+//! must prove it comes from our own pages: `Sec-Fetch-Site: cross-site` and a foreign `Origin`
+//! are refused, and the `X-CSRF-Token` header must carry the session's CSRF token — an HMAC of
+//! the session token, so it is never stored and cannot be computed without the cookie.
+
+use axum::http::{HeaderMap, HeaderName, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+use tessera_core::access::{self, AccessClaims, AccessPolicy};
+use tessera_core::opaque::{OpaqueToken, TokenKind};
+use tessera_core::revocation::RevocationSubject;
+use tessera_core::session::Session;
+
+use crate::error::ApiError;
+use crate::extract::{bearer, session_cookie, single_header};
+use crate::state::AppState;
+
+/// The header a cookie-authenticated write must carry the CSRF token in.
+pub const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
+const CSRF_PURPOSE: &str = "tessera csrf v1";
+
+/// How the caller authenticated.
+#[derive(Debug)]
+pub enum Credential {
+    /// The `__Host-tessera_session` cookie.
+    Cookie {
+        /// The session.
+        session: Session,
+        /// The session token, kept to derive and check the CSRF token.
+        token: OpaqueToken,
+    },
+    /// `Authorization: Bearer tss_…`.
+    BearerSession {
+        /// The session.
+        session: Session,
+    },
+    /// `Authorization: Bearer <access JWT>`.
+    Jwt(AccessClaims),
+}
+
+impl Credential {
+    /// The user.
+    #[must_use]
+    pub fn user_id(&self) -> &str {
+        match self {
+            Self::Cookie { session, .. } | Self::BearerSession { session } => &session.user_id,
+            Self::Jwt(c) => &c.sub,
+        }
+    }
+
+    /// The login session the credential belongs to, if any.
+    #[must_use]
+    pub fn sid(&self) -> Option<&str> {
+        match self {
+            Self::Cookie { session, .. } | Self::BearerSession { session } => Some(&session.id),
+            Self::Jwt(c) => c.sid.as_deref(),
+        }
+    }
+
+    /// `"session"` or `"jwt"`, as `/v1/userinfo` reports it.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Cookie { .. } | Self::BearerSession { .. } => "session",
+            Self::Jwt(_) => "jwt",
+        }
+    }
+}
+
+/// The access-token rules this server applies.
+#[must_use]
+pub fn access_policy(state: &AppState) -> AccessPolicy {
+    AccessPolicy {
+        issuer: state.config.issuer.clone(),
+        audience: state.config.audience.clone(),
+        leeway_secs: state.config.leeway_secs,
+    }
+}
+
+/// Authenticates the request by bearer header, else by cookie.
+///
+/// # Errors
+/// `Unauthenticated` without credentials, `InvalidToken` for any bad one, `Unavailable` if
+/// a session cannot be checked because the store is down.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
+    if let Some(token) = bearer(headers)? {
+        if token.starts_with(TokenKind::Session.prefix()) {
+            let (session, _) = check_session(state, token).await?;
+            return Ok(Credential::BearerSession { session });
+        }
+        return verify_jwt(state, token).map(Credential::Jwt);
+    }
+    match session_cookie(headers)? {
+        Some(raw) => {
+            let (session, token) = check_session(state, raw).await?;
+            Ok(Credential::Cookie { session, token })
+        }
+        None => Err(ApiError::Unauthenticated),
+    }
+}
+
+/// Verifies an access JWT: signature, claims, revocation. Memory only.
+///
+/// # Errors
+/// `InvalidToken`, whatever the reason.
+pub fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
+    let ring = state.key_ring();
+    let claims = access::verify(token, &ring, &access_policy(state), state.now()).map_err(|e| {
+        tracing::debug!(reason = %e, "access token refused");
+        ApiError::InvalidToken
+    })?;
+    let subject = RevocationSubject {
+        jti: &claims.jti,
+        sid: claims.sid.as_deref(),
+        sub: &claims.sub,
+        iat: claims.iat,
+    };
+    if state.is_revoked(subject) {
+        tracing::debug!(jti = %claims.jti, "revoked access token refused");
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(claims)
+}
+
+/// Looks up and checks a session token; records use at most once per touch interval.
+///
+/// # Errors
+/// `InvalidToken` if malformed, unknown, expired, idle or revoked.
+pub async fn check_session(
+    state: &AppState,
+    raw: &str,
+) -> Result<(Session, OpaqueToken), ApiError> {
+    let token = OpaqueToken::parse(TokenKind::Session, raw).map_err(|e| {
+        tracing::debug!(reason = %e, "session token refused before lookup");
+        ApiError::InvalidToken
+    })?;
+    let mut session = state
+        .store
+        .session_by_token(&token.hash())
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let now = state.now();
+    if let Err(e) = session.check(now, &state.config.sessions) {
+        tracing::debug!(sid = %session.id, reason = %e, "session refused");
+        return Err(ApiError::InvalidToken);
+    }
+    if state.is_session_revoked(&session.id) {
+        return Err(ApiError::InvalidToken);
+    }
+    if session.needs_touch(now, &state.config.sessions) {
+        state.store.touch_session(&session.id, now).await?;
+        session.last_seen = now;
+    }
+    Ok((session, token))
+}
+
+/// The CSRF token of a session.
+#[must_use]
+pub fn csrf_token(session_token: &OpaqueToken) -> String {
+    URL_SAFE_NO_PAD.encode(session_token.derive(CSRF_PURPOSE).as_ref())
+}
+
+/// Refuses requests a browser marks as cross-site, or whose `Origin` is neither this
+/// request's own (`Host`) nor a trusted one. Applies to every cookie-authenticated write and
+/// to cookie login (so a foreign page cannot log a victim into the attacker's account).
+///
+/// # Errors
+/// `Csrf` when refused.
+pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let bad = |_| ApiError::Csrf("malformed fetch metadata");
+    if let Some(site) =
+        single_header(headers, HeaderName::from_static("sec-fetch-site")).map_err(bad)?
+    {
+        if site.eq_ignore_ascii_case("cross-site") {
+            return Err(ApiError::Csrf("cross-site request refused"));
+        }
+    }
+    let Some(origin) = single_header(headers, header::ORIGIN).map_err(bad)? else {
+        return Ok(());
+    };
+    let host = single_header(headers, header::HOST).map_err(bad)?;
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    let same_host = matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h));
+    let trusted = state
+        .config
+        .trusted_origins
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(origin))
+        || origin.eq_ignore_ascii_case(&state.config.issuer);
+    if same_host || trusted {
+        Ok(())
+    } else {
+        Err(ApiError::Csrf("cross-origin request refused"))
+    }
+}
+
+/// For a cookie-authenticated write: the origin checks plus the `X-CSRF-Token` header.
+/// Bearer credentials are not sent by browsers on their own, so they need neither.
+///
+/// # Errors
+/// `Csrf` when refused.
+pub fn require_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    credential: &Credential,
+) -> Result<(), ApiError> {
+    let Credential::Cookie { token, .. } = credential else {
+        return Ok(());
+    };
+    check_origin(state, headers)?;
+    let sent = single_header(headers, CSRF_HEADER)
+        .map_err(|_| ApiError::Csrf("malformed CSRF token"))?
+        .ok_or(ApiError::Csrf("missing X-CSRF-Token header"))?;
+    if bool::from(sent.as_bytes().ct_eq(csrf_token(token).as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Csrf("wrong CSRF token"))
+    }
+}

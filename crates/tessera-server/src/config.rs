@@ -1,0 +1,55 @@
+//! Server settings, with secure defaults: everything here works unconfigured.
+
+use tessera_core::session::SessionPolicy;
+
+/// How the server issues and checks credentials.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Public base URL: the `iss` claim, and the base of every link in discovery.
+    pub issuer: String,
+    /// The `aud` of access tokens this server issues and accepts (default: the issuer).
+    pub audience: String,
+    /// Lifetime of access JWTs (default 10 minutes).
+    pub access_ttl_secs: i64,
+    /// Clock leeway when checking `exp`/`nbf`/`iat` (default 30 s, at most 60).
+    pub leeway_secs: i64,
+    /// Grace window for retrying a rotated refresh token (default 10 s; 0 disables).
+    pub refresh_grace_secs: i64,
+    /// Session timeouts.
+    pub sessions: SessionPolicy,
+    /// Origins besides the request's own that may make cookie-authenticated writes.
+    pub trusted_origins: Vec<String>,
+    /// Login attempts allowed per client IP within [`ServerConfig::login_window_secs`].
+    pub login_limit_per_ip: u32,
+    /// Failed logins allowed per account within the window.
+    pub login_limit_per_account: u32,
+    /// The rate-limit window, in seconds.
+    pub login_window_secs: i64,
+}
+
+impl ServerConfig {
+    /// Defaults for a server reachable at `issuer`.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into().trim_end_matches('/').to_owned();
+        Self {
+            audience: issuer.clone(),
+            issuer,
+            access_ttl_secs: 600,
+            leeway_secs: 30,
+            refresh_grace_secs: tessera_core::refresh::DEFAULT_GRACE_SECS,
+            sessions: SessionPolicy::default(),
+            trusted_origins: Vec::new(),
+            login_limit_per_ip: 30,
+            login_limit_per_account: 10,
+            login_window_secs: 300,
+        }
+    }
+
+    /// How long a revocation of a session or user must be kept: until every access token it
+    /// could match has expired.
+    #[must_use]
+    pub fn access_horizon_secs(&self) -> i64 {
+        self.access_ttl_secs.saturating_add(self.leeway_secs)
+    }
+}

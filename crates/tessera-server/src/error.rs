@@ -1,0 +1,193 @@
+//! The one place where failures become HTTP responses.
+//!
+//! Every error leaves as an OAuth2-style body, `{"error": "<code>", "error_description": "…"}`,
+//! with a fitting 4xx status (RFC 6749 §5.2, RFC 6750 §3). Security failures collapse to one
+//! outward answer ("invalid token") while the log records the real reason; internal details
+//! (store errors) are logged and never sent. A 5xx only ever means the server or its store
+//! failed, never that the input was bad.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_store::StoreError;
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed (400 `invalid_request`).
+    #[error("invalid request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// A grant (password, refresh token) was refused (400 `invalid_grant`).
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
+    /// The `grant_type` is not one this server takes (400 `unsupported_grant_type`).
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// The proposed password breaks the policy (400 `weak_password`).
+    #[error("weak password: {0}")]
+    WeakPassword(String),
+    /// No credentials were presented (401, `WWW-Authenticate` without an error code).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The presented credential is not valid, for whatever reason (401 `invalid_token`).
+    #[error("invalid token")]
+    InvalidToken,
+    /// Username or password wrong, or the user does not exist: one answer for both (401).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A cookie-authenticated write failed the CSRF defence (403).
+    #[error("csrf: {0}")]
+    Csrf(&'static str),
+    /// The thing named does not exist, or is not the caller's (404).
+    #[error("not found")]
+    NotFound,
+    /// The HTTP method is not allowed on this path (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The username is taken (409).
+    #[error("username taken")]
+    UsernameTaken,
+    /// The body is larger than the server accepts (413).
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The body's media type is not JSON or a form (415).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Too many attempts; retry after the given seconds (429).
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until the next attempt may succeed.
+        retry_after: u64,
+    },
+    /// The store is unreachable (503); the credential may be fine.
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreError),
+    /// A server-side failure (500); details are logged only.
+    #[error("internal error: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable(e),
+            other => Self::Internal(Cow::Owned(error_chain(&other))),
+        }
+    }
+}
+
+/// The error and all its sources, for the log.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, Cow<'static, str>) {
+        use StatusCode as S;
+        match self {
+            Self::InvalidRequest(d) => (S::BAD_REQUEST, "invalid_request", d.clone()),
+            Self::InvalidGrant(d) => (S::BAD_REQUEST, "invalid_grant", Cow::Borrowed(*d)),
+            Self::UnsupportedGrantType => (
+                S::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be password or refresh_token".into(),
+            ),
+            Self::WeakPassword(d) => (S::BAD_REQUEST, "weak_password", Cow::Owned(d.clone())),
+            Self::Unauthenticated => (
+                S::UNAUTHORIZED,
+                "unauthenticated",
+                "authentication required".into(),
+            ),
+            Self::InvalidToken => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "the credential is invalid".into(),
+            ),
+            Self::InvalidCredentials => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "unknown user or wrong password".into(),
+            ),
+            Self::Csrf(d) => (S::FORBIDDEN, "csrf_rejected", Cow::Borrowed(*d)),
+            Self::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed here".into(),
+            ),
+            Self::UsernameTaken => (
+                S::CONFLICT,
+                "username_taken",
+                "that username is taken".into(),
+            ),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "request body too large".into(),
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "send application/json or application/x-www-form-urlencoded".into(),
+            ),
+            Self::RateLimited { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "slow_down",
+                "too many attempts; retry later".into(),
+            ),
+            Self::Unavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the credential store is unavailable".into(),
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(detail) => tracing::error!(%detail, "internal error"),
+            Self::Unavailable(e) => tracing::warn!(error = %error_chain(e), "store unavailable"),
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+        let (status, code, description) = self.parts();
+        let body = serde_json::json!({ "error": code, "error_description": description });
+        let mut resp = (status, axum::Json(body)).into_response();
+        let headers = resp.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match &self {
+            Self::Unauthenticated => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tessera\""),
+                );
+            }
+            Self::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\""),
+                );
+            }
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        resp
+    }
+}

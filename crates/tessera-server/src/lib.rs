@@ -1,0 +1,20 @@
+//! Tessera's HTTP API.
+//!
+//! [`app`] builds the whole API as one router over an [`AppState`]; the binary serves it, and
+//! tests drive it in-process. The server keeps no state of its own beyond caches of the store
+//! (signing keys, the revocation list), so any number of instances can share one store.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod limiter;
+mod routes;
+pub mod service;
+pub mod state;
+
+pub use config::ServerConfig;
+pub use routes::app;
+pub use state::AppState;

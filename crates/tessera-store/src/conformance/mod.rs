@@ -1,0 +1,98 @@
+//! The conformance suite every backend must pass: one set of named checks, run by
+//! [`run_all`] against any [`Store`].
+//!
+//! Design decision: the suite is generic code in the library (feature `conformance`), not a
+//! test file, so a backend living in another crate runs exactly the same checks. Every check
+//! uses fresh random ids and names, so the suite can run repeatedly on one shared store; checks
+//! that sweep (expired sessions, families, revocations) use timestamps far from any other
+//! check's and assert only about their own records.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod keys;
+mod refresh;
+mod revocations;
+mod sessions;
+mod users;
+
+use std::sync::Arc;
+
+use tessera_core::opaque::{OpaqueToken, TokenHash, TokenKind, random_id};
+use tessera_core::time::UnixTime;
+
+use crate::Store;
+
+/// The moment most checks treat as "now".
+pub(crate) const NOW: UnixTime = UnixTime(1_700_000_000);
+
+/// A fresh random id.
+pub(crate) fn id() -> String {
+    random_id().expect("random id")
+}
+
+/// A fresh opaque token of `kind` and its hash.
+pub(crate) fn token(kind: TokenKind) -> (OpaqueToken, TokenHash) {
+    let t = OpaqueToken::generate(kind).expect("token");
+    let h = t.hash();
+    (t, h)
+}
+
+/// Runs one named check, saying which on failure.
+macro_rules! checks {
+    ($store:expr; $($check:path),+ $(,)?) => {{
+        let mut ran = 0usize;
+        $(
+            tracing::debug!(check = stringify!($check), "conformance check");
+            $check($store).await;
+            ran += 1;
+        )+
+        ran
+    }};
+}
+
+/// Runs every conformance check against `store`, panicking (with the check's name in the
+/// message) at the first failure. Returns how many checks ran.
+///
+/// Takes an `Arc` because the concurrency checks race real tasks (`tokio::spawn`) against the
+/// store; run it on a multi-threaded runtime for those races to be real.
+pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
+    let s = &store;
+    checks!(s;
+        users::create_and_look_up,
+        users::duplicate_username_conflicts,
+        users::set_password_hash,
+        sessions::create_and_look_up,
+        sessions::touch_records_last_seen,
+        sessions::list_of_user_is_ordered_and_scoped,
+        sessions::delete_returns_the_session,
+        sessions::delete_dead_removes_only_dead,
+        refresh::current_token_rotates,
+        refresh::previous_token_within_grace_gets_same_successor,
+        refresh::previous_token_after_grace_is_reuse,
+        refresh::after_reuse_even_current_token_is_refused,
+        refresh::older_generation_is_reuse,
+        refresh::unknown_token_is_refused,
+        refresh::expired_family_is_refused,
+        refresh::zero_grace_makes_retry_reuse,
+        refresh::revoke_family_refuses_its_tokens,
+        refresh::revoke_families_of_session_spares_others,
+        refresh::family_by_token_reports_generations,
+        refresh::delete_expired_families_removes_tokens,
+        refresh::duplicate_first_token_conflicts,
+        refresh::concurrent_rotation_with_grace_has_one_winner,
+        refresh::concurrent_rotation_without_grace_revokes,
+        revocations::each_kind_round_trips,
+        revocations::upsert_keeps_the_maximum,
+        revocations::listing_excludes_expired,
+        revocations::prune_removes_only_expired,
+        keys::insert_and_list_keep_secrets,
+        keys::duplicate_kid_conflicts,
+        keys::set_key_status,
+        keys::first_key_is_inserted_once_under_race,
+    )
+}

@@ -1,0 +1,352 @@
+//! Checks of [`crate::RefreshStore`], including rotation races between real tasks.
+
+use std::sync::Arc;
+
+use tessera_core::opaque::{OpaqueToken, TokenHash, TokenKind};
+use tessera_core::refresh::{RefreshFamily, open_successor, seal_successor};
+use tessera_core::time::UnixTime;
+
+use super::{NOW, id, token};
+use crate::{RotateOutcome, Store, Successor};
+
+const GRACE: i64 = 10;
+/// Concurrent callers in the race checks.
+const RACERS: usize = 16;
+
+fn family(now: UnixTime, lifetime: i64) -> RefreshFamily {
+    RefreshFamily {
+        id: id(),
+        user_id: id(),
+        sid: id(),
+        client_id: Some("conformance-client".into()),
+        scope: Some("openid profile".into()),
+        created_at: now,
+        expires_at: now.plus(lifetime),
+        generation: 0,
+        rotated_at: None,
+        sealed_successor: None,
+        revoked_at: None,
+    }
+}
+
+/// A new family with its generation-0 token.
+async fn new_family<S: Store + ?Sized>(s: &Arc<S>) -> (RefreshFamily, OpaqueToken, TokenHash) {
+    let f = family(NOW, 3600);
+    let (t, h) = token(TokenKind::Refresh);
+    s.create_family(&f, &h).await.unwrap();
+    (f, t, h)
+}
+
+/// A successor for `previous`, really sealed under it.
+fn successor(previous: &OpaqueToken, family_id: &str) -> (OpaqueToken, Successor) {
+    let (next, hash) = token(TokenKind::Refresh);
+    let sealed = seal_successor(previous, &next, family_id).unwrap();
+    (next, Successor { hash, sealed })
+}
+
+/// Rotates `presented` expecting `Rotated`; returns the new token and its hash.
+async fn rotate_ok<S: Store + ?Sized>(
+    s: &Arc<S>,
+    f: &RefreshFamily,
+    presented: &OpaqueToken,
+    now: UnixTime,
+) -> (OpaqueToken, TokenHash) {
+    let (next, succ) = successor(presented, &f.id);
+    let outcome = s
+        .rotate(&presented.hash(), now, GRACE, &succ)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+    (next, succ.hash)
+}
+
+async fn is_revoked<S: Store + ?Sized>(s: &Arc<S>, h: &TokenHash) -> bool {
+    s.family_by_token(h)
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .revoked_at
+        .is_some()
+}
+
+pub(super) async fn current_token_rotates<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let (_, succ) = successor(&t0, &f.id);
+    let outcome = s
+        .rotate(&t0.hash(), NOW.plus(5), GRACE, &succ)
+        .await
+        .unwrap();
+    let RotateOutcome::Rotated(after) = outcome else {
+        panic!("expected Rotated, got {outcome:?}")
+    };
+    assert_eq!(after.generation, 1);
+    assert_eq!(after.rotated_at, Some(NOW.plus(5)));
+    assert_eq!(
+        after.sealed_successor.as_deref(),
+        Some(succ.sealed.as_slice())
+    );
+    assert_eq!(after.revoked_at, None);
+    assert_eq!(
+        s.family_by_token(&succ.hash).await.unwrap(),
+        Some((after, 1))
+    );
+}
+
+pub(super) async fn previous_token_within_grace_gets_same_successor<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, other) = successor(&t0, &f.id);
+    let outcome = s
+        .rotate(&t0.hash(), NOW.plus(GRACE - 1), GRACE, &other)
+        .await
+        .unwrap();
+    let RotateOutcome::GraceRetry { family, sealed } = outcome else {
+        panic!("expected GraceRetry, got {outcome:?}")
+    };
+    assert_eq!(family.generation, 1);
+    assert_eq!(
+        open_successor(&t0, &sealed, &f.id).unwrap(),
+        t1,
+        "the same successor, not a new one"
+    );
+    assert_eq!(
+        s.family_by_token(&other.hash).await.unwrap(),
+        None,
+        "the retry's offer is not stored"
+    );
+    assert!(!is_revoked(s, &t1.hash()).await);
+}
+
+pub(super) async fn previous_token_after_grace_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, other) = successor(&t0, &f.id);
+    let outcome = s
+        .rotate(&t0.hash(), NOW.plus(GRACE), GRACE, &other)
+        .await
+        .unwrap();
+    let RotateOutcome::Reused(family) = outcome else {
+        panic!("expected Reused, got {outcome:?}")
+    };
+    assert_eq!(family.revoked_at, Some(NOW.plus(GRACE)));
+    assert!(is_revoked(s, &t1.hash()).await);
+}
+
+pub(super) async fn after_reuse_even_current_token_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, a) = successor(&t0, &f.id);
+    assert!(matches!(
+        s.rotate(&t0.hash(), NOW.plus(100), GRACE, &a)
+            .await
+            .unwrap(),
+        RotateOutcome::Reused(_)
+    ));
+    let (_, b) = successor(&t1, &f.id);
+    assert_eq!(
+        s.rotate(&t1.hash(), NOW.plus(101), GRACE, &b)
+            .await
+            .unwrap(),
+        RotateOutcome::Refused
+    );
+    assert_eq!(s.family_by_token(&b.hash).await.unwrap(), None);
+}
+
+pub(super) async fn older_generation_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (t2, _) = rotate_ok(s, &f, &t1, NOW.plus(1)).await;
+    assert_eq!(s.family_by_token(&t2.hash()).await.unwrap().unwrap().1, 2);
+    // Generation 0 is two behind: reuse even inside the grace window.
+    let (_, a) = successor(&t0, &f.id);
+    assert!(matches!(
+        s.rotate(&t0.hash(), NOW.plus(2), GRACE, &a).await.unwrap(),
+        RotateOutcome::Reused(_)
+    ));
+    assert!(is_revoked(s, &t2.hash()).await);
+}
+
+pub(super) async fn unknown_token_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
+    let (t, h) = token(TokenKind::Refresh);
+    let (_, succ) = successor(&t, &id());
+    assert_eq!(
+        s.rotate(&h, NOW, GRACE, &succ).await.unwrap(),
+        RotateOutcome::Refused
+    );
+    assert_eq!(s.family_by_token(&h).await.unwrap(), None);
+    assert_eq!(s.family_by_token(&succ.hash).await.unwrap(), None);
+}
+
+pub(super) async fn expired_family_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, h0) = new_family(s).await;
+    let (_, succ) = successor(&t0, &f.id);
+    assert_eq!(
+        s.rotate(&h0, f.expires_at, GRACE, &succ).await.unwrap(),
+        RotateOutcome::Refused
+    );
+    let (stored, generation) = s.family_by_token(&h0).await.unwrap().unwrap();
+    assert_eq!((stored, generation), (f, 0), "nothing changed");
+}
+
+pub(super) async fn zero_grace_makes_retry_reuse<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let (next, succ) = successor(&t0, &f.id);
+    assert!(matches!(
+        s.rotate(&t0.hash(), NOW, 0, &succ).await.unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
+    let (_, again) = successor(&t0, &f.id);
+    assert!(matches!(
+        s.rotate(&t0.hash(), NOW, 0, &again).await.unwrap(),
+        RotateOutcome::Reused(_)
+    ));
+    assert!(is_revoked(s, &next.hash()).await);
+}
+
+pub(super) async fn revoke_family_refuses_its_tokens<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, h0) = new_family(s).await;
+    s.revoke_family(&f.id, NOW.plus(1)).await.unwrap();
+    s.revoke_family(&f.id, NOW.plus(2)).await.unwrap();
+    assert_eq!(
+        s.family_by_token(&h0).await.unwrap().unwrap().0.revoked_at,
+        Some(NOW.plus(1)),
+        "first revocation kept"
+    );
+    let (_, succ) = successor(&t0, &f.id);
+    assert_eq!(
+        s.rotate(&h0, NOW.plus(3), GRACE, &succ).await.unwrap(),
+        RotateOutcome::Refused
+    );
+    s.revoke_family(&id(), NOW).await.unwrap();
+}
+
+pub(super) async fn revoke_families_of_session_spares_others<S: Store + ?Sized>(s: &Arc<S>) {
+    let sid = id();
+    let mut hashes = Vec::new();
+    for _ in 0..2 {
+        let mut f = family(NOW, 3600);
+        f.sid.clone_from(&sid);
+        let (_, h) = token(TokenKind::Refresh);
+        s.create_family(&f, &h).await.unwrap();
+        hashes.push(h);
+    }
+    let (_, _, other) = new_family(s).await;
+    s.revoke_families_of_session(&sid, NOW.plus(1))
+        .await
+        .unwrap();
+    for h in &hashes {
+        assert!(is_revoked(s, h).await);
+    }
+    assert!(!is_revoked(s, &other).await);
+}
+
+pub(super) async fn family_by_token_reports_generations<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, h0) = new_family(s).await;
+    assert_eq!(s.family_by_token(&h0).await.unwrap(), Some((f.clone(), 0)));
+    let (t1, h1) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, h2) = rotate_ok(s, &f, &t1, NOW.plus(1)).await;
+    for (h, generation) in [(h0, 0), (h1, 1), (h2, 2)] {
+        let (stored, g) = s.family_by_token(&h).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.id.as_str(), stored.generation, g),
+            (f.id.as_str(), 2, generation)
+        );
+    }
+}
+
+pub(super) async fn delete_expired_families_removes_tokens<S: Store + ?Sized>(s: &Arc<S>) {
+    let far = UnixTime(3_500_000_000);
+    let old = family(far, 100);
+    let young = family(far, 10_000);
+    let (t_old, h_old) = token(TokenKind::Refresh);
+    let (_, h_young) = token(TokenKind::Refresh);
+    s.create_family(&old, &h_old).await.unwrap();
+    s.create_family(&young, &h_young).await.unwrap();
+    let (_, h_old1) = rotate_ok(s, &old, &t_old, far.plus(1)).await;
+    let deleted = s.delete_expired_families(old.expires_at).await.unwrap();
+    assert!(deleted >= 1, "deleted {deleted}");
+    assert_eq!(s.family_by_token(&h_old).await.unwrap(), None);
+    assert_eq!(s.family_by_token(&h_old1).await.unwrap(), None);
+    assert!(s.family_by_token(&h_young).await.unwrap().is_some());
+}
+
+pub(super) async fn duplicate_first_token_conflicts<S: Store + ?Sized>(s: &Arc<S>) {
+    let (_, _, h) = new_family(s).await;
+    let f = family(NOW, 3600);
+    assert!(s.create_family(&f, &h).await.is_err());
+    assert_ne!(s.family_by_token(&h).await.unwrap().unwrap().0.id, f.id);
+}
+
+/// Spawns [`RACERS`] tasks presenting `presented` at once, each offering its own successor.
+async fn race<S: Store + ?Sized>(
+    s: &Arc<S>,
+    f: &RefreshFamily,
+    presented: &OpaqueToken,
+    grace: i64,
+) -> Vec<(Successor, RotateOutcome)> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for _ in 0..RACERS {
+        let (s, barrier, hash) = (Arc::clone(s), Arc::clone(&barrier), presented.hash());
+        let (_, succ) = successor(presented, &f.id);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let outcome = s.rotate(&hash, NOW.plus(1), grace, &succ).await.unwrap();
+            (succ, outcome)
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+pub(super) async fn concurrent_rotation_with_grace_has_one_winner<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, _) = new_family(s).await;
+    let results = race(s, &f, &t0, GRACE).await;
+    let winners: Vec<&Successor> = results
+        .iter()
+        .filter(|(_, o)| matches!(o, RotateOutcome::Rotated(_)))
+        .map(|(succ, _)| succ)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0];
+    for (_, outcome) in &results {
+        match outcome {
+            RotateOutcome::Rotated(family) => assert_eq!(family.generation, 1),
+            RotateOutcome::GraceRetry { sealed, .. } => assert_eq!(sealed, &winner.sealed),
+            other => panic!("expected GraceRetry, got {other:?}"),
+        }
+    }
+    let (stored, generation) = s.family_by_token(&winner.hash).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.generation, generation, stored.revoked_at),
+        (1, 1, None)
+    );
+}
+
+pub(super) async fn concurrent_rotation_without_grace_revokes<S: Store + ?Sized>(s: &Arc<S>) {
+    let (f, t0, h0) = new_family(s).await;
+    let results = race(s, &f, &t0, 0).await;
+    let count = |pred: fn(&RotateOutcome) -> bool| results.iter().filter(|(_, o)| pred(o)).count();
+    assert_eq!(
+        count(|o| matches!(o, RotateOutcome::Rotated(_))),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        count(|o| matches!(o, RotateOutcome::Reused(_))) >= 1,
+        "{results:?}"
+    );
+    assert_eq!(
+        count(|o| matches!(
+            o,
+            RotateOutcome::Rotated(_) | RotateOutcome::Reused(_) | RotateOutcome::Refused
+        )),
+        RACERS,
+        "{results:?}"
+    );
+    assert!(is_revoked(s, &h0).await);
+}

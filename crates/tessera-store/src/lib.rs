@@ -1,0 +1,200 @@
+//! Storage for Tessera: small async traits, one conformance suite, several backends.
+//!
+//! Each trait covers one kind of record (users, sessions, refresh families, revocations,
+//! signing keys) and has few methods. The operations that must be atomic when several server
+//! instances race — refresh rotation above all — are single trait methods, so each backend
+//! enforces atomicity with its own tools (a mutex, a transaction, `SELECT … FOR UPDATE`), never
+//! the caller with an in-process lock. Stores see only hashes of opaque tokens.
+//!
+//! Every backend must pass [`conformance::run_all`] (feature `conformance`).
+
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::opaque::TokenHash;
+use tessera_core::refresh::RefreshFamily;
+use tessera_core::revocation::Revocation;
+use tessera_core::session::Session;
+use tessera_core::time::UnixTime;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod memory;
+pub mod sqlite;
+
+/// A boxed error from a backend, kept whole as the `source` of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was broken (the name says which: `"username"`, `"kid"`, …).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The backend could not be reached; the caller may retry later.
+    #[error("store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A stored record could not be decoded.
+    #[error("corrupt record in {0}")]
+    Corrupt(&'static str),
+    /// Any other backend failure.
+    #[error("store backend error")]
+    Backend(#[source] BoxError),
+}
+
+/// A registered user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable identifier (the `sub` claim).
+    pub id: String,
+    /// Login name, unique, stored as the server normalised it.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// May use the admin API.
+    pub is_admin: bool,
+    /// Registration time.
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_admin", &self.is_admin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Users.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a user. [`StoreError::Conflict`]`("username")` if the name is taken.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// The user with this exact (normalised) name.
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Replaces a user's password hash; `false` if there is no such user.
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Login sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts a session.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session whose bearer token has this hash.
+    async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// The session with this public id.
+    async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Records use of a session.
+    async fn touch_session(&self, id: &str, last_seen: UnixTime) -> Result<(), StoreError>;
+    /// Every stored session of a user, oldest first.
+    async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// Deletes a session; returns it if it existed.
+    async fn delete_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Deletes sessions that are dead at `now` (past `dead_at`); returns how many.
+    async fn delete_dead_sessions(
+        &self,
+        now: UnixTime,
+        policy: &tessera_core::session::SessionPolicy,
+    ) -> Result<u64, StoreError>;
+}
+
+/// What presenting a refresh token did (see [`tessera_core::refresh::decide`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The current token was rotated: the successor offered by the caller is now current.
+    Rotated(RefreshFamily),
+    /// A retry of the previous token within the grace window: `sealed` is the successor
+    /// handed out the first time, for the caller to open with the presented token.
+    GraceRetry {
+        /// The family after the earlier rotation.
+        family: RefreshFamily,
+        /// The sealed successor.
+        sealed: Vec<u8>,
+    },
+    /// Reuse of a retired token: the family is now revoked.
+    Reused(RefreshFamily),
+    /// Unknown token, or a revoked or expired family. Nothing changed.
+    Refused,
+}
+
+/// The successor a caller offers when presenting a refresh token.
+#[derive(Clone, Debug)]
+pub struct Successor {
+    /// Hash of the new token.
+    pub hash: TokenHash,
+    /// The new token sealed under the presented one ([`tessera_core::refresh::seal_successor`]).
+    pub sealed: Vec<u8>,
+}
+
+/// Refresh-token families.
+#[async_trait]
+pub trait RefreshStore: Send + Sync + 'static {
+    /// Inserts a family with its generation-0 token.
+    async fn create_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &TokenHash,
+    ) -> Result<(), StoreError>;
+    /// Atomically applies [`tessera_core::refresh::decide`] to the presented token and records
+    /// the result. Under any number of concurrent callers on one token, at most one gets
+    /// [`RotateOutcome::Rotated`].
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        now: UnixTime,
+        grace_secs: i64,
+        successor: &Successor,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// The family a token belongs to and the token's generation, whatever the family's state.
+    async fn family_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(RefreshFamily, u32)>, StoreError>;
+    /// Marks a family revoked (idempotent).
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Marks every family of a login session revoked.
+    async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Deletes families (and their token hashes) past their absolute end; returns how many.
+    async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// The durable revocation list.
+#[async_trait]
+pub trait RevocationStore: Send + Sync + 'static {
+    /// Records a revocation (idempotent).
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
+    /// Every revocation still in force at `now`.
+    async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError>;
+    /// Deletes revocations that expired before `now`; returns how many.
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// Signing keys (with their private parts: protect the store accordingly).
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Every key, any status.
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Inserts a key. [`StoreError::Conflict`]`("kid")` if the kid exists.
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Inserts `key` as the current key only if no key is current; returns whether it was
+    /// inserted. Lets instances starting together agree on one first key.
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError>;
+    /// Sets a key's status; `false` if there is no such key.
+    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError>;
+}
+
+/// Everything a Tessera server needs from storage.
+pub trait Store: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore {}
+
+impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore> Store for T {}

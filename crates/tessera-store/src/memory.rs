@@ -1,0 +1,422 @@
+//! An in-process store: every record in `HashMap`s, for tests, development and single-instance
+//! demos. Nothing survives a restart.
+//!
+//! Design decision: all tables sit behind **one** `std::sync::Mutex`, so every trait method —
+//! refresh rotation above all — is one critical section and therefore atomic. The lock is never
+//! held across an `.await` (no method awaits while holding it), and a poisoned lock is recovered
+//! rather than propagated: no method can panic half-way through an update, so the data behind a
+//! poisoned lock is still consistent.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::opaque::TokenHash;
+use tessera_core::refresh::{Decision, RefreshFamily, decide};
+use tessera_core::revocation::Revocation;
+use tessera_core::session::{Session, SessionPolicy};
+use tessera_core::time::UnixTime;
+
+use crate::{
+    KeyStore, RefreshStore, RevocationStore, RotateOutcome, SessionStore, StoreError, Successor,
+    User, UserStore,
+};
+
+/// Which kind of revocation an entry is; with the key, the identity of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum RevocationKind {
+    Token,
+    Session,
+    User,
+}
+
+/// A stored revocation: `not_before` only for user cutoffs.
+#[derive(Clone, Copy, Debug)]
+struct RevocationEntry {
+    not_before: Option<UnixTime>,
+    expires_at: UnixTime,
+}
+
+#[derive(Default)]
+struct Tables {
+    users: HashMap<String, User>,
+    user_ids_by_name: HashMap<String, String>,
+    /// Session id → (insertion sequence, session); the sequence breaks ties in `created_at`.
+    sessions: HashMap<String, (u64, Session)>,
+    session_ids_by_token: HashMap<TokenHash, String>,
+    next_sequence: u64,
+    families: HashMap<String, RefreshFamily>,
+    /// Token hash → (family id, generation).
+    refresh_tokens: HashMap<TokenHash, (String, u32)>,
+    revocations: HashMap<(RevocationKind, String), RevocationEntry>,
+    /// In insertion order.
+    keys: Vec<KeyRecord>,
+}
+
+/// A store that keeps everything in process memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // See the module docs: no method panics mid-update, so a poisoned lock guards
+        // consistent data.
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.user_ids_by_name.contains_key(&user.username) {
+            return Err(StoreError::Conflict("username"));
+        }
+        if t.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict("user id"));
+        }
+        t.user_ids_by_name
+            .insert(user.username.clone(), user.id.clone());
+        t.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let t = self.lock();
+        Ok(t.user_ids_by_name
+            .get(username)
+            .and_then(|id| t.users.get(id))
+            .cloned())
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(id).cloned())
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        Ok(t.users.get_mut(user_id).is_some_and(|u| {
+            password_hash.clone_into(&mut u.password_hash);
+            true
+        }))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.sessions.contains_key(&session.id)
+            || session
+                .token_hash
+                .is_some_and(|h| t.session_ids_by_token.contains_key(&h))
+        {
+            return Err(StoreError::Conflict("session"));
+        }
+        if let Some(h) = session.token_hash {
+            t.session_ids_by_token.insert(h, session.id.clone());
+        }
+        let seq = t.next_sequence;
+        t.next_sequence = seq.saturating_add(1);
+        t.sessions
+            .insert(session.id.clone(), (seq, session.clone()));
+        Ok(())
+    }
+
+    async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let t = self.lock();
+        Ok(t.session_ids_by_token
+            .get(token)
+            .and_then(|id| t.sessions.get(id))
+            .map(|(_, s)| s.clone()))
+    }
+
+    async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(id).map(|(_, s)| s.clone()))
+    }
+
+    async fn touch_session(&self, id: &str, last_seen: UnixTime) -> Result<(), StoreError> {
+        if let Some((_, s)) = self.lock().sessions.get_mut(id) {
+            s.last_seen = last_seen;
+        }
+        Ok(())
+    }
+
+    async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        let t = self.lock();
+        let mut found: Vec<&(u64, Session)> = t
+            .sessions
+            .values()
+            .filter(|(_, s)| s.user_id == user_id)
+            .collect();
+        found.sort_by_key(|(seq, s)| (s.created_at, *seq));
+        Ok(found.into_iter().map(|(_, s)| s.clone()).collect())
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let mut t = self.lock();
+        let removed = t.sessions.remove(id).map(|(_, s)| s);
+        if let Some(h) = removed.as_ref().and_then(|s| s.token_hash) {
+            t.session_ids_by_token.remove(&h);
+        }
+        Ok(removed)
+    }
+
+    async fn delete_dead_sessions(
+        &self,
+        now: UnixTime,
+        policy: &SessionPolicy,
+    ) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let dead: Vec<String> = t
+            .sessions
+            .values()
+            .filter(|(_, s)| s.dead_at(policy) <= now)
+            .map(|(_, s)| s.id.clone())
+            .collect();
+        for id in &dead {
+            if let Some(h) = t.sessions.remove(id).and_then(|(_, s)| s.token_hash) {
+                t.session_ids_by_token.remove(&h);
+            }
+        }
+        Ok(u64::try_from(dead.len()).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl RefreshStore for MemoryStore {
+    async fn create_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.families.contains_key(&family.id) {
+            return Err(StoreError::Conflict("refresh family"));
+        }
+        if t.refresh_tokens.contains_key(first_token) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        t.refresh_tokens
+            .insert(*first_token, (family.id.clone(), family.generation));
+        t.families.insert(family.id.clone(), family.clone());
+        Ok(())
+    }
+
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        now: UnixTime,
+        grace_secs: i64,
+        successor: &Successor,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut t = self.lock();
+        let Some((family_id, generation)) = t.refresh_tokens.get(presented).cloned() else {
+            return Ok(RotateOutcome::Refused);
+        };
+        let Some(family) = t.families.get(&family_id).cloned() else {
+            return Ok(RotateOutcome::Refused);
+        };
+        match decide(&family, generation, now, grace_secs) {
+            Decision::Rotate => {
+                let Some(next) = family.generation.checked_add(1) else {
+                    return Ok(RotateOutcome::Refused);
+                };
+                if t.refresh_tokens.contains_key(&successor.hash) {
+                    return Err(StoreError::Conflict("refresh token"));
+                }
+                let mut updated = family;
+                updated.generation = next;
+                updated.rotated_at = Some(now);
+                updated.sealed_successor = Some(successor.sealed.clone());
+                t.refresh_tokens
+                    .insert(successor.hash, (updated.id.clone(), next));
+                t.families.insert(updated.id.clone(), updated.clone());
+                Ok(RotateOutcome::Rotated(updated))
+            }
+            Decision::GraceRetry => match family.sealed_successor.clone() {
+                Some(sealed) => Ok(RotateOutcome::GraceRetry { family, sealed }),
+                None => Ok(RotateOutcome::Refused),
+            },
+            Decision::Reuse => {
+                let mut revoked = family;
+                revoked.revoked_at = Some(now);
+                t.families.insert(revoked.id.clone(), revoked.clone());
+                Ok(RotateOutcome::Reused(revoked))
+            }
+            Decision::Revoked | Decision::Expired => Ok(RotateOutcome::Refused),
+        }
+    }
+
+    async fn family_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(RefreshFamily, u32)>, StoreError> {
+        let t = self.lock();
+        Ok(t.refresh_tokens
+            .get(token)
+            .and_then(|(id, generation)| t.families.get(id).map(|f| (f.clone(), *generation))))
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        if let Some(f) = self.lock().families.get_mut(family_id) {
+            f.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        for f in self.lock().families.values_mut().filter(|f| f.sid == sid) {
+            f.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let before = t.families.len();
+        t.families.retain(|_, f| f.expires_at > now);
+        let deleted = before.saturating_sub(t.families.len());
+        let Tables {
+            families,
+            refresh_tokens,
+            ..
+        } = &mut *t;
+        refresh_tokens.retain(|_, (id, _)| families.contains_key(id));
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+}
+
+fn revocation_parts(r: &Revocation) -> ((RevocationKind, String), RevocationEntry) {
+    match r {
+        Revocation::Token { jti, expires_at } => (
+            (RevocationKind::Token, jti.clone()),
+            RevocationEntry {
+                not_before: None,
+                expires_at: *expires_at,
+            },
+        ),
+        Revocation::Session { sid, expires_at } => (
+            (RevocationKind::Session, sid.clone()),
+            RevocationEntry {
+                not_before: None,
+                expires_at: *expires_at,
+            },
+        ),
+        Revocation::User {
+            user_id,
+            not_before,
+            expires_at,
+        } => (
+            (RevocationKind::User, user_id.clone()),
+            RevocationEntry {
+                not_before: Some(*not_before),
+                expires_at: *expires_at,
+            },
+        ),
+    }
+}
+
+fn revocation_from_parts(kind: RevocationKind, key: &str, e: RevocationEntry) -> Revocation {
+    match kind {
+        RevocationKind::Token => Revocation::Token {
+            jti: key.to_owned(),
+            expires_at: e.expires_at,
+        },
+        RevocationKind::Session => Revocation::Session {
+            sid: key.to_owned(),
+            expires_at: e.expires_at,
+        },
+        RevocationKind::User => Revocation::User {
+            user_id: key.to_owned(),
+            not_before: e.not_before.unwrap_or(UnixTime(i64::MIN)),
+            expires_at: e.expires_at,
+        },
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryStore {
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let (key, entry) = revocation_parts(revocation);
+        let mut t = self.lock();
+        let slot = t.revocations.entry(key).or_insert(entry);
+        slot.not_before = slot.not_before.max(entry.not_before);
+        slot.expires_at = slot.expires_at.max(entry.expires_at);
+        Ok(())
+    }
+
+    async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
+        Ok(self
+            .lock()
+            .revocations
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|((kind, key), e)| revocation_from_parts(*kind, key, *e))
+            .collect())
+    }
+
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let before = t.revocations.len();
+        t.revocations.retain(|_, e| e.expires_at > now);
+        Ok(u64::try_from(before.saturating_sub(t.revocations.len())).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict("kid"));
+        }
+        t.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        if t.keys.iter().any(|k| k.status == KeyStatus::Current) {
+            return Ok(false);
+        }
+        if t.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict("kid"));
+        }
+        let mut first = key.clone();
+        first.status = KeyStatus::Current;
+        t.keys.push(first);
+        Ok(true)
+    }
+
+    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        Ok(t.keys.iter_mut().find(|k| k.kid == kid).is_some_and(|k| {
+            k.status = status;
+            true
+        }))
+    }
+}

@@ -1,0 +1,93 @@
+//! [`RevocationStore`] on SQLite: one row per `(kind, key)`, upserted so that repeating a
+//! revocation can only widen it (the later cutoff, the later expiry), never narrow it.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tessera_core::revocation::Revocation;
+use tessera_core::time::UnixTime;
+
+use super::{SqliteStore, on};
+use crate::{RevocationStore, StoreError};
+
+const TABLE: &str = "revocations";
+
+/// `(kind, key, not_before, expires_at)` as stored.
+fn columns(r: &Revocation) -> (&'static str, &str, Option<i64>, i64) {
+    match r {
+        Revocation::Token { jti, expires_at } => ("token", jti, None, expires_at.0),
+        Revocation::Session { sid, expires_at } => ("session", sid, None, expires_at.0),
+        Revocation::User {
+            user_id,
+            not_before,
+            expires_at,
+        } => ("user", user_id, Some(not_before.0), expires_at.0),
+    }
+}
+
+fn revocation_from_row(row: &SqliteRow) -> Result<Revocation, StoreError> {
+    let get = |e| on(TABLE, TABLE)(e);
+    let kind: String = row.try_get("kind").map_err(get)?;
+    let key: String = row.try_get("key").map_err(get)?;
+    let not_before: Option<i64> = row.try_get("not_before").map_err(get)?;
+    let expires_at = UnixTime(row.try_get("expires_at").map_err(get)?);
+    match (kind.as_str(), not_before) {
+        ("token", _) => Ok(Revocation::Token {
+            jti: key,
+            expires_at,
+        }),
+        ("session", _) => Ok(Revocation::Session {
+            sid: key,
+            expires_at,
+        }),
+        ("user", Some(nb)) => Ok(Revocation::User {
+            user_id: key,
+            not_before: UnixTime(nb),
+            expires_at,
+        }),
+        _ => Err(StoreError::Corrupt(TABLE)),
+    }
+}
+
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let (kind, key, not_before, expires_at) = columns(revocation);
+        // SQLite's two-argument max() is NULL if either side is; `not_before` is NULL on both
+        // sides for token and session entries, set on both for user entries.
+        sqlx::query(
+            "INSERT INTO revocations (kind, key, not_before, expires_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (kind, key) DO UPDATE SET
+               not_before = max(not_before, excluded.not_before),
+               expires_at = max(expires_at, excluded.expires_at)",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(not_before)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(on(TABLE, TABLE))
+    }
+
+    async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
+        sqlx::query("SELECT kind, key, not_before, expires_at FROM revocations WHERE expires_at > ? ORDER BY kind, key")
+            .bind(now.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(on(TABLE, TABLE))?
+            .iter()
+            .map(revocation_from_row)
+            .collect()
+    }
+
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM revocations WHERE expires_at <= ?")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(on(TABLE, TABLE))
+    }
+}

@@ -1,0 +1,112 @@
+//! The command-line grammar. Every `serve` flag has a `TESSERA_*` environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tessera: session tokens and JWTs, both done safely.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Compact JWS tools.
+    Jws {
+        /// What to do with a JWS.
+        #[command(subcommand)]
+        command: JwsCommand,
+    },
+    /// Token tools.
+    Token {
+        /// What to do with a token.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// User administration (works on the store directly).
+    Users {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+/// Where the data lives; shared by every command that opens the store.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the embedded store when `--store` is not given.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./tessera-data")]
+    pub data_dir: PathBuf,
+    /// Store URL: `sqlite://PATH`, or `memory:` (nothing survives a restart).
+    #[arg(long, env = "TESSERA_STORE")]
+    pub store: Option<String>,
+}
+
+/// `tessera serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Public base URL (`iss`, discovery links). Default: `http://` + the listen address.
+    #[arg(long, env = "TESSERA_ISSUER")]
+    pub issuer: Option<String>,
+    /// Seconds in which a retried refresh token returns the same successor (0 disables).
+    #[arg(long, env = "TESSERA_REFRESH_GRACE", default_value_t = 10, value_parser = clap::value_parser!(i64).range(0..=300))]
+    pub refresh_grace: i64,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `tessera jws …`.
+#[derive(Debug, Subcommand)]
+pub enum JwsCommand {
+    /// Verify a compact JWS against one JWK and print its payload.
+    /// Exit status: 0 valid, 1 invalid, 2 usage error.
+    Verify {
+        /// File holding the JWK (public or private; only the public part is used).
+        #[arg(long)]
+        key: PathBuf,
+        /// The compact JWS.
+        token: String,
+    },
+}
+
+/// `tessera token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Decode any token without trusting it, and flag risky choices.
+    Inspect {
+        /// The token (JWT, or a Tessera opaque token).
+        token: String,
+    },
+}
+
+/// `tessera users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from standard input (first line).
+    Create(CreateUserArgs),
+}
+
+/// `tessera users create`.
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// Login name.
+    pub username: String,
+    /// Make the user an administrator.
+    #[arg(long)]
+    pub admin: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}

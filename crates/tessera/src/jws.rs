@@ -1,0 +1,45 @@
+//! `tessera jws verify` and `tessera token inspect`: offline tools over the core's JOSE layer.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use tessera_core::jose::{Jwk, VerifyingKey, verify_compact};
+use tessera_core::time::{Clock, SystemClock};
+
+/// Verifies `token` against the JWK in `key_file`: exit 0 and the payload on stdout when
+/// valid, 1 with the reason on stderr when not, 2 when the key file is unusable.
+pub fn verify(key_file: &Path, token: &str) -> ExitCode {
+    let key = match std::fs::read_to_string(key_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| Jwk::from_json(&text).map_err(|e| e.to_string()))
+        .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string()))
+    {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: key {}: {e}", key_file.display());
+            return ExitCode::from(2);
+        }
+    };
+    // With one key, a token may omit `kid`; if both name one, they must agree.
+    let lookup = |kid: Option<&str>| match (kid, key.kid()) {
+        (Some(a), Some(b)) if a != b => None,
+        _ => Some(&key),
+    };
+    match verify_compact(token.trim(), lookup) {
+        Ok(verified) => {
+            println!("{}", String::from_utf8_lossy(verified.payload()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints what a token is and what is risky about it. Exit 0 whatever the findings.
+pub fn inspect(token: &str) -> ExitCode {
+    let report = tessera_core::inspect::inspect(token.trim(), SystemClock.now());
+    println!("{report}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,44 @@
+//! The `tessera` command: parse arguments, set up logging, and hand off to the subcommand.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod jws;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        cli::Command::Serve(args) => report(serve::run(args)),
+        cli::Command::Jws {
+            command: cli::JwsCommand::Verify { key, token },
+        } => jws::verify(&key, &token),
+        cli::Command::Token {
+            command: cli::TokenCommand::Inspect { token },
+        } => jws::inspect(&token),
+        cli::Command::Users {
+            command: cli::UsersCommand::Create(args),
+        } => report(serve::create_user(args)),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
