@@ -10,6 +10,8 @@
 
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -178,6 +180,55 @@ pub trait RevocationStore: Send + Sync + 'static {
     async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError>;
     /// Deletes revocations that expired before `now`; returns how many.
     async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError>;
+
+    /// The revocations in force at `now` that name this `jti`, `sid` or user: how one
+    /// credential is checked against the store directly while the push feed is down.
+    /// Backends should override this default (a full scan) with an indexed lookup.
+    async fn revocations_for(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let all = self.revocations(now).await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| match r {
+                Revocation::Token { jti: j, .. } => j == jti,
+                Revocation::Session { sid: s, .. } => Some(s.as_str()) == sid,
+                Revocation::User { user_id: u, .. } => u == user_id,
+            })
+            .collect())
+    }
+
+    /// The push feed of revocations recorded by any instance, if this backend has one. Backends
+    /// with a feed publish from [`RevocationStore::add_revocation`] itself (in the same
+    /// transaction or script as the write), so no revocation is stored without being announced.
+    fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {
+        None
+    }
+}
+
+/// What a revocation feed reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// The subscription is (re)established. Anything may have been missed before it: the
+    /// follower reloads the list from the store and merges it.
+    Connected,
+    /// A revocation recorded by some instance.
+    Revoked(Revocation),
+    /// The subscription broke; the feed keeps reconnecting by itself. Until the next
+    /// `Connected`, the follower must not trust its in-memory list alone.
+    Disconnected,
+}
+
+/// A push feed of revocations (Redis pub/sub, PostgreSQL `LISTEN/NOTIFY`): an optional
+/// capability of a revocation store.
+pub trait RevocationFeed: Send + Sync + 'static {
+    /// Starts following the feed on a background task, which reconnects with backoff after
+    /// failures and reports them as events. Following stops when the receiver is dropped.
+    fn follow(&self) -> tokio::sync::mpsc::Receiver<FeedEvent>;
 }
 
 /// Signing keys (with their private parts: protect the store accordingly).

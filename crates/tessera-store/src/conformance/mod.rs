@@ -42,7 +42,7 @@ pub(crate) fn token(kind: TokenKind) -> (OpaqueToken, TokenHash) {
     (t, h)
 }
 
-/// Runs one named check, saying which on failure.
+/// Runs each listed check in turn (logging its name at debug level) and counts them.
 macro_rules! checks {
     ($store:expr; $($check:path),+ $(,)?) => {{
         let mut ran = 0usize;
