@@ -249,3 +249,17 @@ pub trait KeyStore: Send + Sync + 'static {
 pub trait Store: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore {}
 
 impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore> Store for T {}
+
+/// Fixed-window attempt counters for login throttling, shared by every instance that uses the
+/// same backend. Windows are kept by the backend's own clock (Redis key expiry, or the
+/// process clock for the in-memory counter).
+#[async_trait]
+pub trait AttemptCounter: Send + Sync + 'static {
+    /// Counts one attempt against `key`, opening a window of `window_secs` if none is open;
+    /// returns the count in the window and the seconds left in it.
+    async fn hit(&self, key: &str, window_secs: i64) -> Result<(u32, i64), StoreError>;
+    /// The count in `key`'s open window and the seconds left in it (`(0, 0)` if none).
+    async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError>;
+    /// Closes `key`'s window.
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}

@@ -123,14 +123,10 @@ fn map_err(e: sqlx::Error, table: &'static str, conflict: &'static str) -> Store
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
-        sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. } => {
-            // `Corrupt` has no source slot: the log keeps the decoder's complaint.
-            tracing::error!(error = %e, table, "undecodable row");
-            StoreError::Corrupt(table)
+        // Decoding failures keep sqlx's error as the source; the table goes to the log.
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            tracing::error!(table, "undecodable row");
+            StoreError::Backend(Box::new(e))
         }
         _ => StoreError::Backend(Box::new(e)),
     }
