@@ -96,7 +96,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Crede
             let (session, _) = check_session(state, token).await?;
             return Ok(Credential::BearerSession { session });
         }
-        return verify_jwt(state, token).map(Credential::Jwt);
+        return verify_jwt(state, token).await.map(Credential::Jwt);
     }
     match session_cookie(headers)? {
         Some(raw) => {
@@ -107,11 +107,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Crede
     }
 }
 
-/// Verifies an access JWT: signature, claims, revocation. Memory only.
+/// Verifies an access JWT: signature, claims, revocation — in memory, unless the revocation
+/// feed is down.
 ///
 /// # Errors
-/// `InvalidToken`, whatever the reason.
-pub fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
+/// `InvalidToken`, whatever the reason; `Unavailable` if revocation cannot be checked.
+pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
     let ring = state.key_ring();
     let claims = access::verify(token, &ring, &access_policy(state), state.now()).map_err(|e| {
         tracing::debug!(reason = %e, "access token refused");
@@ -123,7 +124,7 @@ pub fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiErro
         sub: &claims.sub,
         iat: claims.iat,
     };
-    if state.is_revoked(subject) {
+    if state.is_revoked(subject).await? {
         tracing::debug!(jti = %claims.jti, "revoked access token refused");
         return Err(ApiError::InvalidToken);
     }
@@ -142,6 +143,9 @@ pub async fn check_session(
         tracing::debug!(reason = %e, "session token refused before lookup");
         ApiError::InvalidToken
     })?;
+    // Always asked of the store: a logout on any instance deletes the row before it answers,
+    // so the next use anywhere is refused at once (an in-process cache could only be as
+    // fresh as the revocation feed, milliseconds behind).
     let mut session = state
         .store
         .session_by_token(&token.hash())
@@ -152,7 +156,10 @@ pub async fn check_session(
         tracing::debug!(sid = %session.id, reason = %e, "session refused");
         return Err(ApiError::InvalidToken);
     }
-    if state.is_session_revoked(&session.id) {
+    if state
+        .is_session_revoked(&session.id, &session.user_id)
+        .await?
+    {
         return Err(ApiError::InvalidToken);
     }
     if session.needs_touch(now, &state.config.sessions) {

@@ -10,7 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
-pub mod limiter;
+pub mod revocations;
 mod routes;
 pub mod service;
 pub mod state;

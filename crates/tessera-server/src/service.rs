@@ -83,31 +83,25 @@ pub async fn login(
     ip: Option<IpAddr>,
 ) -> Result<User, ApiError> {
     let cfg = &state.config;
-    let now = state.now();
     let name = username.trim().to_lowercase();
     let ip_key = ip.map(|ip| format!("ip:{ip}"));
     let user_key = format!("user:{name}");
-    let throttled = ip_key
-        .as_deref()
-        .map_or(Ok(()), |k| {
-            state
-                .limiter
-                .check(k, cfg.login_limit_per_ip, cfg.login_window_secs, now)
-        })
-        .and_then(|()| {
-            state.limiter.check(
-                &user_key,
-                cfg.login_limit_per_account,
-                cfg.login_window_secs,
-                now,
-            )
-        });
-    if let Err(retry_after) = throttled {
-        Metrics::inc(&state.metrics.logins_throttled);
-        return Err(ApiError::RateLimited { retry_after });
+    let limits = [
+        (ip_key.as_deref(), cfg.login_limit_per_ip),
+        (Some(user_key.as_str()), cfg.login_limit_per_account),
+    ];
+    for (key, limit) in limits {
+        let Some(key) = key else { continue };
+        let (count, left) = state.attempts.peek(key).await?;
+        if count >= limit {
+            Metrics::inc(&state.metrics.logins_throttled);
+            return Err(ApiError::RateLimited {
+                retry_after: u64::try_from(left.max(1)).unwrap_or(1),
+            });
+        }
     }
     if let Some(k) = &ip_key {
-        state.limiter.hit(k, cfg.login_window_secs, now);
+        state.attempts.hit(k, cfg.login_window_secs).await?;
     }
     let user = state.store.user_by_name(&name).await?;
     let ok = state
@@ -115,12 +109,12 @@ pub async fn login(
         .await?;
     match user {
         Some(user) if ok => {
-            state.limiter.reset(&user_key);
+            state.attempts.reset(&user_key).await?;
             Metrics::inc(&state.metrics.logins_ok);
             Ok(user)
         }
         _ => {
-            state.limiter.hit(&user_key, cfg.login_window_secs, now);
+            state.attempts.hit(&user_key, cfg.login_window_secs).await?;
             Metrics::inc(&state.metrics.logins_failed);
             Err(ApiError::InvalidCredentials)
         }
@@ -309,13 +303,15 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
     };
     // The family is fine; its session must be too (the tree is cut at the root).
     let session = state.store.session_by_id(&family.sid).await?;
-    let alive = session
-        .as_ref()
-        .is_some_and(|s| s.check(now, &state.config.sessions).is_ok())
-        && !state.is_session_revoked(&family.sid);
-    let Some(session) = session.filter(|_| alive) else {
+    let Some(session) = session.filter(|s| s.check(now, &state.config.sessions).is_ok()) else {
         return Err(refused);
     };
+    if state
+        .is_session_revoked(&session.id, &session.user_id)
+        .await?
+    {
+        return Err(refused);
+    }
     if session.needs_touch(now, &state.config.sessions) {
         state.store.touch_session(&session.id, now).await?;
     }

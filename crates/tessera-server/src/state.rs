@@ -12,14 +12,15 @@ use std::time::Duration;
 use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRing, KeyStatus};
 use tessera_core::password::PasswordHasher;
-use tessera_core::revocation::{Revocation, RevocationList, RevocationSubject};
+use tessera_core::revocation::{Revocation, RevocationSubject};
 use tessera_core::time::{Clock, UnixTime};
-use tessera_store::{Store, StoreError};
+use tessera_store::attempts::MemoryAttempts;
+use tessera_store::{AttemptCounter, Store, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, error_chain};
-use crate::limiter::RateLimiter;
+use crate::revocations::RevocationView;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,12 +74,13 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Password hashing.
     pub hasher: PasswordHasher,
-    /// Login throttling.
-    pub limiter: RateLimiter,
+    /// Login throttling counters.
+    pub attempts: Arc<dyn AttemptCounter>,
+    /// The revocation list as this instance knows it.
+    pub revocations: Arc<RevocationView>,
     /// Counters.
     pub metrics: Metrics,
     keys: RwLock<Arc<KeyRing>>,
-    revocations: RwLock<RevocationList>,
     hashing: Semaphore,
 }
 
@@ -100,20 +102,39 @@ impl AppState {
         clock: Arc<dyn Clock>,
         hasher: PasswordHasher,
     ) -> Result<Self, StartupError> {
+        let attempts = Arc::new(MemoryAttempts::new(Arc::clone(&clock)));
+        Self::with_attempts(store, attempts, config, clock, hasher).await
+    }
+
+    /// Like [`AppState::new`], with login-throttling counters shared by several instances.
+    ///
+    /// # Errors
+    /// If the store fails or holds keys that cannot be used.
+    pub async fn with_attempts(
+        store: Arc<dyn Store>,
+        attempts: Arc<dyn AttemptCounter>,
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+    ) -> Result<Self, StartupError> {
         let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let has_feed = store.feed().is_some();
         let state = Self(Arc::new(Inner {
             store,
             config,
             clock,
             hasher,
-            limiter: RateLimiter::default(),
+            attempts,
+            revocations: Arc::new(RevocationView::new(has_feed)),
             metrics: Metrics::default(),
             keys: RwLock::new(Arc::new(KeyRing::from_records(&[])?)),
-            revocations: RwLock::new(RevocationList::new()),
             hashing: Semaphore::new(permits),
         }));
         state.reload_keys().await?;
-        state.reload_revocations().await?;
+        state
+            .revocations
+            .reload(state.store.as_ref(), state.now())
+            .await?;
         Ok(state)
     }
 
@@ -152,46 +173,26 @@ impl AppState {
         Ok(())
     }
 
-    /// Replaces the in-memory revocation list with the store's.
+    /// Whether an access token with these claims is revoked.
     ///
     /// # Errors
-    /// If the store fails.
-    pub async fn reload_revocations(&self) -> Result<(), StoreError> {
-        let now = self.now();
-        let mut list = RevocationList::new();
-        for r in self.store.revocations(now).await? {
-            list.insert(&r);
-        }
-        match self.revocations.write() {
-            Ok(mut g) => *g = list,
-            Err(p) => *p.into_inner() = list,
-        }
-        Ok(())
+    /// `Unavailable` if the feed is down and the store cannot be asked.
+    pub async fn is_revoked(&self, subject: RevocationSubject<'_>) -> Result<bool, ApiError> {
+        Ok(self
+            .revocations
+            .is_token_revoked(self.store.as_ref(), subject, self.now())
+            .await?)
     }
 
-    fn with_revocations<R>(&self, f: impl FnOnce(&RevocationList) -> R) -> R {
-        match self.revocations.read() {
-            Ok(g) => f(&g),
-            Err(p) => f(&p.into_inner()),
-        }
-    }
-
-    /// Whether an access token with these claims is revoked (memory only).
-    #[must_use]
-    pub fn is_revoked(&self, subject: RevocationSubject<'_>) -> bool {
-        self.with_revocations(|l| l.is_revoked(subject))
-    }
-
-    /// Whether a login session is revoked (memory only).
-    #[must_use]
-    pub fn is_session_revoked(&self, sid: &str) -> bool {
-        self.with_revocations(|l| l.is_session_revoked(sid))
-    }
-
-    /// Number of revocations held in memory.
-    #[must_use]
-    pub fn revocation_count(&self) -> usize {
-        self.with_revocations(RevocationList::len)
+    /// Whether a login session is revoked.
+    ///
+    /// # Errors
+    /// `Unavailable` if the feed is down and the store cannot be asked.
+    pub async fn is_session_revoked(&self, sid: &str, user_id: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .revocations
+            .is_session_revoked(self.store.as_ref(), sid, user_id, self.now())
+            .await?)
     }
 
     /// Records a revocation durably, then applies it in memory. The durable write is the
@@ -201,10 +202,7 @@ impl AppState {
     /// If the store fails (nothing changed in memory).
     pub async fn record_revocation(&self, r: Revocation) -> Result<(), ApiError> {
         self.store.add_revocation(&r).await?;
-        match self.revocations.write() {
-            Ok(mut g) => g.insert(&r),
-            Err(p) => p.into_inner().insert(&r),
-        }
+        self.revocations.insert(&r);
         Metrics::inc(&self.metrics.revocations_recorded);
         Ok(())
     }
@@ -253,10 +251,14 @@ impl AppState {
         .map_err(|e| ApiError::Internal(e.to_string().into()))
     }
 
-    /// Starts the background upkeep: reloading keys and revocations (so instances sharing a
-    /// store converge), pruning expired revocations, dead sessions and families, and old
-    /// rate-limit windows.
+    /// Starts the background upkeep: following the store's revocation feed, if it has one;
+    /// reloading keys and revocations (a safety net, and how instances without a feed
+    /// converge); pruning expired revocations, dead sessions and families.
     pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        if let Some(feed) = self.store.feed() {
+            let view = Arc::clone(&self.revocations);
+            tokio::spawn(view.follow(feed, Arc::clone(&self.store), Arc::clone(&self.clock)));
+        }
         let state = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -272,7 +274,7 @@ impl AppState {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %error_chain(&e), "reloading keys failed");
         }
-        if let Err(e) = self.reload_revocations().await {
+        if let Err(e) = self.revocations.reload(self.store.as_ref(), now).await {
             tracing::warn!(error = %error_chain(&e), "reloading revocations failed");
         }
         let swept = async {
@@ -285,6 +287,5 @@ impl AppState {
         if let Err(e) = swept.await {
             tracing::warn!(error = %error_chain(&e), "sweeping expired records failed");
         }
-        self.limiter.prune(self.config.login_window_secs, now);
     }
 }

@@ -20,9 +20,13 @@ use tessera_core::revocation::Revocation;
 use tessera_core::session::Session;
 use tessera_core::time::UnixTime;
 
+pub mod attempts;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod memory;
+pub mod postgres;
+pub mod redis;
+pub mod split;
 pub mod sqlite;
 
 /// A boxed error from a backend, kept whole as the `source` of a [`StoreError`].

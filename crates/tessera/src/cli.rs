@@ -45,9 +45,16 @@ pub struct StoreArgs {
     /// Directory for the embedded store when `--store` is not given.
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./tessera-data")]
     pub data_dir: PathBuf,
-    /// Store URL: `sqlite://PATH`, or `memory:` (nothing survives a restart).
+    /// Store URL: `sqlite://PATH`, `postgres://…`, or `memory:` (nothing survives a restart).
     #[arg(long, env = "TESSERA_STORE")]
     pub store: Option<String>,
+    /// Redis URL(s) for sessions, revocations and login counters; several comma-separated
+    /// URLs name the seed nodes of a Redis Cluster.
+    #[arg(long, env = "TESSERA_REDIS", value_delimiter = ',')]
+    pub redis: Vec<String>,
+    /// Prefix of Redis keys and PostgreSQL schema, so deployments can share one server.
+    #[arg(long, env = "TESSERA_NAMESPACE", default_value = "tessera")]
+    pub namespace: String,
 }
 
 /// `tessera serve`.

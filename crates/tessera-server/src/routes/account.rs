@@ -129,16 +129,14 @@ pub(super) async fn list_sessions(
 ) -> Result<Response, ApiError> {
     let cred = authenticate(&state, &headers).await?;
     let now = state.now();
-    let sessions: Vec<Value> = state
-        .store
-        .sessions_of_user(cred.user_id())
-        .await?
-        .iter()
-        .filter(|s| {
-            s.check(now, &state.config.sessions).is_ok() && !state.is_session_revoked(&s.id)
-        })
-        .map(|s| session_json(s, cred.sid()))
-        .collect();
+    let mut sessions: Vec<Value> = Vec::new();
+    for s in state.store.sessions_of_user(cred.user_id()).await? {
+        if s.check(now, &state.config.sessions).is_ok()
+            && !state.is_session_revoked(&s.id, &s.user_id).await?
+        {
+            sessions.push(session_json(&s, cred.sid()));
+        }
+    }
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 

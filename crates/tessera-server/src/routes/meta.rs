@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::revocations::FeedState;
 use crate::state::AppState;
 
 /// The OpenAPI description of this API, kept beside the code and checked against the router
@@ -59,19 +60,29 @@ pub(super) async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-/// `GET /readyz`: the store answers.
+/// `GET /readyz`: whether the store answers and the revocation feed is live. With the feed
+/// down but the store up, the instance is `degraded` (correct, but checks every credential
+/// against the store) and still answers 200; with the store down it is `unavailable` (503).
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.revocations(state.now()).await {
-        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
+    let feed = state.revocations.feed_state();
+    let store_ok = match state.store.revocations_for("", None, "", state.now()).await {
+        Ok(_) => true,
         Err(e) => {
             tracing::warn!(error = %crate::error::error_chain(&e), "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": "unreachable" })),
-            )
-                .into_response()
+            false
         }
-    }
+    };
+    let (code, status) = match (store_ok, feed) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, FeedState::Down) => (StatusCode::OK, "degraded"),
+        (true, _) => (StatusCode::OK, "ready"),
+    };
+    let body = json!({
+        "status": status,
+        "store": if store_ok { "ok" } else { "unreachable" },
+        "revocation_feed": feed.as_str(),
+    });
+    (code, Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -108,7 +119,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     }
     out.push_str(&format!(
         "tessera_revocation_list_entries {}\n",
-        state.revocation_count()
+        state.revocations.len()
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
@@ -116,4 +127,86 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
 /// `GET /openapi.json`.
 pub(super) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::OPENAPI;
+
+    /// Every (method, path) registered in `routes::app`; keep in step with `routes/mod.rs`.
+    const ROUTES: &[(&str, &str)] = &[
+        ("post", "/v1/users"),
+        ("post", "/v1/sessions"),
+        ("get", "/v1/sessions"),
+        ("delete", "/v1/sessions"),
+        ("delete", "/v1/sessions/{id}"),
+        ("get", "/v1/session"),
+        ("delete", "/v1/session"),
+        ("get", "/v1/userinfo"),
+        ("post", "/v1/password"),
+        ("post", "/oauth/token"),
+        ("post", "/oauth/revoke"),
+        ("get", "/.well-known/openid-configuration"),
+        ("get", "/.well-known/jwks.json"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ];
+
+    const METHODS: &[&str] = &[
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+
+    #[test]
+    fn openapi_documents_exactly_the_routed_operations() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1.")),
+            "an OpenAPI 3.1 document"
+        );
+        let paths = doc["paths"].as_object().expect("paths object");
+        for (method, path) in ROUTES {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{} {path} is routed but not in openapi.json",
+                method.to_uppercase()
+            );
+        }
+        let mut distinct: Vec<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            paths.len(),
+            distinct.len(),
+            "openapi.json documents unrouted paths"
+        );
+        let operations = paths
+            .values()
+            .flat_map(|item| item.as_object().into_iter().flat_map(|o| o.keys()))
+            .filter(|k| METHODS.contains(&k.as_str()))
+            .count();
+        assert_eq!(
+            operations,
+            ROUTES.len(),
+            "openapi.json documents unrouted methods"
+        );
+    }
+
+    #[test]
+    fn openapi_declares_the_four_credential_schemes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearerJwt"]["bearerFormat"], "JWT");
+        assert_eq!(schemes["sessionCookie"]["in"], "cookie");
+        assert_eq!(schemes["sessionCookie"]["name"], "__Host-tessera_session");
+        assert_eq!(schemes["csrfToken"]["name"], "X-CSRF-Token");
+        assert_eq!(schemes["bearerSession"]["scheme"], "bearer");
+        let error = &doc["components"]["schemas"]["Error"]["required"];
+        assert_eq!(error, &serde_json::json!(["error", "error_description"]));
+    }
 }

@@ -108,7 +108,7 @@ pub(super) async fn revoke(
         if let Some(s) = state.store.session_by_token(&session.hash()).await? {
             service::revoke_session_tree(&state, &s.id).await?;
         }
-    } else if let Ok(claims) = verify_jwt(&state, token) {
+    } else if let Ok(claims) = verify_jwt(&state, token).await {
         service::revoke_access(&state, &claims).await?;
     }
     Ok(StatusCode::OK.into_response())

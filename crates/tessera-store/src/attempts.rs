@@ -1,0 +1,129 @@
+//! In-process attempt counters: the [`AttemptCounter`] of a single instance.
+//!
+//! Fixed windows keyed by strings such as `ip:203.0.113.7` or `user:alice`, timed by an
+//! injected [`Clock`] so tests can move time. Memory is bounded: at most [`MAX_KEYS`] keys are
+//! tracked; past that, the oldest tenth of the windows is dropped. Instances sharing a Redis
+//! use the Redis counter instead, so a limit holds across all of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use tessera_core::time::{Clock, UnixTime};
+
+use crate::{AttemptCounter, StoreError};
+
+/// Most keys tracked at once.
+pub const MAX_KEYS: usize = 100_000;
+
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: UnixTime,
+    secs: i64,
+    count: u32,
+}
+
+impl Window {
+    fn left(&self, now: UnixTime) -> i64 {
+        self.secs.saturating_sub(now.since(self.start))
+    }
+}
+
+/// Attempt counters held in this process.
+pub struct MemoryAttempts {
+    clock: Arc<dyn Clock>,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl std::fmt::Debug for MemoryAttempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryAttempts").finish_non_exhaustive()
+    }
+}
+
+impl MemoryAttempts {
+    /// Counters timed by `clock`.
+    #[must_use]
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Window>, UnixTime) -> R) -> R {
+        let now = self.clock.now();
+        let mut guard = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.len() >= MAX_KEYS {
+            guard.retain(|_, w| w.left(now) > 0);
+            if guard.len() >= MAX_KEYS {
+                evict_oldest(&mut guard);
+            }
+        }
+        f(&mut guard, now)
+    }
+}
+
+fn evict_oldest(w: &mut HashMap<String, Window>) {
+    let mut starts: Vec<i64> = w.values().map(|win| win.start.0).collect();
+    starts.sort_unstable();
+    if let Some(cut) = starts.get(starts.len() / 10).copied() {
+        w.retain(|_, win| win.start.0 > cut);
+    }
+}
+
+#[async_trait]
+impl AttemptCounter for MemoryAttempts {
+    async fn hit(&self, key: &str, window_secs: i64) -> Result<(u32, i64), StoreError> {
+        Ok(self.with(|w, now| {
+            let win = w.entry(key.to_owned()).or_insert(Window {
+                start: now,
+                secs: window_secs,
+                count: 0,
+            });
+            if win.left(now) <= 0 {
+                *win = Window {
+                    start: now,
+                    secs: window_secs,
+                    count: 0,
+                };
+            }
+            win.count = win.count.saturating_add(1);
+            (win.count, win.left(now))
+        }))
+    }
+
+    async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
+        Ok(self.with(|w, now| match w.get(key) {
+            Some(win) if win.left(now) > 0 => (win.count, win.left(now)),
+            _ => (0, 0),
+        }))
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|w, _| w.remove(key));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::time::ManualClock;
+
+    #[tokio::test]
+    async fn windows_count_expire_and_reset() {
+        let clock = Arc::new(ManualClock::new(UnixTime(100)));
+        let a = MemoryAttempts::new(clock.clone());
+        assert_eq!(a.hit("k", 60).await.unwrap(), (1, 60));
+        clock.advance(10);
+        assert_eq!(a.hit("k", 60).await.unwrap(), (2, 50));
+        assert_eq!(a.peek("k").await.unwrap(), (2, 50));
+        assert_eq!(a.peek("other").await.unwrap(), (0, 0));
+        clock.advance(50);
+        assert_eq!(a.peek("k").await.unwrap(), (0, 0));
+        assert_eq!(a.hit("k", 60).await.unwrap(), (1, 60));
+        a.reset("k").await.unwrap();
+        assert_eq!(a.peek("k").await.unwrap(), (0, 0));
+    }
+}

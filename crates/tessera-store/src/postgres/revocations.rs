@@ -1,0 +1,148 @@
+//! [`RevocationStore`] on PostgreSQL: one row per `(kind, key)`, upserted so that repeating a
+//! revocation can only widen it (the later cutoff, the later expiry), never narrow it.
+//!
+//! Each write announces the entry as it now stands on the schema's `LISTEN/NOTIFY` channel, in
+//! the write's own transaction: PostgreSQL delivers the notification at commit, so followers
+//! ([`super::PgRevocationFeed`]) hear of exactly the revocations that were stored.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use tessera_core::revocation::Revocation;
+use tessera_core::time::UnixTime;
+
+use super::{PostgresStore, on};
+use crate::{RevocationFeed, RevocationStore, StoreError};
+
+const TABLE: &str = "revocations";
+const COLUMNS: &str = "kind, key, not_before, expires_at";
+
+/// `(kind, key, not_before, expires_at)` as stored.
+fn columns(r: &Revocation) -> (&'static str, &str, Option<i64>, i64) {
+    match r {
+        Revocation::Token { jti, expires_at } => ("token", jti, None, expires_at.0),
+        Revocation::Session { sid, expires_at } => ("session", sid, None, expires_at.0),
+        Revocation::User {
+            user_id,
+            not_before,
+            expires_at,
+        } => ("user", user_id, Some(not_before.0), expires_at.0),
+    }
+}
+
+fn revocation_from_row(row: &PgRow) -> Result<Revocation, StoreError> {
+    let get = |e| on(TABLE, TABLE)(e);
+    let kind: String = row.try_get("kind").map_err(get)?;
+    let key: String = row.try_get("key").map_err(get)?;
+    let not_before: Option<i64> = row.try_get("not_before").map_err(get)?;
+    let expires_at = UnixTime(row.try_get("expires_at").map_err(get)?);
+    match (kind.as_str(), not_before) {
+        ("token", _) => Ok(Revocation::Token {
+            jti: key,
+            expires_at,
+        }),
+        ("session", _) => Ok(Revocation::Session {
+            sid: key,
+            expires_at,
+        }),
+        ("user", Some(nb)) => Ok(Revocation::User {
+            user_id: key,
+            not_before: UnixTime(nb),
+            expires_at,
+        }),
+        _ => Err(StoreError::Corrupt(TABLE)),
+    }
+}
+
+#[async_trait]
+impl RevocationStore for PostgresStore {
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let err = on(TABLE, TABLE);
+        let (kind, key, not_before, expires_at) = columns(revocation);
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        // GREATEST ignores NULLs; `not_before` is NULL on both sides for token and session
+        // entries, set on both for user entries.
+        let row = sqlx::query(&format!(
+            "INSERT INTO revocations ({COLUMNS}) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (kind, key) DO UPDATE SET
+               not_before = GREATEST(revocations.not_before, EXCLUDED.not_before),
+               expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)
+             RETURNING {COLUMNS}"
+        ))
+        .bind(kind)
+        .bind(key)
+        .bind(not_before)
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&err)?;
+        // Announce the entry as stored (possibly wider than the one given), which is what a
+        // follower reloading the list would see.
+        let stored = revocation_from_row(&row)?;
+        let payload =
+            serde_json::to_string(&stored).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(self.schema.channel())
+            .bind(payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)
+    }
+
+    async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM revocations WHERE expires_at > $1 ORDER BY kind, key"
+        ))
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(on(TABLE, TABLE))?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(on(TABLE, TABLE))
+    }
+
+    async fn revocations_for(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        // Three probes of the primary key (kind, key); a NULL sid matches nothing.
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM revocations
+             WHERE ((kind = 'token' AND key = $1)
+                 OR (kind = 'session' AND key = $2)
+                 OR (kind = 'user' AND key = $3))
+               AND expires_at > $4
+             ORDER BY kind, key"
+        ))
+        .bind(jti)
+        .bind(sid)
+        .bind(user_id)
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(on(TABLE, TABLE))?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {
+        Some(Arc::clone(&self.feed) as Arc<dyn RevocationFeed>)
+    }
+}

@@ -1,0 +1,78 @@
+//! [`UserStore`] on PostgreSQL: plain rows, the username's uniqueness enforced by the schema.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use tessera_core::time::UnixTime;
+
+use super::{PostgresStore, on};
+use crate::{StoreError, User, UserStore};
+
+const TABLE: &str = "users";
+const COLUMNS: &str = "id, username, password_hash, is_admin, created_at";
+
+fn user_from_row(row: &PgRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: row.try_get("is_admin")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+impl PostgresStore {
+    /// The user whose `column` (a fixed name from this file, never input) equals `value`.
+    async fn user_where(&self, column: &str, value: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE {column} = $1");
+        sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .and_then(|row| row.as_ref().map(user_from_row).transpose())
+            .map_err(on(TABLE, "username"))
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        // Both the id and the name are unique; only the name can collide in practice (ids are
+        // random), so a violation is reported as the name's.
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, is_admin, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.is_admin)
+        .bind(user.created_at.0)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(on(TABLE, "username"))
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("username", username).await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("id", id).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(on(TABLE, "username"))
+    }
+}

@@ -1,0 +1,230 @@
+//! A store split between a durable backend and Redis: what `tessera serve --redis` runs on.
+//!
+//! Design decision: the split is by record kind. Users, signing keys and refresh families live
+//! only in the durable store (they must survive anything); sessions and attempt counters live
+//! only in Redis (hot, short-lived, shared by every instance; losing them logs people out,
+//! which is safe). Revocations are the one exception, because losing one is *not* safe: each is
+//! written to the durable store first — the commit point, and what every reload and
+//! per-request check reads — and then to Redis, whose script keeps a copy with key expiry and
+//! announces it on the pub/sub feed. A Redis that restarts empty therefore forgets no
+//! revocation: followers reload from the durable store when their feed reconnects.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::opaque::TokenHash;
+use tessera_core::refresh::RefreshFamily;
+use tessera_core::revocation::Revocation;
+use tessera_core::session::{Session, SessionPolicy};
+use tessera_core::time::UnixTime;
+
+use crate::redis::RedisStore;
+use crate::{
+    AttemptCounter, KeyStore, RefreshStore, RevocationFeed, RevocationStore, RotateOutcome,
+    SessionStore, Store, StoreError, Successor, User, UserStore,
+};
+
+/// Users, keys, refresh families and the revocation record in `durable`; sessions, attempt
+/// counters and the revocation feed (with a copy of the list) in Redis.
+#[derive(Clone)]
+pub struct SplitStore {
+    durable: Arc<dyn Store>,
+    redis: Arc<RedisStore>,
+}
+
+impl std::fmt::Debug for SplitStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SplitStore")
+            .field("redis", &self.redis)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SplitStore {
+    /// Combines a durable store with a Redis store.
+    #[must_use]
+    pub fn new(durable: Arc<dyn Store>, redis: Arc<RedisStore>) -> Self {
+        Self { durable, redis }
+    }
+
+    /// The Redis half.
+    #[must_use]
+    pub fn redis(&self) -> &Arc<RedisStore> {
+        &self.redis
+    }
+
+    /// The durable half.
+    #[must_use]
+    pub fn durable(&self) -> &Arc<dyn Store> {
+        &self.durable
+    }
+}
+
+#[async_trait]
+impl UserStore for SplitStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.durable.create_user(user).await
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.durable.user_by_name(username).await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.durable.user_by_id(id).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.durable.set_password_hash(user_id, password_hash).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for SplitStore {
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.durable.keys().await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.durable.insert_key(key).await
+    }
+
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        self.durable.insert_first_key(key).await
+    }
+
+    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
+        self.durable.set_key_status(kid, status).await
+    }
+}
+
+#[async_trait]
+impl RefreshStore for SplitStore {
+    async fn create_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &TokenHash,
+    ) -> Result<(), StoreError> {
+        self.durable.create_family(family, first_token).await
+    }
+
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        now: UnixTime,
+        grace_secs: i64,
+        successor: &Successor,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.durable
+            .rotate(presented, now, grace_secs, successor)
+            .await
+    }
+
+    async fn family_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(RefreshFamily, u32)>, StoreError> {
+        self.durable.family_by_token(token).await
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        self.durable.revoke_family(family_id, now).await
+    }
+
+    async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        self.durable.revoke_families_of_session(sid, now).await
+    }
+
+    async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.durable.delete_expired_families(now).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SplitStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.redis.create_session(session).await
+    }
+
+    async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        self.redis.session_by_token(token).await
+    }
+
+    async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.redis.session_by_id(id).await
+    }
+
+    async fn touch_session(&self, id: &str, last_seen: UnixTime) -> Result<(), StoreError> {
+        self.redis.touch_session(id, last_seen).await
+    }
+
+    async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        self.redis.sessions_of_user(user_id).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.redis.delete_session(id).await
+    }
+
+    async fn delete_dead_sessions(
+        &self,
+        now: UnixTime,
+        policy: &SessionPolicy,
+    ) -> Result<u64, StoreError> {
+        self.redis.delete_dead_sessions(now, policy).await
+    }
+}
+
+#[async_trait]
+impl RevocationStore for SplitStore {
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        // Durable first: if Redis then fails, every follower's feed is down too, so they check
+        // the durable store per request and reload from it when the feed returns.
+        self.durable.add_revocation(revocation).await?;
+        self.redis.add_revocation(revocation).await
+    }
+
+    async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
+        self.durable.revocations(now).await
+    }
+
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let pruned = self.durable.prune_revocations(now).await?;
+        self.redis.prune_revocations(now).await?;
+        Ok(pruned)
+    }
+
+    async fn revocations_for(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        self.durable.revocations_for(jti, sid, user_id, now).await
+    }
+
+    fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {
+        self.redis.feed()
+    }
+}
+
+#[async_trait]
+impl AttemptCounter for SplitStore {
+    async fn hit(&self, key: &str, window_secs: i64) -> Result<(u32, i64), StoreError> {
+        self.redis.hit(key, window_secs).await
+    }
+
+    async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
+        self.redis.peek(key).await
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.redis.reset(key).await
+    }
+}
