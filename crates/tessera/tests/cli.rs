@@ -1,0 +1,287 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The command line as a contract: exit codes, where output goes, and the `TESSERA_*`
+//! environment twins, checked on the real binary.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use common::{PASSWORD, Server, tessera, vector};
+
+fn run(args: &[&str]) -> Output {
+    tessera().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = tessera()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn write_key(dir: &Path, jwk: &serde_json::Value) -> PathBuf {
+    let path = dir.join("key.json");
+    std::fs::write(&path, jwk.to_string()).unwrap();
+    path
+}
+
+/// RFC 8037 A.4: the Ed25519 key (private JWK; only its public part is used) and token.
+fn rfc8037_ed25519() -> (serde_json::Value, String, String) {
+    let v = vector("jose-cookbook/curve25519/jws.json");
+    (
+        v["input"]["key"].clone(),
+        v["output"]["compact"].as_str().unwrap().to_owned(),
+        v["input"]["payload"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn verify(key: &Path, token: &str) -> Output {
+    run(&["jws", "verify", "--key", key.to_str().unwrap(), token])
+}
+
+#[test]
+fn jws_verify_accepts_rfc8037_ed25519_example_and_prints_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jwk, token, payload) = rfc8037_ed25519();
+    let out = verify(&write_key(dir.path(), &jwk), &token);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), payload);
+}
+
+#[test]
+fn jws_verify_accepts_rfc7520_hs256_example_and_prints_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwk = vector("jose-cookbook/jwk/3_5.symmetric_key_mac_computation.json");
+    let v = vector("jose-cookbook/jws/4_4.hmac-sha2_integrity_protection.json");
+    let token = v["output"]["compact"].as_str().unwrap();
+    let out = verify(&write_key(dir.path(), &jwk), token);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim_end(),
+        v["input"]["payload"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn jws_verify_exits_1_with_reason_for_a_tampered_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jwk, token, _) = rfc8037_ed25519();
+    let parts: Vec<&str> = token.split('.').collect();
+    // "Example of Ed25519 signinG", base64url: same header and signature, another payload.
+    let tampered = format!(
+        "{}.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbkc.{}",
+        parts[0], parts[2]
+    );
+    assert_ne!(tampered, token);
+    let out = verify(&write_key(dir.path(), &jwk), &tampered);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "no payload for a bad token");
+    assert!(stderr(&out).contains("invalid"), "{}", stderr(&out));
+}
+
+#[test]
+fn jws_verify_exits_1_for_alg_none_even_with_a_valid_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jwk, token, _) = rfc8037_ed25519();
+    let payload = token.split('.').nth(1).unwrap();
+    // {"alg":"none"} and an empty signature: the classic forgery.
+    let forged = format!("eyJhbGciOiJub25lIn0.{payload}.");
+    let out = verify(&write_key(dir.path(), &jwk), &forged);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert!(!stderr(&out).trim().is_empty(), "a reason on stderr");
+}
+
+#[test]
+fn jws_verify_pins_the_algorithm_to_the_key_not_the_header() {
+    // An EdDSA token presented to an HS256 key: the header's `alg` must not pick the check.
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = vector("jose-cookbook/jwk/3_5.symmetric_key_mac_computation.json");
+    let (_, token, _) = rfc8037_ed25519();
+    let out = verify(&write_key(dir.path(), &hmac), &token);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn jws_verify_exits_2_on_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jwk, token, _) = rfc8037_ed25519();
+    let key = write_key(dir.path(), &jwk);
+
+    let out = run(&["jws", "verify", &token]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "missing --key: {}",
+        stderr(&out)
+    );
+    let out = run(&["jws", "verify", "--key", key.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "missing token: {}",
+        stderr(&out)
+    );
+
+    let missing = dir.path().join("no-such-key.json");
+    let out = verify(&missing, &token);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unreadable key: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("no-such-key.json"),
+        "{}",
+        stderr(&out)
+    );
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "not a jwk").unwrap();
+    let out = verify(&garbage, &token);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "malformed key: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn token_inspect_flags_alg_none() {
+    // {"alg":"none"}.{"sub":"alice"}. — unsigned, no exp, no aud.
+    let out = run(&[
+        "token",
+        "inspect",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("kind: jwt"), "{report}");
+    assert!(report.contains("alg \"none\""), "{report}");
+    assert!(report.contains("DANGER"), "{report}");
+    assert!(report.contains("no \"exp\""), "{report}");
+}
+
+#[test]
+fn token_inspect_names_a_tessera_session_token() {
+    let out = run(&["token", "inspect", "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("tessera session token"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn create_user(data_dir: &Path, name: &str, password: &str, admin: bool) -> Output {
+    let mut args = vec![
+        "users",
+        "create",
+        name,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    if admin {
+        args.push("--admin");
+    }
+    run_with_stdin(&args, &format!("{password}\n"))
+}
+
+#[test]
+fn users_create_reads_password_from_stdin_and_makes_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_user(dir.path(), "alice", PASSWORD, true);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let user: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["admin"], true);
+    assert!(user["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(
+        !stdout(&out).contains(PASSWORD) && !stderr(&out).contains(PASSWORD),
+        "the password is never echoed"
+    );
+}
+
+#[test]
+fn users_create_refuses_a_weak_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_user(dir.path(), "alice", "short", false);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("weak password"), "{}", stderr(&out));
+}
+
+#[test]
+fn users_create_refuses_a_taken_username() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_user(dir.path(), "alice", PASSWORD, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = create_user(dir.path(), "Alice", "another fine passphrase", true);
+    assert_ne!(out.status.code(), Some(0), "usernames are case-insensitive");
+    assert!(stderr(&out).contains("taken"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_help_lists_the_contract_flags() {
+    let out = run(&["serve", "--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let help = stdout(&out);
+    for flag in [
+        "--listen",
+        "--issuer",
+        "--data-dir",
+        "--store",
+        "--refresh-grace",
+        "--redis",
+        "--namespace",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    for var in ["TESSERA_LISTEN", "TESSERA_ISSUER", "TESSERA_DATA_DIR"] {
+        assert!(help.contains(var), "{var} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn serve_honours_tessera_listen_from_the_environment() {
+    let server = Server::start(|cmd, addr| {
+        cmd.env("TESSERA_LISTEN", addr.to_string())
+            .env("TESSERA_STORE", "memory:");
+    });
+    let resp = server.get("/healthz", &[]);
+    assert_eq!(resp.status, 200, "{resp:?}\n{}", server.log());
+    // The default issuer is derived from the listen address, so the variable reached it.
+    let resp = server.get("/.well-known/openid-configuration", &[]);
+    assert_eq!(
+        resp.json()["issuer"],
+        format!("http://{}", server.addr),
+        "{resp:?}"
+    );
+}
