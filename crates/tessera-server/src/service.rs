@@ -83,7 +83,8 @@ pub async fn login(
     ip: Option<IpAddr>,
 ) -> Result<User, ApiError> {
     let cfg = &state.config;
-    let name = username.trim().to_lowercase();
+    // Capped so a hostile 16 KiB "username" cannot bloat the counters; no real name is longer.
+    let name: String = username.trim().to_lowercase().chars().take(64).collect();
     let ip_key = ip.map(|ip| format!("ip:{ip}"));
     let user_key = format!("user:{name}");
     let limits = [
@@ -100,9 +101,6 @@ pub async fn login(
             });
         }
     }
-    if let Some(k) = &ip_key {
-        state.attempts.hit(k, cfg.login_window_secs).await?;
-    }
     let user = state.store.user_by_name(&name).await?;
     let ok = state
         .verify_password(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -114,6 +112,11 @@ pub async fn login(
             Ok(user)
         }
         _ => {
+            // Only failures count, per IP as per account: a busy office behind one address
+            // is never throttled for logging in successfully.
+            if let Some(k) = &ip_key {
+                state.attempts.hit(k, cfg.login_window_secs).await?;
+            }
             state.attempts.hit(&user_key, cfg.login_window_secs).await?;
             Metrics::inc(&state.metrics.logins_failed);
             Err(ApiError::InvalidCredentials)

@@ -1,0 +1,299 @@
+//! Discovery, the JWKS, the operations endpoints, and the router's 404/405 answers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+
+#[tokio::test]
+async fn discovery_is_consistent_with_the_issuer() {
+    let s = TestServer::new().await;
+    let r = s.send(Req::get("/.well-known/openid-configuration")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let d = r.json();
+    assert_eq!(d["issuer"], ISSUER);
+    assert_eq!(d["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+    assert_eq!(d["token_endpoint"], format!("{ISSUER}/oauth/token"));
+    assert_eq!(d["revocation_endpoint"], format!("{ISSUER}/oauth/revoke"));
+    assert_eq!(d["userinfo_endpoint"], format!("{ISSUER}/v1/userinfo"));
+    let grants = d["grant_types_supported"].as_array().unwrap();
+    assert!(grants.contains(&"password".into()) && grants.contains(&"refresh_token".into()));
+    assert_eq!(
+        d["access_token_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
+    // Each advertised endpoint is served here, at the advertised path.
+    for key in [
+        "jwks_uri",
+        "token_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+    ] {
+        let url = d[key].as_str().unwrap();
+        let path = url.strip_prefix(ISSUER).unwrap();
+        let method = if key == "jwks_uri" || key == "userinfo_endpoint" {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        let r = s.send(Req::new(method, path)).await;
+        assert_ne!(r.status, StatusCode::NOT_FOUND, "{key}: {path}");
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{key}: {path}");
+    }
+}
+
+#[tokio::test]
+async fn discovery_and_tokens_use_an_issuer_without_a_trailing_slash() {
+    let s = TestServer::with_config(|c| {
+        *c = tessera_server::ServerConfig::new("https://auth.example/");
+    })
+    .await;
+    let d = s
+        .send(Req::get("/.well-known/openid-configuration"))
+        .await
+        .json();
+    assert_eq!(d["issuer"], "https://auth.example");
+    assert_eq!(d["jwks_uri"], "https://auth.example/.well-known/jwks.json");
+    s.register("alice", PASSWORD).await;
+    let t = s.password_grant("alice", PASSWORD).await;
+    assert_eq!(jwt_part(&t.access, 1)["iss"], "https://auth.example");
+    assert_eq!(s.userinfo_bearer(&t.access).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn jwks_has_the_current_public_key_and_nothing_private() {
+    let s = TestServer::new().await;
+    let r = s.send(Req::get("/.well-known/jwks.json")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let jwks = r.json();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    let k = &keys[0];
+    assert_eq!(k["kty"], "OKP");
+    assert_eq!(k["crv"], "Ed25519");
+    assert_eq!(k["alg"], "EdDSA");
+    assert_eq!(k["use"], "sig");
+    assert!(k["kid"].as_str().is_some_and(|kid| !kid.is_empty()));
+    assert!(k["x"].as_str().is_some_and(|x| x.len() == 43));
+    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+        assert!(k.get(private).is_none(), "private member {private} in {k}");
+    }
+    let cache = r.header("cache-control").unwrap();
+    assert!(cache.starts_with("public"), "{cache}");
+}
+
+#[tokio::test]
+async fn the_access_token_kid_is_published_in_the_jwks() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let t = s.password_grant("alice", PASSWORD).await;
+    let kid = jwt_part(&t.access, 0)["kid"].as_str().unwrap().to_owned();
+    let jwks = s.send(Req::get("/.well-known/jwks.json")).await.json();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("kid of the token is in the JWKS");
+    assert_eq!(key["alg"], jwt_part(&t.access, 0)["alg"]);
+}
+
+#[tokio::test]
+async fn a_second_instance_on_the_same_store_publishes_the_same_key_and_accepts_its_tokens() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let t = s.password_grant("alice", PASSWORD).await;
+    let second = tessera_server::AppState::new(
+        s.state.store.clone(),
+        tessera_server::ServerConfig::new(ISSUER),
+        s.clock.clone(),
+        tessera_core::password::PasswordHasher::with_cost(64, 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    let second = tessera_server::app(second);
+    let get = |uri: &str, bearer: Option<&str>| {
+        let mut req = Req::get(uri);
+        if let Some(b) = bearer {
+            req = req.bearer(b);
+        }
+        req.build()
+    };
+    let jwks_one = s.send(Req::get("/.well-known/jwks.json")).await.json();
+    let resp = tower::ServiceExt::oneshot(second.clone(), get("/.well-known/jwks.json", None))
+        .await
+        .unwrap();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let jwks_two: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(jwks_one, jwks_two);
+    let resp = tower::ServiceExt::oneshot(second, get("/v1/userinfo", Some(&t.access)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn healthz_and_readyz_are_200() {
+    let s = TestServer::new().await;
+    let r = s.send(Req::get("/healthz")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "ok");
+    let r = s.send(Req::get("/readyz")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "ready");
+}
+
+#[tokio::test]
+async fn metrics_is_prometheus_text_with_login_counters() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    s.login("alice", PASSWORD).await;
+    s.login_raw("alice", "wrong password number x").await;
+    s.password_grant("alice", PASSWORD).await;
+    let r = s.send(Req::get("/metrics")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let text = r.text();
+    assert!(
+        text.contains("# TYPE tessera_logins_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_logins_total{result=\"ok\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_logins_total{result=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_access_tokens_issued_total 1"),
+        "{text}"
+    );
+    // Every sample line is `name value`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (_, value) = line.rsplit_once(' ').unwrap();
+        value.parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
+    }
+}
+
+#[tokio::test]
+async fn openapi_is_json_and_describes_every_contract_path() {
+    let s = TestServer::new().await;
+    let r = s.send(Req::get("/openapi.json")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/users", "post"),
+        ("/v1/sessions", "post"),
+        ("/v1/sessions", "get"),
+        ("/v1/sessions", "delete"),
+        ("/v1/sessions/{id}", "delete"),
+        ("/v1/session", "get"),
+        ("/v1/session", "delete"),
+        ("/v1/userinfo", "get"),
+        ("/v1/password", "post"),
+        ("/oauth/token", "post"),
+        ("/oauth/revoke", "post"),
+        ("/.well-known/openid-configuration", "get"),
+        ("/.well-known/jwks.json", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from openapi.json"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_path_is_a_json_404() {
+    let s = TestServer::new().await;
+    for path in [
+        "/nope",
+        "/v1",
+        "/v1/users/alice",
+        "/oauth/authorize",
+        "/v1/sessions/a/b",
+    ] {
+        let r = s.send(Req::get(path)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(r.error_code(), "not_found");
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405() {
+    let s = TestServer::new().await;
+    for (method, path) in [
+        (Method::GET, "/v1/users"),
+        (Method::GET, "/oauth/token"),
+        (Method::OPTIONS, "/oauth/revoke"),
+        (Method::PUT, "/v1/sessions"),
+        (Method::POST, "/v1/session"),
+        (Method::GET, "/v1/sessions/abc"),
+        (Method::POST, "/healthz"),
+        (Method::DELETE, "/.well-known/jwks.json"),
+        (Method::PATCH, "/v1/password"),
+    ] {
+        let r = s.send(Req::new(method.clone(), path)).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(r.error_code(), "method_not_allowed");
+        // RFC 9110 §15.5.6: a 405 names the methods that are allowed.
+        assert!(r.header("allow").is_some_and(|a| !a.is_empty()), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let s = TestServer::new().await;
+    for req in [
+        Req::get("/healthz"),
+        Req::get("/nope"),
+        Req::get("/v1/userinfo"),
+        Req::post("/oauth/token").form(&[("grant_type", "x")]),
+    ] {
+        let r = s.send(req).await;
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+        assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+        assert!(r.header("cache-control").is_some());
+    }
+}
+
+#[tokio::test]
+async fn token_responses_are_not_cacheable() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let r = s.password_grant_raw("alice", PASSWORD).await;
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(r.header("pragma").as_deref(), Some("no-cache"));
+}
