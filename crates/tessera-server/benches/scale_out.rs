@@ -1,0 +1,234 @@
+//! Scale-out benchmark: how fast a revocation reaches another instance, and how many session
+//! checks per second each store sustains (with JWT verification alongside for comparison).
+//!
+//! Run: `cargo bench -p tessera-server --bench scale_out` (PostgreSQL and Redis from
+//! `TESSERA_BENCH_POSTGRES` / `TESSERA_BENCH_REDIS`, default the local ones; a store that does not
+//! answer is skipped). Two `AppState`s with separate connection pools stand in for two
+//! instances: the path measured — write, NOTIFY or PUBLISH, delivery, merge into the other
+//! instance's in-memory list — is the one separate processes take.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera_core::opaque::random_id;
+use tessera_core::password::PasswordHasher;
+use tessera_core::revocation::{Revocation, RevocationSubject};
+use tessera_core::time::{Clock, SystemClock};
+use tessera_server::revocations::FeedState;
+use tessera_server::{AppState, ServerConfig, auth, service};
+use tessera_store::Store;
+use tessera_store::memory::MemoryStore;
+use tessera_store::postgres::PostgresStore;
+use tessera_store::redis::RedisStore;
+use tessera_store::split::SplitStore;
+use tessera_store::sqlite::SqliteStore;
+
+const PROPAGATION_ROUNDS: usize = 300;
+const THROUGHPUT_WINDOW: Duration = Duration::from_secs(2);
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort_unstable();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{name:<44} n={:<6} median={:>9.1?} p99={:>9.1?} max={:>9.1?}",
+        samples.len(),
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+}
+
+async fn state(store: Arc<dyn Store>) -> AppState {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let hasher = PasswordHasher::with_cost(8, 1).unwrap();
+    AppState::new(store, ServerConfig::new("http://bench.test"), clock, hasher)
+        .await
+        .unwrap()
+}
+
+/// Revokes on `a`, then spins until `b` refuses the token from memory alone.
+async fn propagation(name: &str, a: AppState, b: AppState) {
+    b.spawn_maintenance(Duration::from_secs(3600));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.revocations.feed_state() != FeedState::Live {
+        assert!(Instant::now() < deadline, "{name}: feed never became live");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut samples = Vec::with_capacity(PROPAGATION_ROUNDS);
+    for _ in 0..PROPAGATION_ROUNDS {
+        let jti = random_id().unwrap();
+        let subject = RevocationSubject {
+            jti: &jti,
+            sid: None,
+            sub: "bench",
+            iat: a.now(),
+        };
+        let start = Instant::now();
+        a.record_revocation(Revocation::Token {
+            jti: jti.clone(),
+            expires_at: a.now().plus(600),
+        })
+        .await
+        .unwrap();
+        while !b.is_revoked(subject).await.unwrap() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{name}: revocation never arrived"
+            );
+            tokio::task::yield_now().await;
+        }
+        samples.push(start.elapsed());
+    }
+    summary(&format!("revocation A→B, {name}"), samples);
+}
+
+/// Sequential session checks (one request's worth of work) for a fixed window.
+async fn session_checks(name: &str, s: AppState) {
+    let user = service::register(
+        &s,
+        &format!(
+            "bench{}",
+            random_id().unwrap().to_lowercase().replace(['-', '_'], "")
+        ),
+        "plum tractor velvet ocean".into(),
+        false,
+    )
+    .await
+    .unwrap();
+    let (_, token) = service::start_browser_session(&s, &user, None, None)
+        .await
+        .unwrap();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < THROUGHPUT_WINDOW {
+        let t = Instant::now();
+        auth::check_session(&s, token.expose_secret())
+            .await
+            .unwrap();
+        samples.push(t.elapsed());
+    }
+    let rate = samples.len() as f64 / start.elapsed().as_secs_f64();
+    summary(&format!("session check, {name} ({rate:.0}/s)"), samples);
+}
+
+async fn jwt_checks(s: AppState) {
+    let jwt = service::issue_access(&s, "bench", Some("bench"), Some("sid"), None, "first-party")
+        .unwrap();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < THROUGHPUT_WINDOW {
+        let t = Instant::now();
+        auth::verify_jwt(&s, &jwt).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    let rate = samples.len() as f64 / start.elapsed().as_secs_f64();
+    summary(&format!("JWT check, EdDSA, memory ({rate:.0}/s)"), samples);
+    println!("access token size: {} bytes", jwt.len());
+}
+
+async fn postgres(url: &str, ns: &str) -> Option<PostgresStore> {
+    match PostgresStore::connect(url, ns).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            println!("skipping PostgreSQL ({url}): {e}");
+            None
+        }
+    }
+}
+
+async fn redis(url: &str, ns: &str) -> Option<RedisStore> {
+    match RedisStore::connect(&[url.to_owned()], ns).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            println!("skipping Redis ({url}): {e}");
+            None
+        }
+    }
+}
+
+fn drop_redis_keys(url: &str, ns: &str) {
+    let host_port = url.trim_start_matches("redis://").trim_end_matches('/');
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "6379"));
+    let keys = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            host,
+            "-p",
+            port,
+            "--scan",
+            "--pattern",
+            &format!("*{ns}*"),
+        ])
+        .output();
+    if let Ok(out) = keys {
+        for key in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = std::process::Command::new("redis-cli")
+                .args(["-h", host, "-p", port, "del", key])
+                .output();
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let pg_url = std::env::var("TESSERA_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let redis_url =
+        std::env::var("TESSERA_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let ns = format!(
+        "bench_{}",
+        random_id().unwrap().to_lowercase().replace(['-', '_'], "")
+    );
+    println!(
+        "tessera scale-out benchmark ({} CPUs)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    jwt_checks(state(Arc::new(MemoryStore::new())).await).await;
+    session_checks("memory", state(Arc::new(MemoryStore::new())).await).await;
+    let db = std::env::temp_dir().join(format!("{ns}.db"));
+    session_checks(
+        "sqlite",
+        state(Arc::new(SqliteStore::open(&db).await.unwrap())).await,
+    )
+    .await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+
+    let (Some(pg_a), Some(pg_b)) = (postgres(&pg_url, &ns).await, postgres(&pg_url, &ns).await)
+    else {
+        return;
+    };
+    let pg_a = Arc::new(pg_a);
+    session_checks("postgres", state(pg_a.clone()).await).await;
+    propagation(
+        "postgres LISTEN/NOTIFY",
+        state(pg_a.clone()).await,
+        state(Arc::new(pg_b)).await,
+    )
+    .await;
+
+    if let (Some(r_a), Some(r_b)) = (redis(&redis_url, &ns).await, redis(&redis_url, &ns).await) {
+        let split_a: Arc<dyn Store> = Arc::new(SplitStore::new(pg_a.clone(), Arc::new(r_a)));
+        let pg_c = postgres(&pg_url, &ns).await.unwrap();
+        let split_b: Arc<dyn Store> = Arc::new(SplitStore::new(Arc::new(pg_c), Arc::new(r_b)));
+        session_checks("redis (+postgres)", state(split_a.clone()).await).await;
+        propagation(
+            "redis pub/sub (+postgres record)",
+            state(split_a).await,
+            state(split_b).await,
+        )
+        .await;
+        drop_redis_keys(&redis_url, &ns);
+    }
+    pg_a.drop_schema().await.unwrap();
+}
