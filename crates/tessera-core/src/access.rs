@@ -106,11 +106,34 @@ pub fn verify(
     policy: &AccessPolicy,
     now: UnixTime,
 ) -> Result<AccessClaims, AccessError> {
-    let verified = jose::verify_compact(token, |kid| kid.and_then(|kid| ring.verifier(kid)))?;
+    verify_except(token, ring, |_| false, policy, now)
+}
+
+/// [`verify`], treating every key for which `refused(kid)` holds as unknown: how a verifier
+/// applies an emergency key revocation it has heard of before its key ring is reloaded.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_except(
+    token: &str,
+    ring: &KeyRing,
+    refused: impl Fn(&str) -> bool,
+    policy: &AccessPolicy,
+    now: UnixTime,
+) -> Result<AccessClaims, AccessError> {
+    let verified = jose::verify_compact(token, |kid| {
+        kid.filter(|kid| !refused(kid))
+            .and_then(|kid| ring.verifier(kid))
+    })?;
     let typ_ok = verified.header().typ.as_deref().is_some_and(|typ| {
         typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt")
     });
-    if !typ_ok {
+    // `cty: JWT` declares a nested JWT: its payload is another token, not claims (RFC 7519
+    // §5.2, §7.2 step 8). An access token is never nested, so such a token is not one.
+    let nested = verified.header().cty.as_deref().is_some_and(|cty| {
+        cty.eq_ignore_ascii_case("JWT") || cty.eq_ignore_ascii_case("application/jwt")
+    });
+    if !typ_ok || nested {
         return Err(JoseError::WrongType.into());
     }
     let claims = verified.payload_json()?;

@@ -1,7 +1,8 @@
 //! The revocation list: what an access JWT's signature cannot tell a verifier.
 //!
-//! Three kinds of entry: one token (`jti`), everything of one login session (`sid`), and
-//! everything of one user issued before a cutoff (a password change). Each entry carries the
+//! Four kinds of entry: one token (`jti`), everything of one login session (`sid`),
+//! everything of one user issued before a cutoff (a password change), and everything signed
+//! by one key (`kid`, the emergency revocation of a compromised key). Each entry carries the
 //! moment after which it is pointless — when every token it could match has expired — so the
 //! list only ever holds revoked, still-unexpired tokens and stays small enough to keep in memory
 //! and check on every verification without a store lookup.
@@ -37,6 +38,13 @@ pub enum Revocation {
         /// When the last token issued before the cutoff expires anyway.
         expires_at: UnixTime,
     },
+    /// Every token signed by this key.
+    Key {
+        /// The revoked key id.
+        kid: String,
+        /// When the last token signed by the key expires anyway.
+        expires_at: UnixTime,
+    },
 }
 
 impl Revocation {
@@ -46,7 +54,8 @@ impl Revocation {
         match self {
             Self::Token { expires_at, .. }
             | Self::Session { expires_at, .. }
-            | Self::User { expires_at, .. } => *expires_at,
+            | Self::User { expires_at, .. }
+            | Self::Key { expires_at, .. } => *expires_at,
         }
     }
 }
@@ -70,6 +79,7 @@ pub struct RevocationList {
     tokens: HashMap<String, UnixTime>,
     sessions: HashMap<String, UnixTime>,
     users: HashMap<String, (UnixTime, UnixTime)>,
+    keys: HashMap<String, UnixTime>,
 }
 
 impl RevocationList {
@@ -101,6 +111,10 @@ impl RevocationList {
                     .or_insert((*not_before, *expires_at));
                 *e = (e.0.max(*not_before), e.1.max(*expires_at));
             }
+            Revocation::Key { kid, expires_at } => {
+                let e = self.keys.entry(kid.clone()).or_insert(*expires_at);
+                *e = (*e).max(*expires_at);
+            }
         }
     }
 
@@ -116,6 +130,12 @@ impl RevocationList {
                 .is_some_and(|(not_before, _)| t.iat < *not_before)
     }
 
+    /// Whether tokens signed by key `kid` are refused.
+    #[must_use]
+    pub fn is_key_revoked(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
     /// Whether everything of login session `sid` is revoked (checked on every session use too,
     /// so the revocation record alone is enough to end a whole session tree).
     #[must_use]
@@ -128,12 +148,13 @@ impl RevocationList {
         self.tokens.retain(|_, exp| *exp > now);
         self.sessions.retain(|_, exp| *exp > now);
         self.users.retain(|_, (_, exp)| *exp > now);
+        self.keys.retain(|_, exp| *exp > now);
     }
 
     /// Number of entries held.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.tokens.len() + self.sessions.len() + self.users.len()
+        self.tokens.len() + self.sessions.len() + self.users.len() + self.keys.len()
     }
 
     /// Whether the list is empty.
@@ -179,6 +200,19 @@ mod tests {
             !l.is_revoked(subject("j2", Some("s2"), 50)),
             "issued at the cutoff survives"
         );
+    }
+
+    #[test]
+    fn key_revocations_are_by_kid_and_expire() {
+        let mut l = RevocationList::new();
+        l.insert(&Revocation::Key {
+            kid: "k1".into(),
+            expires_at: UnixTime(100),
+        });
+        assert!(l.is_key_revoked("k1"));
+        assert!(!l.is_key_revoked("k2"));
+        l.prune(UnixTime(100));
+        assert!(!l.is_key_revoked("k1"));
     }
 
     #[test]

@@ -114,10 +114,19 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Crede
 /// `InvalidToken`, whatever the reason; `Unavailable` if revocation cannot be checked.
 pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
     let ring = state.key_ring();
-    let claims = access::verify(token, &ring, &access_policy(state), state.now()).map_err(|e| {
+    let refused_key = |kid: &str| state.revocations.is_key_revoked(kid);
+    let claims = access::verify_except(
+        token,
+        &ring,
+        refused_key,
+        &access_policy(state),
+        state.now(),
+    )
+    .map_err(|e| {
         tracing::debug!(reason = %e, "access token refused");
         ApiError::InvalidToken
     })?;
+
     let subject = RevocationSubject {
         jti: &claims.jti,
         sid: claims.sid.as_deref(),

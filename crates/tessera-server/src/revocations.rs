@@ -23,6 +23,8 @@ pub struct RevocationView {
     list: RwLock<RevocationList>,
     has_feed: bool,
     feed_live: AtomicBool,
+    /// Woken when a key revocation arrives, so the key ring is reloaded without waiting.
+    pub keys_changed: tokio::sync::Notify,
 }
 
 /// The state of the revocation feed, as `/readyz` reports it.
@@ -56,6 +58,7 @@ impl RevocationView {
             list: RwLock::new(RevocationList::new()),
             has_feed,
             feed_live: AtomicBool::new(false),
+            keys_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -101,9 +104,19 @@ impl RevocationView {
         self.len() == 0
     }
 
+    /// Whether tokens signed by `kid` are refused (an emergency key revocation heard of,
+    /// possibly before the key ring has been reloaded).
+    #[must_use]
+    pub fn is_key_revoked(&self, kid: &str) -> bool {
+        self.read(|l| l.is_key_revoked(kid))
+    }
+
     /// Applies one revocation in memory.
     pub fn insert(&self, r: &Revocation) {
         self.write(|l| l.insert(r));
+        if matches!(r, Revocation::Key { .. }) {
+            self.keys_changed.notify_one();
+        }
     }
 
     /// Merges the store's list into memory and drops expired entries.

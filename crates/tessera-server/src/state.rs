@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, error_chain};
-use crate::revocations::RevocationView;
+use crate::revocations::{FeedState, RevocationView};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,9 @@ pub enum StartupError {
     #[error("signing keys: {0}")]
     Keys(#[from] tessera_core::jose::JoseError),
 }
+
+/// The upkeep task sweeps expired records once per this many reload ticks.
+const SWEEP_EVERY_TICKS: u64 = 60;
 
 /// Counters exported at `/metrics`.
 #[derive(Debug, Default)]
@@ -154,11 +157,27 @@ impl AppState {
 
     /// Reloads signing keys from the store; creates the first EdDSA key if none is current.
     ///
+    /// A rotation in progress (the old current key already demoted, the next not yet
+    /// promoted) is waited out: while the key that signs here is still trusted in the store,
+    /// the old ring is kept rather than a new key created.
+    ///
     /// # Errors
     /// If the store fails or a stored key is unusable.
     pub async fn reload_keys(&self) -> Result<(), StartupError> {
         let mut records = self.store.keys().await?;
         if !records.iter().any(|k| k.status == KeyStatus::Current) {
+            let ring = self.key_ring();
+            let signing_still_trusted = ring.current().is_some_and(|cur| {
+                records
+                    .iter()
+                    .any(|r| r.kid == cur.kid() && r.status.is_trusted())
+            });
+            if signing_still_trusted {
+                tracing::debug!(
+                    "no current key in the store: rotation in progress, keeping the ring"
+                );
+                return Ok(());
+            }
             let first = KeyRing::generate_record(Algorithm::EdDSA, KeyStatus::Current, self.now())?;
             if self.store.insert_first_key(&first).await? {
                 tracing::info!(kid = %first.kid, "generated the first signing key");
@@ -251,9 +270,11 @@ impl AppState {
         .map_err(|e| ApiError::Internal(e.to_string().into()))
     }
 
-    /// Starts the background upkeep: following the store's revocation feed, if it has one;
-    /// reloading keys and revocations (a safety net, and how instances without a feed
-    /// converge); pruning expired revocations, dead sessions and families.
+    /// Starts the background upkeep, ticking every `every`: following the store's revocation
+    /// feed, if it has one; reloading keys every tick (and at once when a key revocation
+    /// arrives); reloading revocations every tick without a live feed, as a safety net every
+    /// [`SWEEP_EVERY_TICKS`] with one; and on that slower beat pruning expired revocations,
+    /// dead sessions and families.
     pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         if let Some(feed) = self.store.feed() {
             let view = Arc::clone(&self.revocations);
@@ -262,21 +283,48 @@ impl AppState {
         let state = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            let mut ticks: u64 = 0;
             loop {
-                tick.tick().await;
-                state.maintain().await;
+                tokio::select! {
+                    _ = tick.tick() => {
+                        // With a live feed the list is exact; a full re-read is only a safety net.
+                        let full = ticks % SWEEP_EVERY_TICKS == 0;
+                        state.reload(full || state.revocations.feed_state() != FeedState::Live).await;
+                        if full {
+                            state.sweep().await;
+                        }
+                        ticks = ticks.wrapping_add(1);
+                    }
+                    () = state.revocations.keys_changed.notified() => {
+                        if let Err(e) = state.reload_keys().await {
+                            tracing::warn!(error = %error_chain(&e), "reloading keys after a key revocation failed");
+                        }
+                    }
+                }
             }
         })
     }
 
-    async fn maintain(&self) {
-        let now = self.now();
+    /// Re-reads the keys (a small table, so every tick) and, when asked, the revocations.
+    async fn reload(&self, revocations: bool) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %error_chain(&e), "reloading keys failed");
         }
-        if let Err(e) = self.revocations.reload(self.store.as_ref(), now).await {
+        if !revocations {
+            return;
+        }
+        if let Err(e) = self
+            .revocations
+            .reload(self.store.as_ref(), self.now())
+            .await
+        {
             tracing::warn!(error = %error_chain(&e), "reloading revocations failed");
         }
+    }
+
+    /// Deletes what has expired: rarer, as it writes.
+    async fn sweep(&self) {
+        let now = self.now();
         let swept = async {
             self.store.prune_revocations(now).await?;
             self.store

@@ -202,6 +202,9 @@ pub trait RevocationStore: Send + Sync + 'static {
                 Revocation::Token { jti: j, .. } => j == jti,
                 Revocation::Session { sid: s, .. } => Some(s.as_str()) == sid,
                 Revocation::User { user_id: u, .. } => u == user_id,
+                // Key revocations also mark the key revoked in the key store, which every
+                // instance reloads; they are not looked up per credential.
+                Revocation::Key { .. } => false,
             })
             .collect())
     }

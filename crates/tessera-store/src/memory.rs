@@ -29,6 +29,7 @@ enum RevocationKind {
     Token,
     Session,
     User,
+    Key,
 }
 
 /// A stored revocation: `not_before` only for user cutoffs.
@@ -333,6 +334,13 @@ fn revocation_parts(r: &Revocation) -> ((RevocationKind, String), RevocationEntr
                 expires_at: *expires_at,
             },
         ),
+        Revocation::Key { kid, expires_at } => (
+            (RevocationKind::Key, kid.clone()),
+            RevocationEntry {
+                not_before: None,
+                expires_at: *expires_at,
+            },
+        ),
     }
 }
 
@@ -349,6 +357,10 @@ fn revocation_from_parts(kind: RevocationKind, key: &str, e: RevocationEntry) ->
         RevocationKind::User => Revocation::User {
             user_id: key.to_owned(),
             not_before: e.not_before.unwrap_or(UnixTime(i64::MIN)),
+            expires_at: e.expires_at,
+        },
+        RevocationKind::Key => Revocation::Key {
+            kid: key.to_owned(),
             expires_at: e.expires_at,
         },
     }

@@ -37,6 +37,12 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Signing-key administration (works on the store directly).
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -102,18 +108,51 @@ pub enum TokenCommand {
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Create a user; the password is read from standard input (first line).
-    Create(CreateUserArgs),
+    Create {
+        /// Login name.
+        username: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke every credential of a user: sessions, refresh tokens, access tokens.
+    Revoke {
+        /// Login name.
+        username: String,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
-/// `tessera users create`.
-#[derive(Debug, Args)]
-pub struct CreateUserArgs {
-    /// Login name.
-    pub username: String,
-    /// Make the user an administrator.
-    #[arg(long)]
-    pub admin: bool,
-    /// The store.
-    #[command(flatten)]
-    pub store: StoreArgs,
+/// `tessera keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys and their status.
+    List {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Rotate: publish a `next` key, or — once it has been published for 5 minutes — make it
+    /// current, keep the old one verifying as `retiring`, and publish a new `next`.
+    Rotate {
+        /// Promote the `next` key even if it was published less than 5 minutes ago.
+        #[arg(long)]
+        force: bool,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Emergency revocation: tokens signed by KID are refused at once, everywhere.
+    Revoke {
+        /// The key id.
+        kid: String,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }

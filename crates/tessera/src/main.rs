@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
+mod backends;
 mod cli;
 mod jws;
 mod serve;
@@ -27,9 +29,8 @@ fn main() -> ExitCode {
         cli::Command::Token {
             command: cli::TokenCommand::Inspect { token },
         } => jws::inspect(&token),
-        cli::Command::Users {
-            command: cli::UsersCommand::Create(args),
-        } => report(serve::create_user(args)),
+        cli::Command::Users { command } => report(admin::users(command)),
+        cli::Command::Keys { command } => report(admin::keys(command)),
     }
 }
 

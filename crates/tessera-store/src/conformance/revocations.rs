@@ -27,6 +27,10 @@ pub(super) async fn each_kind_round_trips<S: Store + ?Sized>(s: &Arc<S>) {
             not_before: NOW,
             expires_at: NOW.plus(600),
         },
+        Revocation::Key {
+            kid: id(),
+            expires_at: NOW.plus(600),
+        },
     ];
     for r in &all {
         s.add_revocation(r).await.unwrap();

@@ -29,6 +29,7 @@ fn columns(r: &Revocation) -> (&'static str, &str, Option<i64>, i64) {
             not_before,
             expires_at,
         } => ("user", user_id, Some(not_before.0), expires_at.0),
+        Revocation::Key { kid, expires_at } => ("key", kid, None, expires_at.0),
     }
 }
 
@@ -50,6 +51,10 @@ fn revocation_from_row(row: &PgRow) -> Result<Revocation, StoreError> {
         ("user", Some(nb)) => Ok(Revocation::User {
             user_id: key,
             not_before: UnixTime(nb),
+            expires_at,
+        }),
+        ("key", _) => Ok(Revocation::Key {
+            kid: key,
             expires_at,
         }),
         _ => Err(StoreError::Corrupt(TABLE)),

@@ -94,6 +94,7 @@ fn name_of(r: &Revocation) -> (String, Option<UnixTime>) {
             not_before,
             ..
         } => (format!("user:{user_id}"), Some(*not_before)),
+        Revocation::Key { kid, .. } => (format!("kid:{kid}"), None),
     }
 }
 
@@ -119,6 +120,10 @@ fn parse(name: &str, value: &str) -> Result<Revocation, StoreError> {
         ("user", Some(not_before)) => Ok(Revocation::User {
             user_id: key,
             not_before,
+            expires_at: exp,
+        }),
+        ("kid", None) => Ok(Revocation::Key {
+            kid: key,
             expires_at: exp,
         }),
         _ => Err(corrupt()),
@@ -225,6 +230,10 @@ mod tests {
                 user_id: "u".into(),
                 not_before: UnixTime(3),
                 expires_at: UnixTime(9),
+            },
+            Revocation::Key {
+                kid: "k".into(),
+                expires_at: UnixTime(7),
             },
         ];
         for r in all {
