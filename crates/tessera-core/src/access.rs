@@ -98,8 +98,8 @@ pub fn issue(key: &SigningKey, claims: &AccessClaims) -> Result<String, JoseErro
 ///
 /// # Errors
 /// [`AccessError::Jose`] for anything the JOSE layer refuses, a missing or unknown `kid`
-/// ([`JoseError::UnknownKey`]) or a `typ` other than `at+jwt` / `application/at+jwt`
-/// ([`JoseError::WrongType`]); the other variants for claim checks.
+/// ([`JoseError::UnknownKey`]), a `typ` other than `at+jwt` / `application/at+jwt` or a
+/// nested-JWT `cty` ([`JoseError::WrongType`]); the other variants for claim checks.
 pub fn verify(
     token: &str,
     ring: &KeyRing,
