@@ -183,10 +183,16 @@ impl SessionStore for SplitStore {
 #[async_trait]
 impl RevocationStore for SplitStore {
     async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        // Durable first: if Redis then fails, every follower's feed is down too, so they check
-        // the durable store per request and reload from it when the feed returns.
+        // The durable write is the commit point. If the Redis copy and announcement then fail,
+        // Redis is in trouble: followers whose feed broke check the durable store per request
+        // and reload from it when the feed returns, so the revocation holds. (A Redis that
+        // fails this one write while its pub/sub stays up delays followers until their next
+        // full reload, at most a minute.)
         self.durable.add_revocation(revocation).await?;
-        self.redis.add_revocation(revocation).await
+        if let Err(e) = self.redis.add_revocation(revocation).await {
+            tracing::warn!(error = %e, "revocation is durable but was not announced on Redis");
+        }
+        Ok(())
     }
 
     async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {

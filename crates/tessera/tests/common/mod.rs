@@ -152,7 +152,7 @@ impl Drop for Server {
 }
 
 /// A port nothing listens on right now (bind port 0, note it, let it go).
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("binding 127.0.0.1:0")
@@ -226,7 +226,9 @@ pub fn request(
         .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
 }
 
-fn try_request(
+/// One request on a fresh connection; `Err` if the server cannot be reached or answers
+/// garbage (for tests that expect servers or their stores to fail).
+pub fn try_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -308,4 +310,146 @@ fn form_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several servers over shared stores (multi-instance and fault tests).
+
+impl Server {
+    /// Whether the process is still running: a server that panicked or aborted is not.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().is_ok_and(|s| s.is_none()))
+    }
+
+    /// `/readyz`'s `status` (`ready`, `degraded`, `unavailable`), or why there is none.
+    pub fn readiness(&self) -> Result<String, String> {
+        let resp =
+            try_request(self.addr, "GET", "/readyz", &[], None).map_err(|e| e.to_string())?;
+        serde_json::from_str::<serde_json::Value>(&resp.body)
+            .ok()
+            .and_then(|v| v["status"].as_str().map(str::to_owned))
+            .ok_or_else(|| format!("{resp:?}"))
+    }
+
+    /// Polls `/readyz` until its status is one of `wanted`; returns it and how long that took.
+    /// Panics, with the server's log, if that does not happen `within`.
+    pub fn wait_readiness(&self, wanted: &[&str], within: Duration) -> (String, Duration) {
+        let start = Instant::now();
+        loop {
+            let seen = self.readiness();
+            if let Ok(status) = &seen {
+                if wanted.contains(&status.as_str()) {
+                    return (status.clone(), start.elapsed());
+                }
+            }
+            assert!(
+                start.elapsed() < within,
+                "{}: /readyz not {wanted:?} within {within:?} (last: {seen:?}); log:\n{}",
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Starts `n` servers at once (their start-up overlaps, as a rolling deploy's would);
+/// `configure` also gets the server's index.
+pub fn start_servers(
+    n: usize,
+    configure: impl Fn(&mut Command, SocketAddr, usize) + Sync,
+) -> Vec<Server> {
+    let configure = &configure;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| scope.spawn(move || Server::start(|cmd, addr| configure(cmd, addr, i))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// `bytes` random bytes from the OS, as lower-case hex: unique names for namespaces and
+/// clusters, so concurrent or aborted runs never collide.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("reading /dev/urandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a missing service fails the test (`CI=true`) instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips a test that needs something this machine lacks — or, under `CI=true`, fails it, so
+/// CI cannot pass by silently testing nothing.
+pub fn skip(why: &str) {
+    assert!(!in_ci(), "CI=true, so this test may not skip: {why}");
+    eprintln!("skipping: {why}");
+}
+
+/// `Authorization` value for a bearer token.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Registers `username` with `password` (expects 201).
+pub fn register(server: &Server, username: &str, password: &str) {
+    let resp = server.post_json(
+        "/v1/users",
+        &serde_json::json!({ "username": username, "password": password }),
+    );
+    assert_eq!(resp.status, 201, "registering {username}: {resp:?}");
+}
+
+/// A cookie login: the `Cookie` header value and the CSRF token from the body.
+pub fn cookie_login(server: &Server, username: &str, password: &str) -> (String, String) {
+    let resp = server.post_json(
+        "/v1/sessions",
+        &serde_json::json!({ "username": username, "password": password }),
+    );
+    assert_eq!(resp.status, 201, "cookie login of {username}: {resp:?}");
+    let cookie = resp
+        .cookie("__Host-tessera_session")
+        .expect("login sets the session cookie");
+    let csrf = resp.json()["csrf_token"]
+        .as_str()
+        .expect("login body carries csrf_token")
+        .to_owned();
+    (cookie, csrf)
+}
+
+/// The password grant: `(access JWT, refresh token)`.
+pub fn password_grant(server: &Server, username: &str, password: &str) -> (String, String) {
+    let resp = server.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ],
+    );
+    assert_eq!(resp.status, 200, "password grant of {username}: {resp:?}");
+    let body = resp.json();
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `GET /v1/userinfo` with a bearer token.
+pub fn userinfo_bearer(server: &Server, token: &str) -> Response {
+    server.get("/v1/userinfo", &[("Authorization", &bearer(token))])
+}
+
+/// `GET /v1/userinfo` with a `Cookie` header.
+pub fn userinfo_cookie(server: &Server, cookie: &str) -> Response {
+    server.get("/v1/userinfo", &[("Cookie", cookie)])
 }

@@ -1,0 +1,653 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Three `tessera serve` processes over one shared store behave as one server: a session made
+//! on one works on the others, a logout anywhere is refused everywhere on the very next
+//! request, a revoked JWT is refused by every instance within milliseconds (pushed, not
+//! polled), concurrent refreshes of one token on different instances agree, and a password
+//! change kills every credential on every instance.
+//!
+//! Run twice: over PostgreSQL alone (revocations pushed with `LISTEN/NOTIFY`) and over
+//! PostgreSQL plus Redis (sessions in Redis, revocations pushed with pub/sub). The services are
+//! named by `TESSERA_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`) and
+//! `TESSERA_TEST_REDIS` (default `redis://127.0.0.1:6379`); when one is unreachable the test
+//! prints "skipping: …" — unless `CI=true`, where it fails. Each run uses a fresh random
+//! namespace (PostgreSQL schema, Redis key prefix) and removes it afterwards, also when a test
+//! fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::{Command, Stdio};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use common::{
+    PASSWORD, Response, Server, bearer, cookie_login, password_grant, random_hex, register, skip,
+    start_servers, userinfo_bearer, userinfo_cookie,
+};
+use serde_json::json;
+
+/// Every instance behind one load balancer is given the same issuer: tokens minted by one
+/// must verify on the others.
+const ISSUER: &str = "http://tessera.test";
+
+/// The password a password change switches to.
+const NEW_PASSWORD: &str = "quartz meadow lantern river";
+
+/// How long a pushed revocation may take to reach every instance. The feed delivers in
+/// milliseconds; the margin is for a loaded CI machine, not for polling.
+const PUSH_WITHIN: Duration = Duration::from_secs(2);
+
+/// How long a fresh instance may take to follow the feed (`/readyz` says `ready`).
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+fn postgres_url() -> String {
+    std::env::var("TESSERA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("TESSERA_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The parts of `scheme://[user][:password]@host[:port][/path]` the tests need.
+struct UrlParts {
+    authority: String,
+    password: Option<String>,
+    path: String,
+}
+
+fn parse_url(url: &str, default_port: u16) -> Option<UrlParts> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (userinfo, host) = match rest[..end].rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, &rest[..end]),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let has_port = !host.ends_with(']')
+        && host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let authority = if has_port {
+        host.to_owned()
+    } else {
+        format!("{host}:{default_port}")
+    };
+    let password = userinfo
+        .and_then(|u| u.split_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .filter(|p| !p.is_empty());
+    let path = rest[end..]
+        .trim_start_matches('/')
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    Some(UrlParts {
+        authority,
+        password,
+        path,
+    })
+}
+
+fn connect(url: &str, default_port: u16) -> Result<TcpStream, String> {
+    let parts = parse_url(url, default_port).ok_or_else(|| format!("cannot parse {url}"))?;
+    let mut last = format!("{} resolves to nothing", parts.authority);
+    for addr in parts
+        .authority
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+    {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+// --- A minimal RESP client, enough to find and delete a namespace's keys. ---
+
+enum RespValue {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<String>),
+    Array(Vec<RespValue>),
+}
+
+struct Redis {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Redis {
+    fn connect(url: &str) -> Result<Self, String> {
+        let stream = connect(url, 6379)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        let writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut redis = Self {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        let parts = parse_url(url, 6379).ok_or("unparsable URL")?;
+        if let Some(password) = parts.password {
+            redis.call(&["AUTH", &password])?;
+        }
+        if !parts.path.is_empty() {
+            redis.call(&["SELECT", &parts.path])?;
+        }
+        Ok(redis)
+    }
+
+    fn call(&mut self, args: &[&str]) -> Result<RespValue, String> {
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        self.writer
+            .write_all(out.as_bytes())
+            .map_err(|e| e.to_string())?;
+        match self.read()? {
+            RespValue::Error(e) => Err(e),
+            v => Ok(v),
+        }
+    }
+
+    fn read(&mut self) -> Result<RespValue, String> {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let line = line.trim_end_matches("\r\n");
+        let (kind, rest) = line.split_at_checked(1).ok_or("empty reply")?;
+        let number = || rest.parse::<i64>().map_err(|e| format!("{line:?}: {e}"));
+        Ok(match kind {
+            "+" => RespValue::Simple(rest.to_owned()),
+            "-" => RespValue::Error(rest.to_owned()),
+            ":" => RespValue::Int(number()?),
+            "$" => match usize::try_from(number()?) {
+                Err(_) => RespValue::Bulk(None),
+                Ok(len) => {
+                    let mut buf = vec![0; len + 2];
+                    self.reader
+                        .read_exact(&mut buf)
+                        .map_err(|e| e.to_string())?;
+                    buf.truncate(len);
+                    RespValue::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
+                }
+            },
+            "*" => {
+                let n = usize::try_from(number()?).unwrap_or(0);
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.read()?);
+                }
+                RespValue::Array(items)
+            }
+            _ => return Err(format!("unexpected reply {line:?}")),
+        })
+    }
+
+    /// Deletes every key matching `pattern`; returns how many.
+    fn delete_matching(&mut self, pattern: &str) -> Result<usize, String> {
+        let mut cursor = "0".to_owned();
+        let mut deleted = 0;
+        loop {
+            let RespValue::Array(reply) =
+                self.call(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"])?
+            else {
+                return Err("SCAN did not answer an array".into());
+            };
+            let mut reply = reply.into_iter();
+            let (Some(RespValue::Bulk(Some(next))), Some(RespValue::Array(keys))) =
+                (reply.next(), reply.next())
+            else {
+                return Err("SCAN answered an unexpected shape".into());
+            };
+            let keys: Vec<String> = keys
+                .into_iter()
+                .filter_map(|k| match k {
+                    RespValue::Bulk(Some(k)) | RespValue::Simple(k) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            if !keys.is_empty() {
+                let mut args = vec!["DEL"];
+                args.extend(keys.iter().map(String::as_str));
+                if let RespValue::Int(n) = self.call(&args)? {
+                    deleted += usize::try_from(n).unwrap_or(0);
+                }
+            }
+            if next == "0" {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
+// --- One deployment: a namespace on the shared services, removed when dropped. ---
+
+/// A namespace of its own on the shared PostgreSQL (a schema) and Redis (a key prefix).
+/// Declared before the servers that use it, so it is dropped — and cleaned — after them,
+/// whether the test passed or panicked.
+struct Deployment {
+    namespace: String,
+    postgres: String,
+    redis: Option<String>,
+}
+
+impl Deployment {
+    /// `None` (after printing why) when a needed service is unreachable outside CI.
+    fn new(with_redis: bool) -> Option<Self> {
+        let postgres = postgres_url();
+        if let Err(e) = connect(&postgres, 5432) {
+            skip(&format!("PostgreSQL unreachable at {postgres}: {e}"));
+            return None;
+        }
+        let redis = if with_redis {
+            let url = redis_url();
+            if let Err(e) = Redis::connect(&url).and_then(|mut r| r.call(&["PING"])) {
+                skip(&format!("Redis unreachable at {url}: {e}"));
+                return None;
+            }
+            Some(url)
+        } else {
+            None
+        };
+        Some(Self {
+            namespace: format!("t{}", random_hex(6)),
+            postgres,
+            redis,
+        })
+    }
+
+    /// Starts three instances over this deployment and waits until each follows the feed.
+    fn start_trio(&self, refresh_grace: Option<u32>) -> Vec<Server> {
+        let servers = start_servers(3, |cmd, addr, _| {
+            cmd.arg("--listen")
+                .arg(addr.to_string())
+                .arg("--issuer")
+                .arg(ISSUER)
+                .arg("--store")
+                .arg(&self.postgres)
+                .arg("--namespace")
+                .arg(&self.namespace);
+            if let Some(redis) = &self.redis {
+                cmd.arg("--redis").arg(redis);
+            }
+            if let Some(grace) = refresh_grace {
+                cmd.arg("--refresh-grace").arg(grace.to_string());
+            }
+        });
+        // Until the feed is followed, an instance checks the store per request: correct but
+        // not what this test is about. Ready means pushed revocations will reach it.
+        for s in &servers {
+            s.wait_readiness(&["ready"], READY_WITHIN);
+        }
+        servers
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let ns = &self.namespace;
+        let dropped = Command::new("psql")
+            .arg(&self.postgres)
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS \"{ns}\" CASCADE"))
+            .stdin(Stdio::null())
+            .output();
+        match dropped {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "warning: could not drop schema {ns}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("warning: could not run psql to drop schema {ns}: {e}"),
+        }
+        if let Some(url) = &self.redis {
+            // Sessions, counters and the channel use `<ns>:`; the revocation copy shares one
+            // Cluster hash slot as `{<ns>:rev}:`.
+            let cleaned = Redis::connect(url).and_then(|mut r| {
+                Ok(r.delete_matching(&format!("{ns}:*"))?
+                    + r.delete_matching(&format!("{{{ns}:rev}}*"))?)
+            });
+            if let Err(e) = cleaned {
+                eprintln!("warning: could not delete Redis keys of {ns}: {e}");
+            }
+        }
+    }
+}
+
+// --- The scenario. ---
+
+const NAMES: [&str; 3] = ["A", "B", "C"];
+
+fn refresh(server: &Server, token: &str) -> Response {
+    server.post_form(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+}
+
+/// Sends the same refresh token to every server at the same moment (a barrier releases the
+/// threads together) and returns the answers in server order.
+fn race_refresh(servers: &[Server], token: &str) -> Vec<Response> {
+    let barrier = Barrier::new(servers.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = servers
+            .iter()
+            .map(|s| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    refresh(s, token)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// When a revoked credential was first refused by one instance: after how long (from the
+/// revocation's answer) and at which poll.
+struct Refused {
+    what: String,
+    after: Duration,
+    polls: u32,
+}
+
+/// Polls until every `(server, bearer token)` pair is refused with 401. Until then a pair must
+/// still be a plain 200 (anything else is a bug, not a delay). Returns when each pair was
+/// first refused, measured from `since`; panics after [`PUSH_WITHIN`].
+fn wait_refused(
+    servers: &[(&str, &Server)],
+    tokens: &[(&str, &str)],
+    since: Instant,
+) -> Vec<Refused> {
+    let mut pending: Vec<(String, &Server, &str, u32)> = servers
+        .iter()
+        .flat_map(|&(name, s)| {
+            tokens
+                .iter()
+                .map(move |(label, t)| (format!("{label} on {name}"), s, *t, 0))
+        })
+        .collect();
+    let mut refused = Vec::new();
+    while !pending.is_empty() {
+        let mut i = 0;
+        while i < pending.len() {
+            let (label, server, token, polls) = &mut pending[i];
+            *polls += 1;
+            let resp = userinfo_bearer(server, token);
+            match resp.status {
+                401 => {
+                    refused.push(Refused {
+                        what: label.clone(),
+                        after: since.elapsed(),
+                        polls: *polls,
+                    });
+                    pending.remove(i);
+                }
+                200 => i += 1,
+                _ => panic!("{label}: neither accepted nor refused: {resp:?}"),
+            }
+        }
+        let late: Vec<&str> = pending.iter().map(|p| p.0.as_str()).collect();
+        assert!(
+            since.elapsed() < PUSH_WITHIN,
+            "revocation not applied within {PUSH_WITHIN:?}: {late:?} still accepted"
+        );
+    }
+    refused
+}
+
+/// A cookie session made on A works on B and C; a logout on C is refused on A at the very
+/// next request. Sessions are not cached by instances, so there is nothing to wait for.
+fn cookie_session_is_shared_and_logout_is_instant(servers: &[Server]) {
+    let [a, b, c] = servers else {
+        panic!("three servers")
+    };
+    register(a, "alice", PASSWORD);
+    let (cookie, csrf) = cookie_login(a, "alice", PASSWORD);
+    for (s, name) in servers.iter().zip(NAMES) {
+        let resp = userinfo_cookie(s, &cookie);
+        assert_eq!(
+            resp.status, 200,
+            "session made on A, used on {name}: {resp:?}"
+        );
+        let info = resp.json();
+        assert_eq!(info["auth"], "session", "{name}");
+        assert_eq!(info["username"], "alice", "{name}");
+    }
+    let resp = c.request(
+        "DELETE",
+        "/v1/session",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        None,
+    );
+    assert_eq!(resp.status, 204, "logout on C: {resp:?}");
+    // No sleep, no retry: the next request anywhere must already be refused.
+    let resp = userinfo_cookie(a, &cookie);
+    assert_eq!(resp.status, 401, "A, right after the logout on C: {resp:?}");
+    let resp = userinfo_cookie(b, &cookie);
+    assert_eq!(resp.status, 401, "B, right after the logout on C: {resp:?}");
+}
+
+/// A JWT revoked on B is refused on A and C once the feed has delivered; returns the delays.
+fn jwt_revocation_reaches_every_instance(servers: &[Server]) -> Vec<Refused> {
+    let [a, b, c] = servers else {
+        panic!("three servers")
+    };
+    let (jwt, _) = password_grant(a, "alice", PASSWORD);
+    // Accepted everywhere first, so a later 401 can only be the revocation.
+    for (s, name) in servers.iter().zip(NAMES) {
+        let resp = userinfo_bearer(s, &jwt);
+        assert_eq!(
+            resp.status, 200,
+            "JWT minted on A, used on {name}: {resp:?}"
+        );
+        assert_eq!(resp.json()["auth"], "jwt");
+    }
+    let resp = b.post_form("/oauth/revoke", &[("token", &jwt)]);
+    assert_eq!(resp.status, 200, "revoke on B: {resp:?}");
+    let revoked = Instant::now();
+    // The revoking instance applies the revocation before answering.
+    let resp = userinfo_bearer(b, &jwt);
+    assert_eq!(resp.status, 401, "B, right after revoking: {resp:?}");
+    wait_refused(&[("A", a), ("C", c)], &[("revoked JWT", &jwt)], revoked)
+}
+
+fn named(servers: &[Server]) -> Vec<(&str, &Server)> {
+    NAMES.into_iter().zip(servers).collect()
+}
+
+/// The same refresh token sent to A, B and C at once, within the grace window: every one
+/// succeeds with the same successor, so a client whose tabs (or retries) race is not logged
+/// out — and the family stays intact.
+fn concurrent_refreshes_within_grace_agree(servers: &[Server]) {
+    let [a, b, _] = servers else {
+        panic!("three servers")
+    };
+    let (_, token) = password_grant(a, "alice", PASSWORD);
+    let answers = race_refresh(servers, &token);
+    for (resp, name) in answers.iter().zip(NAMES) {
+        assert_eq!(resp.status, 200, "refresh race, {name}: {resp:?}");
+    }
+    let successors: Vec<String> = answers
+        .iter()
+        .map(|r| r.json()["refresh_token"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        successors.iter().all(|s| *s == successors[0]),
+        "every racer gets the same successor: {successors:?}"
+    );
+    assert_ne!(successors[0], token, "the token rotated");
+    for (resp, name) in answers.iter().zip(NAMES) {
+        let access = resp.json()["access_token"].as_str().unwrap().to_owned();
+        let info = userinfo_bearer(b, &access);
+        assert_eq!(
+            info.status, 200,
+            "access token from {name}'s answer: {info:?}"
+        );
+    }
+    // The family is intact: its successor rotates on.
+    let resp = refresh(b, &successors[0]);
+    assert_eq!(resp.status, 200, "the agreed successor rotates: {resp:?}");
+}
+
+/// With `--refresh-grace 0` any second use of a refresh token is reuse: of three racers at
+/// most one wins, the others get 400 `invalid_grant`, and the reuse revokes the whole family
+/// and the tokens issued from it.
+///
+/// At most one, not exactly one: the winner's rotation commits first, but a loser may detect
+/// the reuse and revoke the session tree before the winner has checked that session, and then
+/// the winner is refused too. Both outcomes are safe; what must never happen is two winners or
+/// a family that survives.
+fn concurrent_refreshes_without_grace_kill_the_family(servers: &[Server]) -> usize {
+    let [a, b, c] = servers else {
+        panic!("three servers")
+    };
+    register(a, "carol", PASSWORD);
+    let (access, token) = password_grant(a, "carol", PASSWORD);
+    let answers = race_refresh(servers, &token);
+    let mut winners = Vec::new();
+    for (resp, name) in answers.iter().zip(NAMES) {
+        match resp.status {
+            200 => winners.push(resp.json()),
+            400 => assert_eq!(resp.json()["error"], "invalid_grant", "{name}: {resp:?}"),
+            _ => panic!("refresh race without grace, {name}: {resp:?}"),
+        }
+    }
+    assert!(
+        winners.len() <= 1,
+        "two racers rotated one token: {answers:?}"
+    );
+    assert!(
+        answers.iter().filter(|r| r.status == 400).count() >= 2,
+        "{answers:?}"
+    );
+    // The family is dead: the raced token, and the winner's successor if there was one.
+    let resp = refresh(b, &token);
+    assert_eq!(resp.status, 400, "raced token after reuse: {resp:?}");
+    let mut tokens = vec![("first access token", access.as_str())];
+    let winner_access;
+    if let Some(w) = winners.first() {
+        let resp = refresh(c, w["refresh_token"].as_str().unwrap());
+        assert_eq!(resp.status, 400, "winner's successor after reuse: {resp:?}");
+        assert_eq!(resp.json()["error"], "invalid_grant");
+        winner_access = w["access_token"].as_str().unwrap().to_owned();
+        tokens.push(("winner's access token", &winner_access));
+    }
+    // And so are its access tokens, on every instance.
+    wait_refused(&named(servers), &tokens, Instant::now());
+    winners.len()
+}
+
+/// A password change on A (authenticated with a JWT) kills every credential of the user on
+/// every instance: cookie sessions at once, access JWTs as soon as the feed delivers, refresh
+/// tokens at once. Returns the JWT delays.
+fn password_change_kills_every_credential(servers: &[Server]) -> Vec<Refused> {
+    let [a, b, c] = servers else {
+        panic!("three servers")
+    };
+    register(b, "bob", PASSWORD);
+    let (cookie_b, _) = cookie_login(b, "bob", PASSWORD);
+    let (cookie_c, _) = cookie_login(c, "bob", PASSWORD);
+    let (jwt_a, _) = password_grant(a, "bob", PASSWORD);
+    let (jwt_c, refresh_c) = password_grant(c, "bob", PASSWORD);
+    for (name, s) in named(servers) {
+        for cookie in [&cookie_b, &cookie_c] {
+            assert_eq!(userinfo_cookie(s, cookie).status, 200, "{name}");
+        }
+        for jwt in [&jwt_a, &jwt_c] {
+            assert_eq!(userinfo_bearer(s, jwt).status, 200, "{name}");
+        }
+    }
+    let body = json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD });
+    let resp = a.request(
+        "POST",
+        "/v1/password",
+        &[("Authorization", &bearer(&jwt_a))],
+        Some(("application/json", &body.to_string())),
+    );
+    assert_eq!(resp.status, 204, "password change on A: {resp:?}");
+    let changed = Instant::now();
+    // Sessions are read from the store on every use and were deleted before the answer.
+    for (name, s) in named(servers) {
+        for (label, cookie) in [("session made on B", &cookie_b), ("on C", &cookie_c)] {
+            let resp = userinfo_cookie(s, cookie);
+            assert_eq!(resp.status, 401, "{label}, used on {name}: {resp:?}");
+        }
+    }
+    let delays = wait_refused(
+        &named(servers),
+        &[("JWT from A", &jwt_a), ("JWT from C", &jwt_c)],
+        changed,
+    );
+    let resp = refresh(b, &refresh_c);
+    assert_eq!(resp.status, 400, "refresh token after the change: {resp:?}");
+    assert_eq!(resp.json()["error"], "invalid_grant");
+    // The change itself reached the shared store: old password refused, new one accepted.
+    let resp = c.post_json(
+        "/v1/sessions",
+        &json!({ "username": "bob", "password": PASSWORD }),
+    );
+    assert_eq!(resp.status, 401, "old password after the change: {resp:?}");
+    cookie_login(b, "bob", NEW_PASSWORD);
+    delays
+}
+
+fn report(label: &str, refused: &[Refused]) {
+    for r in refused {
+        println!(
+            "{label}: {} refused after {:?} (poll #{})",
+            r.what, r.after, r.polls
+        );
+    }
+}
+
+fn shared_store_scenario(feed: &str, servers: &[Server]) {
+    cookie_session_is_shared_and_logout_is_instant(servers);
+    let delays = jwt_revocation_reaches_every_instance(servers);
+    report(&format!("[{feed}] JWT revoked on B"), &delays);
+    concurrent_refreshes_within_grace_agree(servers);
+    let delays = password_change_kills_every_credential(servers);
+    report(&format!("[{feed}] password change on A"), &delays);
+}
+
+#[test]
+fn instances_over_postgres_share_sessions_and_revocations_via_listen_notify() {
+    let Some(deployment) = Deployment::new(false) else {
+        return;
+    };
+    {
+        let servers = deployment.start_trio(None);
+        shared_store_scenario("LISTEN/NOTIFY", &servers);
+    }
+    // A second trio on the same store, with the grace window disabled.
+    let strict = deployment.start_trio(Some(0));
+    let winners = concurrent_refreshes_without_grace_kill_the_family(&strict);
+    println!("[LISTEN/NOTIFY] refresh race without grace: {winners} winner(s) of 3");
+}
+
+#[test]
+fn instances_over_postgres_and_redis_share_sessions_and_revocations_via_pubsub() {
+    let Some(deployment) = Deployment::new(true) else {
+        return;
+    };
+    let servers = deployment.start_trio(None);
+    shared_store_scenario("Redis pub/sub", &servers);
+}
