@@ -177,6 +177,15 @@ impl KeyRing {
             .map(|e| &e.verifying)
     }
 
+    /// The secret of a trusted key, for deriving keys for other purposes (never for output).
+    #[must_use]
+    pub fn secret_of(&self, kid: &str) -> Option<Zeroizing<Vec<u8>>> {
+        self.entries
+            .iter()
+            .find(|e| e.signing.kid() == kid)
+            .map(|e| e.signing.secret_bytes_dangerously())
+    }
+
     /// The status of a trusted key.
     #[must_use]
     pub fn status(&self, kid: &str) -> Option<KeyStatus> {

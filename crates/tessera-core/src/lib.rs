@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod device;
 pub mod inspect;
 pub mod jose;
 pub mod keys;

@@ -115,16 +115,38 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 /// # Errors
 /// `InvalidToken` if the cookie appears more than once (a sign of cookie tossing).
 pub fn session_cookie(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    cookie(headers, SESSION_COOKIE).map_err(|RepeatedCookie| ApiError::InvalidToken)
+}
+
+/// The device cookie, if exactly one was sent (a repeated one counts as none: it only ever
+/// grants an exemption, so ignoring it is the safe reading).
+#[must_use]
+pub fn device_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, tessera_core::device::DEVICE_COOKIE)
+        .ok()
+        .flatten()
+}
+
+/// A cookie that must appear once appeared more than once.
+#[derive(Debug, thiserror::Error)]
+#[error("cookie repeated")]
+pub struct RepeatedCookie;
+
+/// The value of cookie `name`.
+///
+/// # Errors
+/// [`RepeatedCookie`]: the caller decides what a repeat means.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, RepeatedCookie> {
     let mut found = None;
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
-            let Some((name, v)) = pair.trim().split_once('=') else {
+            let Some((n, v)) = pair.trim().split_once('=') else {
                 continue;
             };
-            if name == SESSION_COOKIE {
+            if n == name {
                 if found.is_some() {
-                    return Err(ApiError::InvalidToken);
+                    return Err(RepeatedCookie);
                 }
                 found = Some(v.trim_matches('"'));
             }

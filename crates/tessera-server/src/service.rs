@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 use tessera_core::access::{self, AccessClaims};
+use tessera_core::device;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::{self, RefreshFamily};
 use tessera_core::revocation::Revocation;
@@ -74,6 +75,10 @@ pub async fn register(
 /// Checks a username and password, throttled per client IP and per account. Unknown users
 /// and wrong passwords take the same time and give the same answer.
 ///
+/// A genuine device cookie for this account (see [`tessera_core::device`]) moves the throttle
+/// from the account and IP to that one device, so failures piled on the account by others
+/// never lock its owner out of a browser they have logged in from before.
+///
 /// # Errors
 /// `InvalidCredentials`, `RateLimited`, or a store failure.
 pub async fn login(
@@ -81,20 +86,24 @@ pub async fn login(
     username: &str,
     password: String,
     ip: Option<IpAddr>,
+    device_cookie: Option<&str>,
 ) -> Result<User, ApiError> {
     let cfg = &state.config;
     // Capped so a hostile 16 KiB "username" cannot bloat the counters; no real name is longer.
     let name: String = username.trim().to_lowercase().chars().take(64).collect();
-    let ip_key = ip.map(|ip| format!("ip:{ip}"));
     let user_key = format!("user:{name}");
-    let limits = [
-        (ip_key.as_deref(), cfg.login_limit_per_ip),
-        (Some(user_key.as_str()), cfg.login_limit_per_account),
-    ];
-    for (key, limit) in limits {
-        let Some(key) = key else { continue };
+    let device = device_cookie.and_then(|c| device::verify(&state.key_ring(), c, &name));
+    let limits: Vec<(String, u32)> = match &device {
+        Some(id) => vec![(format!("device:{id}"), cfg.login_limit_per_account)],
+        None => ip
+            .map(|ip| (format!("ip:{ip}"), cfg.login_limit_per_ip))
+            .into_iter()
+            .chain([(user_key.clone(), cfg.login_limit_per_account)])
+            .collect(),
+    };
+    for (key, limit) in &limits {
         let (count, left) = state.attempts.peek(key).await?;
-        if count >= limit {
+        if count >= *limit {
             Metrics::inc(&state.metrics.logins_throttled);
             return Err(ApiError::RateLimited {
                 retry_after: u64::try_from(left.max(1)).unwrap_or(1),
@@ -107,17 +116,19 @@ pub async fn login(
         .await?;
     match user {
         Some(user) if ok => {
+            for (key, _) in &limits {
+                state.attempts.reset(key).await?;
+            }
             state.attempts.reset(&user_key).await?;
             Metrics::inc(&state.metrics.logins_ok);
             Ok(user)
         }
         _ => {
-            // Only failures count, per IP as per account: a busy office behind one address
-            // is never throttled for logging in successfully.
-            if let Some(k) = &ip_key {
-                state.attempts.hit(k, cfg.login_window_secs).await?;
+            // Only failures count: a busy office behind one address is never throttled for
+            // logging in successfully.
+            for (key, _) in &limits {
+                state.attempts.hit(key, cfg.login_window_secs).await?;
             }
-            state.attempts.hit(&user_key, cfg.login_window_secs).await?;
             Metrics::inc(&state.metrics.logins_failed);
             Err(ApiError::InvalidCredentials)
         }

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     /// Logins refused by the rate limiter.
     pub logins_throttled: AtomicU64,
+    /// Password verifications run (Argon2id), real or against the dummy hash.
+    pub password_checks: AtomicU64,
     /// Access tokens issued.
     pub access_tokens_issued: AtomicU64,
     /// Refresh rotations.
@@ -215,10 +217,12 @@ impl AppState {
     }
 
     /// Records a revocation durably, then applies it in memory. The durable write is the
-    /// commit point: once it succeeds the credential is dead, whatever happens next.
+    /// commit point: once it succeeds the credential is dead everywhere (followers learn it
+    /// from the feed, or from the store while their feed is down); if it fails, nothing
+    /// changed anywhere and the caller gets 503 to retry.
     ///
     /// # Errors
-    /// If the store fails (nothing changed in memory).
+    /// If the store fails.
     pub async fn record_revocation(&self, r: Revocation) -> Result<(), ApiError> {
         self.store.add_revocation(&r).await?;
         self.revocations.insert(&r);
@@ -259,6 +263,7 @@ impl AppState {
             .await
             .map_err(|_| ApiError::Internal("hashing pool closed".into()))?;
         let hasher = self.hasher.clone();
+        Metrics::inc(&self.metrics.password_checks);
         tokio::task::spawn_blocking(move || match phc {
             Some(phc) => hasher.verify(&password, &phc),
             None => {

@@ -183,3 +183,66 @@ async fn successful_logins_do_not_count_against_the_ip_limit() {
         assert_eq!(r.status, StatusCode::CREATED);
     }
 }
+
+/// The device cookie a login sets (`__Host-tessera_device=…`), as a `Cookie` header value.
+fn device_cookie_of(r: &Resp) -> String {
+    let all: Vec<String> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let device = all
+        .iter()
+        .find(|c| c.starts_with("__Host-tessera_device="))
+        .unwrap_or_else(|| panic!("no device cookie in {all:?}"));
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(device.contains(attr), "{attr} missing from {device}");
+    }
+    device.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_owner_out_of_a_known_device() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let device = device_cookie_of(&s.login_raw("alice", PASSWORD).await);
+    // A stranger burns the account's failure budget.
+    for _ in 0..10 {
+        s.login_raw("alice", "guessing from afar 123").await;
+    }
+    assert_throttled(&s.login_raw("alice", PASSWORD).await);
+    // The owner's known browser still gets in.
+    let r = s
+        .send(
+            Req::post("/v1/sessions")
+                .header("cookie", device.clone())
+                .json(&json!({"username": "alice", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_known_device_is_throttled_on_its_own_and_only_for_its_account() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    s.register("bob", PASSWORD).await;
+    let device = device_cookie_of(&s.login_raw("alice", PASSWORD).await);
+    let with_device = |user: &str, pw: &str| {
+        Req::post("/v1/sessions")
+            .header("cookie", device.clone())
+            .json(&json!({"username": user, "password": pw}))
+    };
+    // The device cookie is no free pass: guesses from it are limited too…
+    for _ in 0..10 {
+        s.send(with_device("alice", "wrong from the device!")).await;
+    }
+    assert_throttled(&s.send(with_device("alice", PASSWORD)).await);
+    // …and alice's device cookie earns nothing on bob's account.
+    for _ in 0..10 {
+        s.send(with_device("bob", "wrong guess on bob's acct"))
+            .await;
+    }
+    assert_throttled(&s.send(with_device("bob", PASSWORD)).await);
+}

@@ -150,6 +150,31 @@ async fn wrong_password_and_unknown_user_give_identical_answers() {
     assert_eq!(wrong.error_code(), "invalid_grant");
 }
 
+/// The value of `tessera_password_checks_total` in `/metrics`.
+async fn password_checks(s: &TestServer) -> u64 {
+    let text = s.send(Req::get("/metrics")).await.text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tessera_password_checks_total "))
+        .expect("counter exported");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Timing: an unknown user costs one full Argon2id verification (against a dummy hash), the
+/// same work as a wrong password — counted, not timed, so the test is exact.
+#[tokio::test]
+async fn unknown_user_costs_the_same_password_work_as_a_wrong_password() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let before = password_checks(&s).await;
+    s.login_raw("alice", NEW_PASSWORD).await;
+    let after_wrong = password_checks(&s).await;
+    s.login_raw("nobody", NEW_PASSWORD).await;
+    let after_unknown = password_checks(&s).await;
+    assert_eq!(after_wrong - before, 1);
+    assert_eq!(after_unknown - after_wrong, 1);
+}
+
 #[tokio::test]
 async fn login_username_is_case_and_space_insensitive() {
     let s = TestServer::new().await;

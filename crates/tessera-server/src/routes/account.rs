@@ -11,9 +11,10 @@ use tessera_core::session::Session;
 
 use crate::auth::{Credential, authenticate, check_origin, csrf_token, require_csrf};
 use crate::error::ApiError;
-use crate::extract::{ClientIp, Input, SESSION_COOKIE, user_agent};
+use crate::extract::{ClientIp, Input, SESSION_COOKIE, device_cookie, user_agent};
 use crate::service;
 use crate::state::AppState;
+use tessera_core::device::{DEVICE_COOKIE, DEVICE_COOKIE_SECS};
 
 /// `{"username","password"}`.
 #[derive(Deserialize)]
@@ -71,7 +72,14 @@ pub(super) async fn login(
     Input(body): Input<Credentials>,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    let user = service::login(&state, &body.username, body.password, ip).await?;
+    let user = service::login(
+        &state,
+        &body.username,
+        body.password,
+        ip,
+        device_cookie(&headers),
+    )
+    .await?;
     let (session, token) =
         service::start_browser_session(&state, &user, user_agent(&headers), ip).await?;
     let mut body = session_json(&session, Some(&session.id));
@@ -83,6 +91,15 @@ pub(super) async fn login(
         header::SET_COOKIE,
         cookie_header(token.expose_secret(), max_age)?,
     );
+    // A fresh device cookie: from now on this browser is throttled on its own.
+    if let Some(device) = tessera_core::device::issue(&state.key_ring(), &user.username) {
+        let value = format!(
+            "{DEVICE_COOKIE}={device}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={DEVICE_COOKIE_SECS}"
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     Ok(resp)
 }
 
@@ -221,14 +238,20 @@ pub(super) async fn change_password(
         .await?
         .ok_or(ApiError::InvalidToken)?;
     // Same throttling as a login: a stolen session must not become a password oracle.
-    service::login(&state, &user.username, body.current_password, ip)
-        .await
-        .map_err(|e| match e {
-            ApiError::InvalidCredentials => {
-                ApiError::InvalidRequest("current_password is wrong".into())
-            }
-            other => other,
-        })?;
+    service::login(
+        &state,
+        &user.username,
+        body.current_password,
+        ip,
+        device_cookie(&headers),
+    )
+    .await
+    .map_err(|e| match e {
+        ApiError::InvalidCredentials => {
+            ApiError::InvalidRequest("current_password is wrong".into())
+        }
+        other => other,
+    })?;
     tessera_core::password::check_policy(&user.username, &body.new_password)
         .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
     let hash = state.hash_password(body.new_password).await?;

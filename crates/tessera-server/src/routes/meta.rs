@@ -95,6 +95,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             "tessera_logins_total{result=\"throttled\"}",
             &m.logins_throttled,
         ),
+        ("tessera_password_checks_total", &m.password_checks),
         (
             "tessera_access_tokens_issued_total",
             &m.access_tokens_issued,
@@ -110,7 +111,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         ),
     ];
     let mut out = String::from(
-        "# TYPE tessera_logins_total counter\n# TYPE tessera_access_tokens_issued_total counter\n\
+        "# TYPE tessera_logins_total counter\n# TYPE tessera_password_checks_total counter\n# TYPE tessera_access_tokens_issued_total counter\n\
          # TYPE tessera_refresh_rotations_total counter\n# TYPE tessera_refresh_reuse_detected_total counter\n\
          # TYPE tessera_revocations_recorded_total counter\n# TYPE tessera_revocation_list_entries gauge\n",
     );

@@ -10,7 +10,7 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 
 use crate::auth::verify_jwt;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, Input, user_agent};
+use crate::extract::{ClientIp, Input, device_cookie, user_agent};
 use crate::service;
 use crate::state::AppState;
 
@@ -59,7 +59,7 @@ pub(super) async fn token(
             let username = required(req.username, "username")?;
             let password = required(req.password, "password")?;
             let scope = scope(req.scope)?;
-            let user = service::login(&state, &username, password, ip)
+            let user = service::login(&state, &username, password, ip, device_cookie(&headers))
                 .await
                 .map_err(|e| match e {
                     ApiError::InvalidCredentials => {
