@@ -28,6 +28,7 @@ use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionKind, SessionPolicy};
 use tessera_core::time::{Clock, SystemClock};
 use tessera_store::memory::MemoryStore;
+use tessera_store::postgres::PostgresStore;
 use tessera_store::redis::RedisStore;
 use tessera_store::redis::keys::Keys;
 use tessera_store::split::SplitStore;
@@ -303,6 +304,55 @@ async fn single_node_conforms_with_sqlite_durable() {
         Arc::new(SplitStore::new(Arc::new(sqlite), Arc::new(redis)));
     conformance::run_all(store).await;
     cleanup(&single_url(), &ns).await;
+}
+
+/// The production pairing: PostgreSQL as the durable side, in a fresh schema dropped after.
+async fn postgres(ns: &str) -> Option<PostgresStore> {
+    let url = std::env::var("TESSERA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match PostgresStore::connect(&url, ns).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL required under CI=true: {e:?}");
+            }
+            eprintln!("skipping: no PostgreSQL at {url}: {e:?}");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_node_conforms_with_postgres_durable() {
+    let ns = namespace();
+    let Some(redis) = single(&ns).await else {
+        return;
+    };
+    let Some(pg) = postgres(&ns).await else {
+        return;
+    };
+    let pg = Arc::new(pg);
+    let store: Arc<dyn tessera_store::Store> =
+        Arc::new(SplitStore::new(pg.clone(), Arc::new(redis)));
+    conformance::run_all(store).await;
+    pg.drop_schema().await.unwrap();
+    cleanup(&single_url(), &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_conforms_with_postgres_durable() {
+    let Some((urls, own)) = cluster().await else {
+        return;
+    };
+    let ns = namespace();
+    let Some(pg) = postgres(&ns).await else {
+        return;
+    };
+    let pg = Arc::new(pg);
+    let redis = RedisStore::connect(&urls, &ns).await.unwrap();
+    conformance::run_all(Arc::new(SplitStore::new(pg.clone(), Arc::new(redis)))).await;
+    pg.drop_schema().await.unwrap();
+    cleanup_cluster(&urls, own.as_ref(), &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
