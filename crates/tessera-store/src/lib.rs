@@ -26,6 +26,7 @@ pub mod conformance;
 pub mod memory;
 pub mod postgres;
 pub mod redis;
+mod rows;
 pub mod split;
 pub mod sqlite;
 

@@ -14,58 +14,28 @@ use tessera_core::revocation::Revocation;
 use tessera_core::time::UnixTime;
 
 use super::{PostgresStore, on};
+use crate::rows::{revocation_columns, revocation_from_columns};
 use crate::{RevocationFeed, RevocationStore, StoreError};
 
 const TABLE: &str = "revocations";
 const COLUMNS: &str = "kind, key, not_before, expires_at";
 
-/// `(kind, key, not_before, expires_at)` as stored.
-fn columns(r: &Revocation) -> (&'static str, &str, Option<i64>, i64) {
-    match r {
-        Revocation::Token { jti, expires_at } => ("token", jti, None, expires_at.0),
-        Revocation::Session { sid, expires_at } => ("session", sid, None, expires_at.0),
-        Revocation::User {
-            user_id,
-            not_before,
-            expires_at,
-        } => ("user", user_id, Some(not_before.0), expires_at.0),
-        Revocation::Key { kid, expires_at } => ("key", kid, None, expires_at.0),
-    }
-}
-
 fn revocation_from_row(row: &PgRow) -> Result<Revocation, StoreError> {
     let get = |e| on(TABLE, TABLE)(e);
     let kind: String = row.try_get("kind").map_err(get)?;
-    let key: String = row.try_get("key").map_err(get)?;
-    let not_before: Option<i64> = row.try_get("not_before").map_err(get)?;
-    let expires_at = UnixTime(row.try_get("expires_at").map_err(get)?);
-    match (kind.as_str(), not_before) {
-        ("token", _) => Ok(Revocation::Token {
-            jti: key,
-            expires_at,
-        }),
-        ("session", _) => Ok(Revocation::Session {
-            sid: key,
-            expires_at,
-        }),
-        ("user", Some(nb)) => Ok(Revocation::User {
-            user_id: key,
-            not_before: UnixTime(nb),
-            expires_at,
-        }),
-        ("key", _) => Ok(Revocation::Key {
-            kid: key,
-            expires_at,
-        }),
-        _ => Err(StoreError::Corrupt(TABLE)),
-    }
+    revocation_from_columns(
+        &kind,
+        row.try_get("key").map_err(get)?,
+        row.try_get("not_before").map_err(get)?,
+        row.try_get("expires_at").map_err(get)?,
+    )
 }
 
 #[async_trait]
 impl RevocationStore for PostgresStore {
     async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
         let err = on(TABLE, TABLE);
-        let (kind, key, not_before, expires_at) = columns(revocation);
+        let (kind, key, not_before, expires_at) = revocation_columns(revocation);
         let mut tx = self.pool.begin().await.map_err(&err)?;
         // GREATEST ignores NULLs; `not_before` is NULL on both sides for token and session
         // entries, set on both for user entries.
