@@ -61,6 +61,10 @@ pub struct StoreArgs {
     /// Prefix of Redis keys and PostgreSQL schema, so deployments can share one server.
     #[arg(long, env = "TESSERA_NAMESPACE", default_value = "tessera")]
     pub namespace: String,
+    /// TOML file of settings (keys: the long flags, e.g. `listen`, `store`); flags and
+    /// `TESSERA_*` variables take precedence over it.
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// `tessera serve`.

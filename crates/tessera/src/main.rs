@@ -5,15 +5,24 @@
 mod admin;
 mod backends;
 mod cli;
+mod config;
 mod jws;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match config::matches(cli::Cli::command())
+        .and_then(|m| Ok(cli::Cli::from_arg_matches(&m)?))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")

@@ -285,3 +285,66 @@ fn serve_honours_tessera_listen_from_the_environment() {
         "{resp:?}"
     );
 }
+
+#[test]
+fn serve_reads_a_config_file_below_flags_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tessera.toml");
+    let server = Server::start(|cmd, addr| {
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\nissuer = \"http://from-the-file.test\"\nstore = \"memory:\"\nrefresh_grace = 0\n"
+            ),
+        )
+        .unwrap();
+        cmd.arg("--config").arg(&config);
+    });
+    let resp = server.get("/.well-known/openid-configuration", &[]);
+    assert_eq!(
+        resp.json()["issuer"],
+        "http://from-the-file.test",
+        "{resp:?}"
+    );
+
+    // A flag beats the file; so does the environment.
+    let flagged = Server::start(|cmd, addr| {
+        std::fs::write(
+            &config,
+            "issuer = \"http://from-the-file.test\"\nstore = \"memory:\"\n",
+        )
+        .unwrap();
+        cmd.args([
+            "--listen",
+            &addr.to_string(),
+            "--issuer",
+            "http://from-the-flag.test",
+            "--config",
+        ])
+        .arg(&config)
+        .env("TESSERA_ISSUER", "http://from-the-env.test");
+    });
+    let resp = flagged.get("/.well-known/openid-configuration", &[]);
+    assert_eq!(resp.json()["issuer"], "http://from-the-flag.test");
+    let env = Server::start(|cmd, addr| {
+        cmd.args(["--listen", &addr.to_string(), "--config"])
+            .arg(&config)
+            .env("TESSERA_ISSUER", "http://from-the-env.test");
+    });
+    let resp = env.get("/.well-known/openid-configuration", &[]);
+    assert_eq!(resp.json()["issuer"], "http://from-the-env.test");
+}
+
+#[test]
+fn serve_refuses_a_config_file_with_an_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let out = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key \"listne\""));
+}
