@@ -48,29 +48,30 @@ fn tokens_and_passwords_never_reach_logs_error_bodies_or_urls() {
     let tampered = format!("{}x", &access[..access.len() - 1]);
     let forged_refresh = format!("{}A", &refresh[..refresh.len() - 1]);
     secrets.push(tampered.clone());
-    let mut bodies = Vec::new();
-    bodies.push(server.get("/v1/userinfo", &[("Authorization", &bearer(&tampered))]));
-    bodies.push(server.post_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &forged_refresh),
-        ],
-    ));
-    bodies.push(server.post_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "a wrong password here"),
-        ],
-    ));
-    bodies.push(server.request(
-        "DELETE",
-        "/v1/session",
-        &[("Cookie", &cookie), ("X-CSRF-Token", "wrong")],
-        None,
-    ));
+    let mut bodies = vec![
+        server.get("/v1/userinfo", &[("Authorization", &bearer(&tampered))]),
+        server.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &forged_refresh),
+            ],
+        ),
+        server.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "a wrong password here"),
+            ],
+        ),
+        server.request(
+            "DELETE",
+            "/v1/session",
+            &[("Cookie", &cookie), ("X-CSRF-Token", "wrong")],
+            None,
+        ),
+    ];
     // RFC 6750 §2.3's query parameter is not a way in: tokens in URLs end up in logs.
     let in_url = server.get(&format!("/v1/userinfo?access_token={access}"), &[]);
     assert_eq!(
