@@ -107,15 +107,14 @@ fn seal_key(previous: &OpaqueToken) -> Result<LessSafeKey, SealError> {
         .map_err(|_| SealError::Seal)
 }
 
-/// Seals `successor` so that only the holder of `previous` can open it (nonce ‖ ciphertext ‖ tag,
-/// bound to the family id).
+/// Seals `successor` so that only the holder of `previous` can open it (nonce ‖ ciphertext ‖ tag).
+/// The key is derived from `previous` alone, so sealing needs no store lookup first.
 ///
 /// # Errors
 /// [`SealError::Seal`] if the random generator or the cipher fails.
 pub fn seal_successor(
     previous: &OpaqueToken,
     successor: &OpaqueToken,
-    family_id: &str,
 ) -> Result<Vec<u8>, SealError> {
     let key = seal_key(previous)?;
     let mut nonce = [0u8; NONCE_LEN];
@@ -125,7 +124,7 @@ pub fn seal_successor(
     let mut buf = successor.expose_secret().as_bytes().to_vec();
     key.seal_in_place_append_tag(
         Nonce::assume_unique_for_key(nonce),
-        Aad::from(family_id.as_bytes()),
+        Aad::from(SEAL_PURPOSE.as_bytes()),
         &mut buf,
     )
     .map_err(|_| SealError::Seal)?;
@@ -137,13 +136,9 @@ pub fn seal_successor(
 /// Opens what [`seal_successor`] sealed.
 ///
 /// # Errors
-/// [`SealError::Open`] if `previous` or `family_id` is not the one it was sealed with, or the
-/// bytes were altered.
-pub fn open_successor(
-    previous: &OpaqueToken,
-    sealed: &[u8],
-    family_id: &str,
-) -> Result<OpaqueToken, SealError> {
+/// [`SealError::Open`] if `previous` is not the token it was sealed under, or the bytes were
+/// altered.
+pub fn open_successor(previous: &OpaqueToken, sealed: &[u8]) -> Result<OpaqueToken, SealError> {
     let key = seal_key(previous)?;
     if sealed.len() < NONCE_LEN {
         return Err(SealError::Open);
@@ -152,7 +147,7 @@ pub fn open_successor(
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     let plain = key
-        .open_in_place(nonce, Aad::from(family_id.as_bytes()), &mut buf)
+        .open_in_place(nonce, Aad::from(SEAL_PURPOSE.as_bytes()), &mut buf)
         .map_err(|_| SealError::Open)?;
     let text = std::str::from_utf8(plain).map_err(|_| SealError::Open)?;
     OpaqueToken::parse(TokenKind::Refresh, text).map_err(|_| SealError::Open)
@@ -225,23 +220,16 @@ mod tests {
     }
 
     #[test]
-    fn successor_opens_only_with_the_previous_token_and_family() {
+    fn successor_opens_only_with_the_previous_token() {
         let prev = OpaqueToken::generate(TokenKind::Refresh).unwrap();
         let next = OpaqueToken::generate(TokenKind::Refresh).unwrap();
         let other = OpaqueToken::generate(TokenKind::Refresh).unwrap();
-        let sealed = seal_successor(&prev, &next, "fam").unwrap();
-        assert_eq!(open_successor(&prev, &sealed, "fam").unwrap(), next);
-        assert_eq!(open_successor(&other, &sealed, "fam"), Err(SealError::Open));
-        assert_eq!(
-            open_successor(&prev, &sealed, "other"),
-            Err(SealError::Open)
-        );
+        let sealed = seal_successor(&prev, &next).unwrap();
+        assert_eq!(open_successor(&prev, &sealed).unwrap(), next);
+        assert_eq!(open_successor(&other, &sealed), Err(SealError::Open));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(
-            open_successor(&prev, &tampered, "fam"),
-            Err(SealError::Open)
-        );
-        assert_eq!(open_successor(&prev, &[], "fam"), Err(SealError::Open));
+        assert_eq!(open_successor(&prev, &tampered), Err(SealError::Open));
+        assert_eq!(open_successor(&prev, &[]), Err(SealError::Open));
     }
 }

@@ -279,13 +279,12 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
     let refused = refused_grant();
     let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
         .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
-    let Some((family, _)) = state.store.family_by_token(&presented.hash()).await? else {
-        return Err(refused);
-    };
+    // The successor is offered up front, sealed under the presented token, so rotation is a
+    // single atomic store call.
     let candidate = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
     let successor = Successor {
         hash: candidate.hash(),
-        sealed: refresh::seal_successor(&presented, &candidate, &family.id).map_err(internal)?,
+        sealed: refresh::seal_successor(&presented, &candidate).map_err(internal)?,
     };
     let now = state.now();
     let outcome = state
@@ -303,8 +302,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
             (family, candidate)
         }
         RotateOutcome::GraceRetry { family, sealed } => {
-            let next = refresh::open_successor(&presented, &sealed, &family.id)
-                .map_err(|_| refused_grant())?;
+            let next = refresh::open_successor(&presented, &sealed).map_err(|_| refused_grant())?;
             (family, next)
         }
         RotateOutcome::Reused(family) => {

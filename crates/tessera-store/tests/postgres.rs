@@ -125,7 +125,7 @@ async fn postgres_rotation_is_atomic_across_instances() {
                 let next = OpaqueToken::generate(TokenKind::Refresh).unwrap();
                 let successor = Successor {
                     hash: next.hash(),
-                    sealed: seal_successor(&presented, &next, &f.id).unwrap(),
+                    sealed: seal_successor(&presented, &next).unwrap(),
                 };
                 let hash = presented.hash();
                 tasks.push(tokio::spawn(async move {

@@ -40,7 +40,7 @@ async fn new_family<S: Store + ?Sized>(s: &Arc<S>) -> (RefreshFamily, OpaqueToke
 /// A successor for `previous`, really sealed under it.
 fn successor(previous: &OpaqueToken, family_id: &str) -> (OpaqueToken, Successor) {
     let (next, hash) = token(TokenKind::Refresh);
-    let sealed = seal_successor(previous, &next, family_id).unwrap();
+    let sealed = seal_successor(previous, &next).unwrap();
     (next, Successor { hash, sealed })
 }
 
@@ -106,7 +106,7 @@ pub(super) async fn previous_token_within_grace_gets_same_successor<S: Store + ?
     };
     assert_eq!(family.generation, 1);
     assert_eq!(
-        open_successor(&t0, &sealed, &f.id).unwrap(),
+        open_successor(&t0, &sealed).unwrap(),
         t1,
         "the same successor, not a new one"
     );
