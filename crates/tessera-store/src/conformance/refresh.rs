@@ -38,7 +38,7 @@ async fn new_family<S: Store + ?Sized>(s: &Arc<S>) -> (RefreshFamily, OpaqueToke
 }
 
 /// A successor for `previous`, really sealed under it.
-fn successor(previous: &OpaqueToken, family_id: &str) -> (OpaqueToken, Successor) {
+fn successor(previous: &OpaqueToken) -> (OpaqueToken, Successor) {
     let (next, hash) = token(TokenKind::Refresh);
     let sealed = seal_successor(previous, &next).unwrap();
     (next, Successor { hash, sealed })
@@ -51,7 +51,7 @@ async fn rotate_ok<S: Store + ?Sized>(
     presented: &OpaqueToken,
     now: UnixTime,
 ) -> (OpaqueToken, TokenHash) {
-    let (next, succ) = successor(presented, &f.id);
+    let (next, succ) = successor(presented);
     let outcome = s
         .rotate(&presented.hash(), now, GRACE, &succ)
         .await
@@ -72,7 +72,7 @@ async fn is_revoked<S: Store + ?Sized>(s: &Arc<S>, h: &TokenHash) -> bool {
 
 pub(super) async fn current_token_rotates<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, _) = new_family(s).await;
-    let (_, succ) = successor(&t0, &f.id);
+    let (_, succ) = successor(&t0);
     let outcome = s
         .rotate(&t0.hash(), NOW.plus(5), GRACE, &succ)
         .await
@@ -96,7 +96,7 @@ pub(super) async fn current_token_rotates<S: Store + ?Sized>(s: &Arc<S>) {
 pub(super) async fn previous_token_within_grace_gets_same_successor<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, _) = new_family(s).await;
     let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
-    let (_, other) = successor(&t0, &f.id);
+    let (_, other) = successor(&t0);
     let outcome = s
         .rotate(&t0.hash(), NOW.plus(GRACE - 1), GRACE, &other)
         .await
@@ -121,7 +121,7 @@ pub(super) async fn previous_token_within_grace_gets_same_successor<S: Store + ?
 pub(super) async fn previous_token_after_grace_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, _) = new_family(s).await;
     let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
-    let (_, other) = successor(&t0, &f.id);
+    let (_, other) = successor(&t0);
     let outcome = s
         .rotate(&t0.hash(), NOW.plus(GRACE), GRACE, &other)
         .await
@@ -136,14 +136,14 @@ pub(super) async fn previous_token_after_grace_is_reuse<S: Store + ?Sized>(s: &A
 pub(super) async fn after_reuse_even_current_token_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, _) = new_family(s).await;
     let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
-    let (_, a) = successor(&t0, &f.id);
+    let (_, a) = successor(&t0);
     assert!(matches!(
         s.rotate(&t0.hash(), NOW.plus(100), GRACE, &a)
             .await
             .unwrap(),
         RotateOutcome::Reused(_)
     ));
-    let (_, b) = successor(&t1, &f.id);
+    let (_, b) = successor(&t1);
     assert_eq!(
         s.rotate(&t1.hash(), NOW.plus(101), GRACE, &b)
             .await
@@ -159,7 +159,7 @@ pub(super) async fn older_generation_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
     let (t2, _) = rotate_ok(s, &f, &t1, NOW.plus(1)).await;
     assert_eq!(s.family_by_token(&t2.hash()).await.unwrap().unwrap().1, 2);
     // Generation 0 is two behind: reuse even inside the grace window.
-    let (_, a) = successor(&t0, &f.id);
+    let (_, a) = successor(&t0);
     assert!(matches!(
         s.rotate(&t0.hash(), NOW.plus(2), GRACE, &a).await.unwrap(),
         RotateOutcome::Reused(_)
@@ -169,7 +169,7 @@ pub(super) async fn older_generation_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
 
 pub(super) async fn unknown_token_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
     let (t, h) = token(TokenKind::Refresh);
-    let (_, succ) = successor(&t, &id());
+    let (_, succ) = successor(&t);
     assert_eq!(
         s.rotate(&h, NOW, GRACE, &succ).await.unwrap(),
         RotateOutcome::Refused
@@ -180,7 +180,7 @@ pub(super) async fn unknown_token_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
 
 pub(super) async fn expired_family_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, h0) = new_family(s).await;
-    let (_, succ) = successor(&t0, &f.id);
+    let (_, succ) = successor(&t0);
     assert_eq!(
         s.rotate(&h0, f.expires_at, GRACE, &succ).await.unwrap(),
         RotateOutcome::Refused
@@ -191,12 +191,12 @@ pub(super) async fn expired_family_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
 
 pub(super) async fn zero_grace_makes_retry_reuse<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, _) = new_family(s).await;
-    let (next, succ) = successor(&t0, &f.id);
+    let (next, succ) = successor(&t0);
     assert!(matches!(
         s.rotate(&t0.hash(), NOW, 0, &succ).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
-    let (_, again) = successor(&t0, &f.id);
+    let (_, again) = successor(&t0);
     assert!(matches!(
         s.rotate(&t0.hash(), NOW, 0, &again).await.unwrap(),
         RotateOutcome::Reused(_)
@@ -213,7 +213,7 @@ pub(super) async fn revoke_family_refuses_its_tokens<S: Store + ?Sized>(s: &Arc<
         Some(NOW.plus(1)),
         "first revocation kept"
     );
-    let (_, succ) = successor(&t0, &f.id);
+    let (_, succ) = successor(&t0);
     assert_eq!(
         s.rotate(&h0, NOW.plus(3), GRACE, &succ).await.unwrap(),
         RotateOutcome::Refused
@@ -289,7 +289,7 @@ async fn race<S: Store + ?Sized>(
     let mut tasks = Vec::new();
     for _ in 0..RACERS {
         let (s, barrier, hash) = (Arc::clone(s), Arc::clone(&barrier), presented.hash());
-        let (_, succ) = successor(presented, &f.id);
+        let (_, succ) = successor(presented);
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let outcome = s.rotate(&hash, NOW.plus(1), grace, &succ).await.unwrap();
