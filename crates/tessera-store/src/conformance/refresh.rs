@@ -47,7 +47,6 @@ fn successor(previous: &OpaqueToken) -> (OpaqueToken, Successor) {
 /// Rotates `presented` expecting `Rotated`; returns the new token and its hash.
 async fn rotate_ok<S: Store + ?Sized>(
     s: &Arc<S>,
-    f: &RefreshFamily,
     presented: &OpaqueToken,
     now: UnixTime,
 ) -> (OpaqueToken, TokenHash) {
@@ -71,7 +70,7 @@ async fn is_revoked<S: Store + ?Sized>(s: &Arc<S>, h: &TokenHash) -> bool {
 }
 
 pub(super) async fn current_token_rotates<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
+    let (_, t0, _) = new_family(s).await;
     let (_, succ) = successor(&t0);
     let outcome = s
         .rotate(&t0.hash(), NOW.plus(5), GRACE, &succ)
@@ -94,8 +93,8 @@ pub(super) async fn current_token_rotates<S: Store + ?Sized>(s: &Arc<S>) {
 }
 
 pub(super) async fn previous_token_within_grace_gets_same_successor<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
-    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &t0, NOW).await;
     let (_, other) = successor(&t0);
     let outcome = s
         .rotate(&t0.hash(), NOW.plus(GRACE - 1), GRACE, &other)
@@ -119,8 +118,8 @@ pub(super) async fn previous_token_within_grace_gets_same_successor<S: Store + ?
 }
 
 pub(super) async fn previous_token_after_grace_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
-    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &t0, NOW).await;
     let (_, other) = successor(&t0);
     let outcome = s
         .rotate(&t0.hash(), NOW.plus(GRACE), GRACE, &other)
@@ -134,8 +133,8 @@ pub(super) async fn previous_token_after_grace_is_reuse<S: Store + ?Sized>(s: &A
 }
 
 pub(super) async fn after_reuse_even_current_token_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
-    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
+    let (_, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &t0, NOW).await;
     let (_, a) = successor(&t0);
     assert!(matches!(
         s.rotate(&t0.hash(), NOW.plus(100), GRACE, &a)
@@ -154,9 +153,9 @@ pub(super) async fn after_reuse_even_current_token_is_refused<S: Store + ?Sized>
 }
 
 pub(super) async fn older_generation_is_reuse<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
-    let (t1, _) = rotate_ok(s, &f, &t0, NOW).await;
-    let (t2, _) = rotate_ok(s, &f, &t1, NOW.plus(1)).await;
+    let (_, t0, _) = new_family(s).await;
+    let (t1, _) = rotate_ok(s, &t0, NOW).await;
+    let (t2, _) = rotate_ok(s, &t1, NOW.plus(1)).await;
     assert_eq!(s.family_by_token(&t2.hash()).await.unwrap().unwrap().1, 2);
     // Generation 0 is two behind: reuse even inside the grace window.
     let (_, a) = successor(&t0);
@@ -190,7 +189,7 @@ pub(super) async fn expired_family_is_refused<S: Store + ?Sized>(s: &Arc<S>) {
 }
 
 pub(super) async fn zero_grace_makes_retry_reuse<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
+    let (_, t0, _) = new_family(s).await;
     let (next, succ) = successor(&t0);
     assert!(matches!(
         s.rotate(&t0.hash(), NOW, 0, &succ).await.unwrap(),
@@ -244,8 +243,8 @@ pub(super) async fn revoke_families_of_session_spares_others<S: Store + ?Sized>(
 pub(super) async fn family_by_token_reports_generations<S: Store + ?Sized>(s: &Arc<S>) {
     let (f, t0, h0) = new_family(s).await;
     assert_eq!(s.family_by_token(&h0).await.unwrap(), Some((f.clone(), 0)));
-    let (t1, h1) = rotate_ok(s, &f, &t0, NOW).await;
-    let (_, h2) = rotate_ok(s, &f, &t1, NOW.plus(1)).await;
+    let (t1, h1) = rotate_ok(s, &t0, NOW).await;
+    let (_, h2) = rotate_ok(s, &t1, NOW.plus(1)).await;
     for (h, generation) in [(h0, 0), (h1, 1), (h2, 2)] {
         let (stored, g) = s.family_by_token(&h).await.unwrap().unwrap();
         assert_eq!(
@@ -263,7 +262,7 @@ pub(super) async fn delete_expired_families_removes_tokens<S: Store + ?Sized>(s:
     let (_, h_young) = token(TokenKind::Refresh);
     s.create_family(&old, &h_old).await.unwrap();
     s.create_family(&young, &h_young).await.unwrap();
-    let (_, h_old1) = rotate_ok(s, &old, &t_old, far.plus(1)).await;
+    let (_, h_old1) = rotate_ok(s, &t_old, far.plus(1)).await;
     let deleted = s.delete_expired_families(old.expires_at).await.unwrap();
     assert!(deleted >= 1, "deleted {deleted}");
     assert_eq!(s.family_by_token(&h_old).await.unwrap(), None);
@@ -281,7 +280,6 @@ pub(super) async fn duplicate_first_token_conflicts<S: Store + ?Sized>(s: &Arc<S
 /// Spawns [`RACERS`] tasks presenting `presented` at once, each offering its own successor.
 async fn race<S: Store + ?Sized>(
     s: &Arc<S>,
-    f: &RefreshFamily,
     presented: &OpaqueToken,
     grace: i64,
 ) -> Vec<(Successor, RotateOutcome)> {
@@ -304,8 +302,8 @@ async fn race<S: Store + ?Sized>(
 }
 
 pub(super) async fn concurrent_rotation_with_grace_has_one_winner<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, _) = new_family(s).await;
-    let results = race(s, &f, &t0, GRACE).await;
+    let (_, t0, _) = new_family(s).await;
+    let results = race(s, &t0, GRACE).await;
     let winners: Vec<&Successor> = results
         .iter()
         .filter(|(_, o)| matches!(o, RotateOutcome::Rotated(_)))
@@ -328,8 +326,8 @@ pub(super) async fn concurrent_rotation_with_grace_has_one_winner<S: Store + ?Si
 }
 
 pub(super) async fn concurrent_rotation_without_grace_revokes<S: Store + ?Sized>(s: &Arc<S>) {
-    let (f, t0, h0) = new_family(s).await;
-    let results = race(s, &f, &t0, 0).await;
+    let (_, t0, h0) = new_family(s).await;
+    let results = race(s, &t0, 0).await;
     let count = |pred: fn(&RotateOutcome) -> bool| results.iter().filter(|(_, o)| pred(o)).count();
     assert_eq!(
         count(|o| matches!(o, RotateOutcome::Rotated(_))),
