@@ -180,7 +180,8 @@ impl TokenHash {
     /// Parses the hex form written by [`TokenHash::to_hex`].
     #[must_use]
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 {
+        // `from_str_radix` would take a leading `+`; a stored hash is plain hex, nothing else.
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut out = [0u8; 32];
@@ -281,6 +282,9 @@ mod tests {
         let h = OpaqueToken::generate(TokenKind::Session).unwrap().hash();
         assert_eq!(TokenHash::from_hex(&h.to_hex()), Some(h));
         assert_eq!(TokenHash::from_hex("zz"), None);
+        // Regression (found by fuzzing): a `+` in a hex pair is not hex.
+        let plus = format!("+f{}", &h.to_hex()[2..]);
+        assert_eq!(TokenHash::from_hex(&plus), None);
     }
 
     #[test]
