@@ -265,3 +265,22 @@ async fn a_cookie_without_the_host_prefix_is_ignored() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+/// HTTP/2 names the host in `:authority`, with no `Host` header: the same-origin check must
+/// still see it (and still refuse a foreign origin).
+#[tokio::test]
+async fn same_origin_writes_work_over_http2_without_a_host_header() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let c = s.login("alice", PASSWORD).await;
+    let over_h2 = |origin: &str| {
+        Req::delete("https://auth.example:8443/v1/session")
+            .cookie(&c.token)
+            .csrf(&c.csrf)
+            .header("origin", origin)
+    };
+    let r = s.send(over_h2("https://evil.example")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = s.send(over_h2("https://auth.example:8443")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+}

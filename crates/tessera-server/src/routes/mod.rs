@@ -43,7 +43,23 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_request(host_from_authority))
         .with_state(state)
+}
+
+/// HTTP/2 carries the host as the `:authority` pseudo-header, not `Host`; copy it over so the
+/// same-origin check (which compares `Origin` with `Host`) works on either protocol.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(header::HOST) {
+        let authority = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        if let Some(host) = authority {
+            req.headers_mut().insert(header::HOST, host);
+        }
+    }
+    req
 }
 
 async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
