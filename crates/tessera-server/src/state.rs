@@ -1,8 +1,8 @@
 //! The server's shared state: the store, and caches of what every request needs in memory.
 //!
 //! The state holds nothing that is not also in the store: the key ring and the revocation list
-//! are caches, reloaded periodically (and, in later versions, pushed), so any number of
-//! instances can serve one store. Argon2 work runs on the blocking pool behind a semaphore so a
+//! are caches — the list kept exact by the store's push feed (see [`crate::revocations`]), the
+//! ring reloaded every second — so any number of instances can serve one store. Argon2 work runs on the blocking pool behind a semaphore so a
 //! burst of logins cannot starve the async runtime.
 
 use std::sync::atomic::{AtomicU64, Ordering};
