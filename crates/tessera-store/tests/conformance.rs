@@ -7,14 +7,12 @@
 use std::sync::Arc;
 
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
-use tessera_core::refresh::{RefreshFamily, seal_successor};
+use tessera_core::refresh::RefreshFamily;
 use tessera_core::session::{Session, SessionKind, SessionPolicy};
 use tessera_core::time::UnixTime;
 use tessera_store::memory::MemoryStore;
 use tessera_store::sqlite::SqliteStore;
-use tessera_store::{
-    RefreshStore, RotateOutcome, SessionStore, Successor, User, UserStore, conformance,
-};
+use tessera_store::{RefreshStore, SessionStore, User, UserStore, conformance};
 
 const NOW: UnixTime = UnixTime(1_700_000_000);
 
@@ -134,45 +132,5 @@ async fn sqlite_rotation_is_atomic_across_handles() {
     let path = dir.path().join("tessera.db");
     let a = Arc::new(SqliteStore::open(&path).await.unwrap());
     let b = Arc::new(SqliteStore::open(&path).await.unwrap());
-    for round in 0..5 {
-        let f = family(&format!("family-{round}"));
-        let presented = OpaqueToken::generate(TokenKind::Refresh).unwrap();
-        a.create_family(&f, &presented.hash()).await.unwrap();
-        let barrier = Arc::new(tokio::sync::Barrier::new(8));
-        let mut tasks = Vec::new();
-        for i in 0..8 {
-            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
-            let barrier = Arc::clone(&barrier);
-            let next = OpaqueToken::generate(TokenKind::Refresh).unwrap();
-            let successor = Successor {
-                hash: next.hash(),
-                sealed: seal_successor(&presented, &next).unwrap(),
-            };
-            let hash = presented.hash();
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .rotate(&hash, NOW.plus(1), 10, &successor)
-                    .await
-                    .unwrap()
-            }));
-        }
-        let mut rotated = 0;
-        let mut sealed = Vec::new();
-        for task in tasks {
-            match task.await.unwrap() {
-                RotateOutcome::Rotated(f) => {
-                    rotated += 1;
-                    sealed.push(f.sealed_successor.unwrap());
-                }
-                RotateOutcome::GraceRetry { sealed: s, .. } => sealed.push(s),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        assert_eq!(rotated, 1, "round {round}");
-        assert!(
-            sealed.windows(2).all(|w| w[0] == w[1]),
-            "every caller got the same successor"
-        );
-    }
+    conformance::rotation_is_atomic_across_handles(a, b).await;
 }

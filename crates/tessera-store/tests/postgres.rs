@@ -18,13 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
-use tessera_core::refresh::{RefreshFamily, seal_successor};
 use tessera_core::revocation::Revocation;
 use tessera_core::time::UnixTime;
 use tessera_store::postgres::PostgresStore;
-use tessera_store::{
-    FeedEvent, RefreshStore, RevocationStore, RotateOutcome, StoreError, Successor, conformance,
-};
+use tessera_store::{FeedEvent, RevocationStore, StoreError, conformance};
 
 const NOW: UnixTime = UnixTime(1_700_000_000);
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -76,22 +73,6 @@ where
     }
 }
 
-fn family(id: &str) -> RefreshFamily {
-    RefreshFamily {
-        id: id.to_owned(),
-        user_id: "u".into(),
-        sid: "s".into(),
-        client_id: None,
-        scope: None,
-        created_at: NOW,
-        expires_at: NOW.plus(3600),
-        generation: 0,
-        rotated_at: None,
-        sealed_successor: None,
-        revoked_at: None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_conforms() {
     with_schema(|store| async move {
@@ -112,48 +93,8 @@ async fn postgres_store_conforms() {
 async fn postgres_rotation_is_atomic_across_instances() {
     with_schema(|a| async move {
         let b = PostgresStore::connect(&url(), a.schema()).await.unwrap();
-        let (a, b) = (Arc::new(a), Arc::new(b));
-        for round in 0..5 {
-            let f = family(&random_id().unwrap());
-            let presented = OpaqueToken::generate(TokenKind::Refresh).unwrap();
-            a.create_family(&f, &presented.hash()).await.unwrap();
-            let barrier = Arc::new(tokio::sync::Barrier::new(8));
-            let mut tasks = Vec::new();
-            for i in 0..8 {
-                let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
-                let barrier = Arc::clone(&barrier);
-                let next = OpaqueToken::generate(TokenKind::Refresh).unwrap();
-                let successor = Successor {
-                    hash: next.hash(),
-                    sealed: seal_successor(&presented, &next).unwrap(),
-                };
-                let hash = presented.hash();
-                tasks.push(tokio::spawn(async move {
-                    barrier.wait().await;
-                    store
-                        .rotate(&hash, NOW.plus(1), 10, &successor)
-                        .await
-                        .unwrap()
-                }));
-            }
-            let mut rotated = 0;
-            let mut sealed = Vec::new();
-            for task in tasks {
-                match task.await.unwrap() {
-                    RotateOutcome::Rotated(f) => {
-                        rotated += 1;
-                        sealed.push(f.sealed_successor.unwrap());
-                    }
-                    RotateOutcome::GraceRetry { sealed: s, .. } => sealed.push(s),
-                    other => panic!("unexpected {other:?}"),
-                }
-            }
-            assert_eq!(rotated, 1, "round {round}");
-            assert!(
-                sealed.windows(2).all(|w| w[0] == w[1]),
-                "every caller got the same successor"
-            );
-        }
+        let b = Arc::new(b);
+        conformance::rotation_is_atomic_across_handles(Arc::new(a), Arc::clone(&b)).await;
         b.pool().close().await;
     })
     .await;

@@ -96,3 +96,13 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         keys::first_key_is_inserted_once_under_race,
     )
 }
+
+/// Races refresh rotation through two handles on one backing store — separate pools or
+/// connections, as two server instances would have — and checks that the store, not the
+/// handle, enforces one winner.
+pub async fn rotation_is_atomic_across_handles<A: Store + ?Sized, B: Store + ?Sized>(
+    a: Arc<A>,
+    b: Arc<B>,
+) {
+    refresh::rotation_is_atomic_across(&a, &b).await;
+}

@@ -348,3 +348,47 @@ pub(super) async fn concurrent_rotation_without_grace_revokes<S: Store + ?Sized>
     );
     assert!(is_revoked(s, &h0).await);
 }
+
+/// Racers split between two handles on one backing store (two server instances): each of five
+/// rounds has exactly one winner, and every caller gets the winner's successor.
+pub(super) async fn rotation_is_atomic_across<A: Store + ?Sized, B: Store + ?Sized>(
+    a: &Arc<A>,
+    b: &Arc<B>,
+) {
+    for round in 0..5 {
+        let (_, presented, hash) = new_family(a).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let mut tasks = Vec::new();
+        for i in 0..RACERS {
+            let (_, succ) = successor(&presented);
+            let barrier = Arc::clone(&barrier);
+            let (a, b) = (Arc::clone(a), Arc::clone(b));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let outcome = if i % 2 == 0 {
+                    a.rotate(&hash, NOW.plus(1), GRACE, &succ).await
+                } else {
+                    b.rotate(&hash, NOW.plus(1), GRACE, &succ).await
+                };
+                outcome.unwrap()
+            }));
+        }
+        let mut rotated = 0;
+        let mut sealed = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                RotateOutcome::Rotated(f) => {
+                    rotated += 1;
+                    sealed.push(f.sealed_successor.unwrap());
+                }
+                RotateOutcome::GraceRetry { sealed: s, .. } => sealed.push(s),
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(rotated, 1, "round {round}");
+        assert!(
+            sealed.windows(2).all(|w| w[0] == w[1]),
+            "round {round}: successors differ"
+        );
+    }
+}
