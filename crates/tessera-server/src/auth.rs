@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderName, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
-use tessera_core::access::{self, AccessClaims, AccessPolicy};
+use tessera_core::access::{self, AccessClaims};
 use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::revocation::RevocationSubject;
 use tessera_core::session::Session;
@@ -75,16 +75,6 @@ impl Credential {
     }
 }
 
-/// The access-token rules this server applies.
-#[must_use]
-pub fn access_policy(state: &AppState) -> AccessPolicy {
-    AccessPolicy {
-        issuer: state.config.issuer.clone(),
-        audience: state.config.audience.clone(),
-        leeway_secs: state.config.leeway_secs,
-    }
-}
-
 /// Authenticates the request by bearer header, else by cookie.
 ///
 /// # Errors
@@ -115,17 +105,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Crede
 pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
     let ring = state.key_ring();
     let refused_key = |kid: &str| state.revocations.is_key_revoked(kid);
-    let claims = access::verify_except(
-        token,
-        &ring,
-        refused_key,
-        &access_policy(state),
-        state.now(),
-    )
-    .map_err(|e| {
-        tracing::debug!(reason = %e, "access token refused");
-        ApiError::InvalidToken
-    })?;
+    let claims =
+        access::verify_except(token, &ring, refused_key, &state.access_policy, state.now())
+            .map_err(|e| {
+                tracing::debug!(reason = %e, "access token refused");
+                ApiError::InvalidToken
+            })?;
 
     let subject = RevocationSubject {
         jti: &claims.jti,

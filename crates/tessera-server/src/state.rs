@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tessera_core::access::AccessPolicy;
 use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRing, KeyStatus};
 use tessera_core::password::PasswordHasher;
@@ -75,6 +76,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     /// Settings.
     pub config: ServerConfig,
+    /// The access-token rules derived from the settings, built once (not per request).
+    pub access_policy: AccessPolicy,
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// Password hashing.
@@ -124,8 +127,14 @@ impl AppState {
     ) -> Result<Self, StartupError> {
         let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let has_feed = store.feed().is_some();
+        let access_policy = AccessPolicy {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway_secs: config.leeway_secs,
+        };
         let state = Self(Arc::new(Inner {
             store,
+            access_policy,
             config,
             clock,
             hasher,
