@@ -1,10 +1,151 @@
-//! How records map to SQL columns, shared by the SQLite and PostgreSQL backends (which differ
-//! in dialect, not in what they store).
+//! How records map to SQL rows, shared by the SQLite and PostgreSQL backends: they differ in
+//! dialect (placeholders, locking, upserts), not in what they store or how it decodes.
+//!
+//! [`SqlRow`] names the handful of column types the schema uses, implemented once per driver;
+//! every record decoder is written against it.
 
+use sqlx::Row;
+use tessera_core::jose::Algorithm;
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::opaque::TokenHash;
+use tessera_core::refresh::RefreshFamily;
 use tessera_core::revocation::Revocation;
+use tessera_core::session::{Session, SessionKind};
 use tessera_core::time::UnixTime;
+use zeroize::Zeroizing;
 
-use crate::StoreError;
+use crate::{StoreError, User};
+
+/// The column types of Tessera's schema, read by name.
+pub(crate) trait SqlRow {
+    /// A `TEXT` column.
+    fn text(&self, col: &str) -> Result<String, sqlx::Error>;
+    /// A nullable `TEXT` column.
+    fn text_opt(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
+    /// An integer column (Unix seconds, generations).
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
+    /// A nullable integer column.
+    fn int_opt(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
+    /// A boolean column.
+    fn flag(&self, col: &str) -> Result<bool, sqlx::Error>;
+    /// A nullable `BLOB` / `BYTEA` column.
+    fn bytes_opt(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
+}
+
+macro_rules! sql_row {
+    ($row:ty) => {
+        impl SqlRow for $row {
+            fn text(&self, col: &str) -> Result<String, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn text_opt(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn int_opt(&self, col: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn flag(&self, col: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn bytes_opt(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+                self.try_get(col)
+            }
+        }
+    };
+}
+
+sql_row!(sqlx::sqlite::SqliteRow);
+sql_row!(sqlx::postgres::PgRow);
+
+/// A column that did not decode: the driver's error, kept as the source.
+fn undecodable(table: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| {
+        tracing::error!(table, "undecodable row");
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+/// A `users` row.
+pub(crate) fn user(row: &impl SqlRow) -> Result<User, StoreError> {
+    let get = undecodable("users");
+    Ok(User {
+        id: row.text("id").map_err(&get)?,
+        username: row.text("username").map_err(&get)?,
+        password_hash: row.text("password_hash").map_err(&get)?,
+        is_admin: row.flag("is_admin").map_err(&get)?,
+        created_at: UnixTime(row.int("created_at").map_err(&get)?),
+    })
+}
+
+/// A `sessions` row.
+pub(crate) fn session(row: &impl SqlRow) -> Result<Session, StoreError> {
+    const TABLE: &str = "sessions";
+    let get = undecodable(TABLE);
+    let token_hash = match row.bytes_opt("token_hash").map_err(&get)? {
+        Some(bytes) => Some(TokenHash(
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt(TABLE))?,
+        )),
+        None => None,
+    };
+    Ok(Session {
+        id: row.text("id").map_err(&get)?,
+        token_hash,
+        user_id: row.text("user_id").map_err(&get)?,
+        kind: SessionKind::parse(&row.text("kind").map_err(&get)?)
+            .ok_or(StoreError::Corrupt(TABLE))?,
+        created_at: UnixTime(row.int("created_at").map_err(&get)?),
+        last_seen: UnixTime(row.int("last_seen").map_err(&get)?),
+        expires_at: UnixTime(row.int("expires_at").map_err(&get)?),
+        user_agent: row.text_opt("user_agent").map_err(&get)?,
+        ip: row.text_opt("ip").map_err(&get)?,
+    })
+}
+
+/// A `signing_keys` row.
+pub(crate) fn key(row: &impl SqlRow) -> Result<KeyRecord, StoreError> {
+    const TABLE: &str = "signing_keys";
+    let get = undecodable(TABLE);
+    Ok(KeyRecord {
+        kid: row.text("kid").map_err(&get)?,
+        alg: Algorithm::parse(&row.text("alg").map_err(&get)?).ok_or(StoreError::Corrupt(TABLE))?,
+        status: KeyStatus::parse(&row.text("status").map_err(&get)?)
+            .ok_or(StoreError::Corrupt(TABLE))?,
+        created_at: UnixTime(row.int("created_at").map_err(&get)?),
+        secret: Zeroizing::new(
+            row.bytes_opt("secret")
+                .map_err(&get)?
+                .ok_or(StoreError::Corrupt(TABLE))?,
+        ),
+    })
+}
+
+/// A generation from integer column `col`.
+pub(crate) fn generation(row: &impl SqlRow, col: &str) -> Result<u32, StoreError> {
+    const TABLE: &str = "refresh_families";
+    let stored = row.int(col).map_err(undecodable(TABLE))?;
+    u32::try_from(stored).map_err(|_| StoreError::Corrupt(TABLE))
+}
+
+/// A `refresh_families` row.
+pub(crate) fn family(row: &impl SqlRow) -> Result<RefreshFamily, StoreError> {
+    let get = undecodable("refresh_families");
+    Ok(RefreshFamily {
+        id: row.text("id").map_err(&get)?,
+        user_id: row.text("user_id").map_err(&get)?,
+        sid: row.text("sid").map_err(&get)?,
+        client_id: row.text_opt("client_id").map_err(&get)?,
+        scope: row.text_opt("scope").map_err(&get)?,
+        created_at: UnixTime(row.int("created_at").map_err(&get)?),
+        expires_at: UnixTime(row.int("expires_at").map_err(&get)?),
+        generation: generation(row, "generation")?,
+        rotated_at: row.int_opt("rotated_at").map_err(&get)?.map(UnixTime),
+        sealed_successor: row.bytes_opt("sealed_successor").map_err(&get)?,
+        revoked_at: row.int_opt("revoked_at").map_err(&get)?.map(UnixTime),
+    })
+}
 
 /// A revocation as `(kind, key, not_before, expires_at)`; `not_before` only for user cutoffs.
 pub(crate) fn revocation_columns(r: &Revocation) -> (&'static str, &str, Option<i64>, i64) {
@@ -20,15 +161,15 @@ pub(crate) fn revocation_columns(r: &Revocation) -> (&'static str, &str, Option<
     }
 }
 
-/// The inverse of [`revocation_columns`].
-pub(crate) fn revocation_from_columns(
-    kind: &str,
-    key: String,
-    not_before: Option<i64>,
-    expires_at: i64,
-) -> Result<Revocation, StoreError> {
-    let expires_at = UnixTime(expires_at);
-    match (kind, not_before) {
+/// A `revocations` row: the inverse of [`revocation_columns`].
+pub(crate) fn revocation(row: &impl SqlRow) -> Result<Revocation, StoreError> {
+    let get = undecodable("revocations");
+    let key = row.text("key").map_err(&get)?;
+    let expires_at = UnixTime(row.int("expires_at").map_err(&get)?);
+    match (
+        row.text("kind").map_err(&get)?.as_str(),
+        row.int_opt("not_before").map_err(&get)?,
+    ) {
         ("token", _) => Ok(Revocation::Token {
             jti: key,
             expires_at,

@@ -7,14 +7,10 @@
 //! the current one (or in one transaction).
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRecord, KeyStatus};
-use tessera_core::time::UnixTime;
-use zeroize::Zeroizing;
 
 use super::{PostgresStore, map_err, on};
+use crate::rows;
 use crate::{KeyStore, StoreError};
 
 const TABLE: &str = "signing_keys";
@@ -36,19 +32,6 @@ fn on_write(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn key_from_row(row: &PgRow) -> Result<KeyRecord, StoreError> {
-    let get = |e| on(TABLE, "kid")(e);
-    let alg: String = row.try_get("alg").map_err(get)?;
-    let status: String = row.try_get("status").map_err(get)?;
-    Ok(KeyRecord {
-        kid: row.try_get("kid").map_err(get)?,
-        alg: Algorithm::parse(&alg).ok_or(StoreError::Corrupt(TABLE))?,
-        status: KeyStatus::parse(&status).ok_or(StoreError::Corrupt(TABLE))?,
-        created_at: UnixTime(row.try_get("created_at").map_err(get)?),
-        secret: Zeroizing::new(row.try_get("secret").map_err(get)?),
-    })
-}
-
 #[async_trait]
 impl KeyStore for PostgresStore {
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -59,7 +42,7 @@ impl KeyStore for PostgresStore {
         .await
         .map_err(on(TABLE, "kid"))?
         .iter()
-        .map(key_from_row)
+        .map(rows::key)
         .collect()
     }
 

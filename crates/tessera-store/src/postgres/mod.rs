@@ -22,8 +22,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use tessera_core::opaque::TokenHash;
-
 use crate::{BoxError, StoreError};
 
 pub use feed::PgRevocationFeed;
@@ -221,18 +219,6 @@ fn map_err(e: sqlx::Error, table: &'static str, conflict: &'static str) -> Store
 /// An error mapper for statements on `table`, where a uniqueness violation means `conflict`.
 fn on(table: &'static str, conflict: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| map_err(e, table, conflict)
-}
-
-/// A [`TokenHash`] from its stored 32-byte form.
-fn token_hash(bytes: &[u8], table: &'static str) -> Result<TokenHash, StoreError> {
-    <[u8; 32]>::try_from(bytes)
-        .map(TokenHash)
-        .map_err(|_| StoreError::Corrupt(table))
-}
-
-/// A generation from its stored integer form.
-fn generation(stored: i64, table: &'static str) -> Result<u32, StoreError> {
-    u32::try_from(stored).map_err(|_| StoreError::Corrupt(table))
 }
 
 #[cfg(test)]

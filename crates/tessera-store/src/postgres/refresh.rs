@@ -8,12 +8,12 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use tessera_core::opaque::TokenHash;
 use tessera_core::refresh::{Decision, RefreshFamily, decide};
 use tessera_core::time::UnixTime;
 
-use super::{PostgresStore, generation, on};
+use super::{PostgresStore, on};
+use crate::rows;
 use crate::{RefreshStore, RotateOutcome, StoreError, Successor};
 
 const TABLE: &str = "refresh_families";
@@ -22,37 +22,6 @@ const CONFLICT: &str = "refresh token";
 /// The family columns, qualified for the join with `refresh_tokens` (`t`).
 const FAMILY_COLUMNS: &str = "f.id, f.user_id, f.sid, f.client_id, f.scope, f.created_at,
      f.expires_at, f.generation, f.rotated_at, f.sealed_successor, f.revoked_at";
-
-fn family_from_row(row: &PgRow) -> Result<RefreshFamily, StoreError> {
-    let get = |e| on(TABLE, CONFLICT)(e);
-    let time = |col: &str| -> Result<Option<UnixTime>, StoreError> {
-        Ok(row
-            .try_get::<Option<i64>, _>(col)
-            .map_err(get)?
-            .map(UnixTime))
-    };
-    Ok(RefreshFamily {
-        id: row.try_get("id").map_err(get)?,
-        user_id: row.try_get("user_id").map_err(get)?,
-        sid: row.try_get("sid").map_err(get)?,
-        client_id: row.try_get("client_id").map_err(get)?,
-        scope: row.try_get("scope").map_err(get)?,
-        created_at: UnixTime(row.try_get("created_at").map_err(get)?),
-        expires_at: UnixTime(row.try_get("expires_at").map_err(get)?),
-        generation: generation(row.try_get("generation").map_err(get)?, TABLE)?,
-        rotated_at: time("rotated_at")?,
-        sealed_successor: row.try_get("sealed_successor").map_err(get)?,
-        revoked_at: time("revoked_at")?,
-    })
-}
-
-/// The stored generation of a token from a row's `token_generation` column.
-fn token_generation(row: &PgRow) -> Result<u32, StoreError> {
-    let stored = row
-        .try_get("token_generation")
-        .map_err(on(TABLE, CONFLICT))?;
-    generation(stored, TABLE)
-}
 
 #[async_trait]
 impl RefreshStore for PostgresStore {
@@ -114,7 +83,7 @@ impl RefreshStore for PostgresStore {
             return Ok(RotateOutcome::Refused);
         };
         let family_id: String = token.try_get("family_id").map_err(&err)?;
-        let presented_generation = generation(token.try_get("generation").map_err(&err)?, TABLE)?;
+        let presented_generation = rows::generation(&token, "generation")?;
         // The lock every racer on this family queues behind (see the module docs). The family
         // may have been deleted since (expired): then the token is unknown.
         let row = sqlx::query(&format!(
@@ -124,7 +93,7 @@ impl RefreshStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(&err)?;
-        let Some(family) = row.as_ref().map(family_from_row).transpose()? else {
+        let Some(family) = row.as_ref().map(rows::family).transpose()? else {
             tx.rollback().await.map_err(&err)?;
             return Ok(RotateOutcome::Refused);
         };
@@ -197,7 +166,12 @@ impl RefreshStore for PostgresStore {
             .await
             .map_err(on(TABLE, CONFLICT))?
             .as_ref()
-            .map(|row| Ok((family_from_row(row)?, token_generation(row)?)))
+            .map(|row| {
+                Ok((
+                    rows::family(row)?,
+                    rows::generation(row, "token_generation")?,
+                ))
+            })
             .transpose()
     }
 

@@ -8,34 +8,21 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use tessera_core::revocation::Revocation;
 use tessera_core::time::UnixTime;
 
 use super::{PostgresStore, on};
-use crate::rows::{revocation_columns, revocation_from_columns};
+use crate::rows;
 use crate::{RevocationFeed, RevocationStore, StoreError};
 
 const TABLE: &str = "revocations";
 const COLUMNS: &str = "kind, key, not_before, expires_at";
 
-fn revocation_from_row(row: &PgRow) -> Result<Revocation, StoreError> {
-    let get = |e| on(TABLE, TABLE)(e);
-    let kind: String = row.try_get("kind").map_err(get)?;
-    revocation_from_columns(
-        &kind,
-        row.try_get("key").map_err(get)?,
-        row.try_get("not_before").map_err(get)?,
-        row.try_get("expires_at").map_err(get)?,
-    )
-}
-
 #[async_trait]
 impl RevocationStore for PostgresStore {
     async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
         let err = on(TABLE, TABLE);
-        let (kind, key, not_before, expires_at) = revocation_columns(revocation);
+        let (kind, key, not_before, expires_at) = rows::revocation_columns(revocation);
         let mut tx = self.pool.begin().await.map_err(&err)?;
         // GREATEST ignores NULLs; `not_before` is NULL on both sides for token and session
         // entries, set on both for user entries.
@@ -55,7 +42,7 @@ impl RevocationStore for PostgresStore {
         .map_err(&err)?;
         // Announce the entry as stored (possibly wider than the one given), which is what a
         // follower reloading the list would see.
-        let stored = revocation_from_row(&row)?;
+        let stored = rows::revocation(&row)?;
         let payload =
             serde_json::to_string(&stored).map_err(|e| StoreError::Backend(Box::new(e)))?;
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -76,7 +63,7 @@ impl RevocationStore for PostgresStore {
         .await
         .map_err(on(TABLE, TABLE))?
         .iter()
-        .map(revocation_from_row)
+        .map(rows::revocation)
         .collect()
     }
 
@@ -113,7 +100,7 @@ impl RevocationStore for PostgresStore {
         .await
         .map_err(on(TABLE, TABLE))?
         .iter()
-        .map(revocation_from_row)
+        .map(rows::revocation)
         .collect()
     }
 

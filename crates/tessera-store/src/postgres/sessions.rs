@@ -3,36 +3,19 @@
 
 use async_trait::async_trait;
 use sqlx::Postgres;
-use sqlx::Row;
-use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use tessera_core::opaque::TokenHash;
-use tessera_core::session::{Session, SessionKind, SessionPolicy};
+use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 
-use super::{PostgresStore, on, token_hash};
+use super::{PostgresStore, on};
+use crate::rows;
 use crate::{SessionStore, StoreError};
 
 const TABLE: &str = "sessions";
 const COLUMNS: &str =
     "id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip";
-
-fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
-    let get = |e| on(TABLE, "session")(e);
-    let hash: Option<Vec<u8>> = row.try_get("token_hash").map_err(get)?;
-    let kind: String = row.try_get("kind").map_err(get)?;
-    Ok(Session {
-        id: row.try_get("id").map_err(get)?,
-        token_hash: hash.map(|h| token_hash(&h, TABLE)).transpose()?,
-        user_id: row.try_get("user_id").map_err(get)?,
-        kind: SessionKind::parse(&kind).ok_or(StoreError::Corrupt(TABLE))?,
-        created_at: UnixTime(row.try_get("created_at").map_err(get)?),
-        last_seen: UnixTime(row.try_get("last_seen").map_err(get)?),
-        expires_at: UnixTime(row.try_get("expires_at").map_err(get)?),
-        user_agent: row.try_get("user_agent").map_err(get)?,
-        ip: row.try_get("ip").map_err(get)?,
-    })
-}
 
 impl PostgresStore {
     async fn one_session<'q>(
@@ -44,7 +27,7 @@ impl PostgresStore {
             .await
             .map_err(on(TABLE, "session"))?
             .as_ref()
-            .map(session_from_row)
+            .map(rows::session)
             .transpose()
     }
 }
@@ -102,7 +85,7 @@ impl SessionStore for PostgresStore {
         .await
         .map_err(on(TABLE, "session"))?
         .iter()
-        .map(session_from_row)
+        .map(rows::session)
         .collect()
     }
 

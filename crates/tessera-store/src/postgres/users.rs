@@ -1,25 +1,12 @@
 //! [`UserStore`] on PostgreSQL: plain rows, the username's uniqueness enforced by the schema.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-use tessera_core::time::UnixTime;
 
 use super::{PostgresStore, on};
-use crate::{StoreError, User, UserStore};
+use crate::{StoreError, User, UserStore, rows};
 
 const TABLE: &str = "users";
 const COLUMNS: &str = "id, username, password_hash, is_admin, created_at";
-
-fn user_from_row(row: &PgRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        is_admin: row.try_get("is_admin")?,
-        created_at: UnixTime(row.try_get("created_at")?),
-    })
-}
 
 impl PostgresStore {
     /// The user whose `column` (a fixed name from this file, never input) equals `value`.
@@ -29,8 +16,10 @@ impl PostgresStore {
             .bind(value)
             .fetch_optional(&self.pool)
             .await
-            .and_then(|row| row.as_ref().map(user_from_row).transpose())
-            .map_err(on(TABLE, "username"))
+            .map_err(on(TABLE, "username"))?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
     }
 }
 

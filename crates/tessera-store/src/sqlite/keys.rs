@@ -2,32 +2,15 @@
 //! created mode 0600).
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRecord, KeyStatus};
-use tessera_core::time::UnixTime;
-use zeroize::Zeroizing;
 
 use super::{SqliteStore, on};
+use crate::rows;
 use crate::{KeyStore, StoreError};
 
 const TABLE: &str = "signing_keys";
 const INSERT: &str =
     "INSERT INTO signing_keys (kid, alg, status, created_at, secret) VALUES (?, ?, ?, ?, ?)";
-
-fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    let get = |e| on(TABLE, "kid")(e);
-    let alg: String = row.try_get("alg").map_err(get)?;
-    let status: String = row.try_get("status").map_err(get)?;
-    Ok(KeyRecord {
-        kid: row.try_get("kid").map_err(get)?,
-        alg: Algorithm::parse(&alg).ok_or(StoreError::Corrupt(TABLE))?,
-        status: KeyStatus::parse(&status).ok_or(StoreError::Corrupt(TABLE))?,
-        created_at: UnixTime(row.try_get("created_at").map_err(get)?),
-        secret: Zeroizing::new(row.try_get("secret").map_err(get)?),
-    })
-}
 
 #[async_trait]
 impl KeyStore for SqliteStore {
@@ -37,7 +20,7 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(on(TABLE, "kid"))?
             .iter()
-            .map(key_from_row)
+            .map(rows::key)
             .collect()
     }
 

@@ -6,13 +6,13 @@
 //! current generation and rotates; the others then read the rotated family.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use tessera_core::opaque::TokenHash;
 use tessera_core::refresh::{Decision, RefreshFamily, decide};
 use tessera_core::time::UnixTime;
 
-use super::{SqliteStore, generation, on};
+use super::{SqliteStore, on};
+use crate::rows;
 use crate::{RefreshStore, RotateOutcome, StoreError, Successor};
 
 const TABLE: &str = "refresh_families";
@@ -26,29 +26,12 @@ const SELECT_BY_TOKEN: &str =
                                FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
                                WHERE t.hash = ?";
 
-fn family_from_row(row: &SqliteRow) -> Result<(RefreshFamily, u32), StoreError> {
-    let get = |e| on(TABLE, CONFLICT)(e);
-    let time = |col: &str| -> Result<Option<UnixTime>, StoreError> {
-        Ok(row
-            .try_get::<Option<i64>, _>(col)
-            .map_err(get)?
-            .map(UnixTime))
-    };
-    let family = RefreshFamily {
-        id: row.try_get("id").map_err(get)?,
-        user_id: row.try_get("user_id").map_err(get)?,
-        sid: row.try_get("sid").map_err(get)?,
-        client_id: row.try_get("client_id").map_err(get)?,
-        scope: row.try_get("scope").map_err(get)?,
-        created_at: UnixTime(row.try_get("created_at").map_err(get)?),
-        expires_at: UnixTime(row.try_get("expires_at").map_err(get)?),
-        generation: generation(row.try_get("generation").map_err(get)?, TABLE)?,
-        rotated_at: time("rotated_at")?,
-        sealed_successor: row.try_get("sealed_successor").map_err(get)?,
-        revoked_at: time("revoked_at")?,
-    };
-    let token_generation = generation(row.try_get("token_generation").map_err(get)?, TABLE)?;
-    Ok((family, token_generation))
+/// A family joined with the presented token's generation.
+fn family_and_generation(row: &SqliteRow) -> Result<(RefreshFamily, u32), StoreError> {
+    Ok((
+        rows::family(row)?,
+        rows::generation(row, "token_generation")?,
+    ))
 }
 
 #[async_trait]
@@ -110,7 +93,8 @@ impl RefreshStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(&err)?;
-        let Some((family, presented_generation)) = row.as_ref().map(family_from_row).transpose()?
+        let Some((family, presented_generation)) =
+            row.as_ref().map(family_and_generation).transpose()?
         else {
             tx.rollback().await.map_err(&err)?;
             return Ok(RotateOutcome::Refused);
@@ -177,7 +161,7 @@ impl RefreshStore for SqliteStore {
             .await
             .map_err(on(TABLE, CONFLICT))?
             .as_ref()
-            .map(family_from_row)
+            .map(family_and_generation)
             .transpose()
     }
 

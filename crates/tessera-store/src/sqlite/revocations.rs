@@ -2,32 +2,19 @@
 //! revocation can only widen it (the later cutoff, the later expiry), never narrow it.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use tessera_core::revocation::Revocation;
 use tessera_core::time::UnixTime;
 
 use super::{SqliteStore, on};
-use crate::rows::{revocation_columns, revocation_from_columns};
+use crate::rows;
 use crate::{RevocationStore, StoreError};
 
 const TABLE: &str = "revocations";
 
-fn revocation_from_row(row: &SqliteRow) -> Result<Revocation, StoreError> {
-    let get = |e| on(TABLE, TABLE)(e);
-    let kind: String = row.try_get("kind").map_err(get)?;
-    revocation_from_columns(
-        &kind,
-        row.try_get("key").map_err(get)?,
-        row.try_get("not_before").map_err(get)?,
-        row.try_get("expires_at").map_err(get)?,
-    )
-}
-
 #[async_trait]
 impl RevocationStore for SqliteStore {
     async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        let (kind, key, not_before, expires_at) = revocation_columns(revocation);
+        let (kind, key, not_before, expires_at) = rows::revocation_columns(revocation);
         // SQLite's two-argument max() is NULL if either side is; `not_before` is NULL on both
         // sides for token and session entries, set on both for user entries.
         sqlx::query(
@@ -53,7 +40,7 @@ impl RevocationStore for SqliteStore {
             .await
             .map_err(on(TABLE, TABLE))?
             .iter()
-            .map(revocation_from_row)
+            .map(rows::revocation)
             .collect()
     }
 
