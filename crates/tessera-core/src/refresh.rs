@@ -8,7 +8,8 @@
 //! the store still holds no usable token. Presenting any retired token later is reuse — a sign the
 //! chain was stolen — and revokes the family together with its session.
 //!
-//! [`decide`] is the whole rule, as a pure function; stores apply it inside their own atomic
+//! [`decide`] is the whole rule and [`transition`] the state change it makes, as pure
+//! functions; stores persist the transition inside their own atomic
 //! read-modify-write so racing instances see one winner.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -85,6 +86,58 @@ pub fn decide(family: &RefreshFamily, presented: u32, now: UnixTime, grace_secs:
         Decision::GraceRetry
     } else {
         Decision::Reuse
+    }
+}
+
+/// The state change a presented refresh token causes: [`decide`] applied to the family. Stores
+/// persist exactly this, inside their own atomic read-modify-write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Store the family as given (one generation on, the offered successor sealed in it) and
+    /// the successor's hash at its new generation.
+    Rotate(RefreshFamily),
+    /// Change nothing; hand out the successor sealed at the last rotation.
+    Replay {
+        /// The family, unchanged.
+        family: RefreshFamily,
+        /// The sealed successor.
+        sealed: Vec<u8>,
+    },
+    /// Store the family as given: revoked.
+    Revoke(RefreshFamily),
+    /// Change nothing; refuse.
+    Refuse,
+}
+
+/// What presenting generation `presented` of `family` at `now` does, `sealed` being the
+/// successor the caller offers (see [`seal_successor`]).
+#[must_use]
+pub fn transition(
+    mut family: RefreshFamily,
+    presented: u32,
+    now: UnixTime,
+    grace_secs: i64,
+    sealed: &[u8],
+) -> Transition {
+    match decide(&family, presented, now, grace_secs) {
+        Decision::Rotate => match family.generation.checked_add(1) {
+            Some(next) => {
+                family.generation = next;
+                family.rotated_at = Some(now);
+                family.sealed_successor = Some(sealed.to_vec());
+                Transition::Rotate(family)
+            }
+            None => Transition::Refuse,
+        },
+        Decision::GraceRetry => match family.sealed_successor.clone() {
+            Some(sealed) => Transition::Replay { family, sealed },
+            None => Transition::Refuse,
+        },
+        Decision::Reuse => {
+            family.revoked_at = Some(now);
+            Transition::Revoke(family)
+        }
+        Decision::Revoked | Decision::Expired => Transition::Refuse,
     }
 }
 
@@ -217,6 +270,41 @@ mod tests {
         assert_eq!(decide(&f, 1, UnixTime(1_000), 10), Decision::Expired);
         f.revoked_at = Some(UnixTime(50));
         assert_eq!(decide(&f, 1, UnixTime(101), 10), Decision::Revoked);
+    }
+
+    #[test]
+    fn transitions_carry_the_new_state() {
+        let Transition::Rotate(after) =
+            transition(family(3, Some(100)), 3, UnixTime(500), 10, &[7])
+        else {
+            panic!("rotate")
+        };
+        assert_eq!(
+            (after.generation, after.rotated_at, after.sealed_successor),
+            (4, Some(UnixTime(500)), Some(vec![7]))
+        );
+        let f = family(4, Some(100));
+        assert_eq!(
+            transition(f.clone(), 3, UnixTime(105), 10, &[7]),
+            Transition::Replay {
+                family: f.clone(),
+                sealed: vec![1]
+            }
+        );
+        let Transition::Revoke(revoked) = transition(f.clone(), 2, UnixTime(105), 10, &[7]) else {
+            panic!("revoke")
+        };
+        assert_eq!(revoked.revoked_at, Some(UnixTime(105)));
+        assert_eq!(
+            transition(family(u32::MAX, None), u32::MAX, UnixTime(5), 10, &[7]),
+            Transition::Refuse,
+            "generation exhausted"
+        );
+        assert_eq!(
+            transition(f, 4, UnixTime(1_000), 10, &[7]),
+            Transition::Refuse,
+            "expired"
+        );
     }
 
     #[test]

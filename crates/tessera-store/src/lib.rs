@@ -116,7 +116,7 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
 }
 
-/// What presenting a refresh token did (see [`tessera_core::refresh::decide`]).
+/// What presenting a refresh token did (see [`tessera_core::refresh::transition`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The current token was rotated: the successor offered by the caller is now current.
@@ -153,8 +153,8 @@ pub trait RefreshStore: Send + Sync + 'static {
         family: &RefreshFamily,
         first_token: &TokenHash,
     ) -> Result<(), StoreError>;
-    /// Atomically applies [`tessera_core::refresh::decide`] to the presented token and records
-    /// the result. Under any number of concurrent callers on one token, at most one gets
+    /// Atomically applies [`tessera_core::refresh::transition`] to the presented token and
+    /// records the result. Under any number of concurrent callers on one token, at most one gets
     /// [`RotateOutcome::Rotated`].
     async fn rotate(
         &self,

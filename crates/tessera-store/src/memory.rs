@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
-use tessera_core::refresh::{Decision, RefreshFamily, decide};
+use tessera_core::refresh::{RefreshFamily, Transition, transition};
 use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
@@ -237,34 +237,24 @@ impl RefreshStore for MemoryStore {
         let Some(family) = t.families.get(&family_id).cloned() else {
             return Ok(RotateOutcome::Refused);
         };
-        match decide(&family, generation, now, grace_secs) {
-            Decision::Rotate => {
-                let Some(next) = family.generation.checked_add(1) else {
-                    return Ok(RotateOutcome::Refused);
-                };
+        match transition(family, generation, now, grace_secs, &successor.sealed) {
+            Transition::Rotate(rotated) => {
                 if t.refresh_tokens.contains_key(&successor.hash) {
                     return Err(StoreError::Conflict("refresh token"));
                 }
-                let mut updated = family;
-                updated.generation = next;
-                updated.rotated_at = Some(now);
-                updated.sealed_successor = Some(successor.sealed.clone());
                 t.refresh_tokens
-                    .insert(successor.hash, (updated.id.clone(), next));
-                t.families.insert(updated.id.clone(), updated.clone());
-                Ok(RotateOutcome::Rotated(updated))
+                    .insert(successor.hash, (rotated.id.clone(), rotated.generation));
+                t.families.insert(rotated.id.clone(), rotated.clone());
+                Ok(RotateOutcome::Rotated(rotated))
             }
-            Decision::GraceRetry => match family.sealed_successor.clone() {
-                Some(sealed) => Ok(RotateOutcome::GraceRetry { family, sealed }),
-                None => Ok(RotateOutcome::Refused),
-            },
-            Decision::Reuse => {
-                let mut revoked = family;
-                revoked.revoked_at = Some(now);
+            Transition::Replay { family, sealed } => {
+                Ok(RotateOutcome::GraceRetry { family, sealed })
+            }
+            Transition::Revoke(revoked) => {
                 t.families.insert(revoked.id.clone(), revoked.clone());
                 Ok(RotateOutcome::Reused(revoked))
             }
-            Decision::Revoked | Decision::Expired => Ok(RotateOutcome::Refused),
+            Transition::Refuse => Ok(RotateOutcome::Refused),
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`RefreshStore`] on PostgreSQL.
 //!
 //! Rotation runs in one transaction: find the family through the presented token's hash, lock
-//! the family row (`SELECT … FOR UPDATE`), apply [`decide`] and write the result. A racing
+//! the family row (`SELECT … FOR UPDATE`), apply [`transition`] and write the result. A racing
 //! caller — in this pool or another instance's — blocks on the row lock and, once the winner
 //! commits, reads the rotated family (READ COMMITTED re-reads a locked row's newest version), so
 //! exactly one of them rotates and the others get the grace retry or the reuse verdict.
@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use tessera_core::opaque::TokenHash;
-use tessera_core::refresh::{Decision, RefreshFamily, decide};
+use tessera_core::refresh::{RefreshFamily, Transition, transition};
 use tessera_core::time::UnixTime;
 
 use super::{PostgresStore, on};
@@ -97,55 +97,49 @@ impl RefreshStore for PostgresStore {
             tx.rollback().await.map_err(&err)?;
             return Ok(RotateOutcome::Refused);
         };
-        let outcome = match decide(&family, presented_generation, now, grace_secs) {
-            Decision::Rotate => match family.generation.checked_add(1) {
-                Some(next) => {
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens (hash, family_id, generation)
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(successor.hash.0.as_slice())
-                    .bind(&family.id)
-                    .bind(i64::from(next))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(&err)?;
-                    sqlx::query(
-                        "UPDATE refresh_families
-                         SET generation = $1, rotated_at = $2, sealed_successor = $3
-                         WHERE id = $4",
-                    )
-                    .bind(i64::from(next))
-                    .bind(now.0)
-                    .bind(&successor.sealed)
-                    .bind(&family.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(&err)?;
-                    let mut rotated = family;
-                    rotated.generation = next;
-                    rotated.rotated_at = Some(now);
-                    rotated.sealed_successor = Some(successor.sealed.clone());
-                    RotateOutcome::Rotated(rotated)
-                }
-                None => RotateOutcome::Refused,
-            },
-            Decision::GraceRetry => match family.sealed_successor.clone() {
-                Some(sealed) => RotateOutcome::GraceRetry { family, sealed },
-                None => RotateOutcome::Refused,
-            },
-            Decision::Reuse => {
+        let outcome = match transition(
+            family,
+            presented_generation,
+            now,
+            grace_secs,
+            &successor.sealed,
+        ) {
+            Transition::Rotate(rotated) => {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (hash, family_id, generation)
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(successor.hash.0.as_slice())
+                .bind(&rotated.id)
+                .bind(i64::from(rotated.generation))
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+                sqlx::query(
+                    "UPDATE refresh_families
+                     SET generation = $1, rotated_at = $2, sealed_successor = $3
+                     WHERE id = $4",
+                )
+                .bind(i64::from(rotated.generation))
+                .bind(now.0)
+                .bind(&successor.sealed)
+                .bind(&rotated.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+                RotateOutcome::Rotated(rotated)
+            }
+            Transition::Replay { family, sealed } => RotateOutcome::GraceRetry { family, sealed },
+            Transition::Revoke(revoked) => {
                 sqlx::query("UPDATE refresh_families SET revoked_at = $1 WHERE id = $2")
                     .bind(now.0)
-                    .bind(&family.id)
+                    .bind(&revoked.id)
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;
-                let mut revoked = family;
-                revoked.revoked_at = Some(now);
                 RotateOutcome::Reused(revoked)
             }
-            Decision::Revoked | Decision::Expired => RotateOutcome::Refused,
+            Transition::Refuse => RotateOutcome::Refused,
         };
         tx.commit().await.map_err(&err)?;
         Ok(outcome)

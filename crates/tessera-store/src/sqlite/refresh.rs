@@ -1,6 +1,6 @@
 //! [`RefreshStore`] on SQLite.
 //!
-//! Rotation reads the family, applies [`decide`] and writes the result inside one
+//! Rotation reads the family, applies [`transition`] and writes the result inside one
 //! `BEGIN IMMEDIATE` transaction: the write lock is taken before the read, so of any number of
 //! racing callers — in this pool, another pool or another process — exactly one sees the
 //! current generation and rotates; the others then read the rotated family.
@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use tessera_core::opaque::TokenHash;
-use tessera_core::refresh::{Decision, RefreshFamily, decide};
+use tessera_core::refresh::{RefreshFamily, Transition, transition};
 use tessera_core::time::UnixTime;
 
 use super::{SqliteStore, on};
@@ -99,53 +99,44 @@ impl RefreshStore for SqliteStore {
             tx.rollback().await.map_err(&err)?;
             return Ok(RotateOutcome::Refused);
         };
-        let outcome = match decide(&family, presented_generation, now, grace_secs) {
-            Decision::Rotate => {
-                match family.generation.checked_add(1) {
-                    Some(next) => {
-                        sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation) VALUES (?, ?, ?)")
-                        .bind(successor.hash.0.to_vec())
-                        .bind(&family.id)
-                        .bind(i64::from(next))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(&err)?;
-                        sqlx::query(
-                        "UPDATE refresh_families SET generation = ?, rotated_at = ?, sealed_successor = ?
-                         WHERE id = ?",
-                    )
-                    .bind(i64::from(next))
+        let outcome = match transition(
+            family,
+            presented_generation,
+            now,
+            grace_secs,
+            &successor.sealed,
+        ) {
+            Transition::Rotate(rotated) => {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (hash, family_id, generation) VALUES (?, ?, ?)",
+                )
+                .bind(successor.hash.0.to_vec())
+                .bind(&rotated.id)
+                .bind(i64::from(rotated.generation))
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+                sqlx::query("UPDATE refresh_families SET generation = ?, rotated_at = ?, sealed_successor = ? WHERE id = ?")
+                    .bind(i64::from(rotated.generation))
                     .bind(now.0)
                     .bind(&successor.sealed)
-                    .bind(&family.id)
+                    .bind(&rotated.id)
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;
-                        let mut rotated = family;
-                        rotated.generation = next;
-                        rotated.rotated_at = Some(now);
-                        rotated.sealed_successor = Some(successor.sealed.clone());
-                        RotateOutcome::Rotated(rotated)
-                    }
-                    None => RotateOutcome::Refused,
-                }
+                RotateOutcome::Rotated(rotated)
             }
-            Decision::GraceRetry => match family.sealed_successor.clone() {
-                Some(sealed) => RotateOutcome::GraceRetry { family, sealed },
-                None => RotateOutcome::Refused,
-            },
-            Decision::Reuse => {
+            Transition::Replay { family, sealed } => RotateOutcome::GraceRetry { family, sealed },
+            Transition::Revoke(revoked) => {
                 sqlx::query("UPDATE refresh_families SET revoked_at = ? WHERE id = ?")
                     .bind(now.0)
-                    .bind(&family.id)
+                    .bind(&revoked.id)
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;
-                let mut revoked = family;
-                revoked.revoked_at = Some(now);
                 RotateOutcome::Reused(revoked)
             }
-            Decision::Revoked | Decision::Expired => RotateOutcome::Refused,
+            Transition::Refuse => RotateOutcome::Refused,
         };
         tx.commit().await.map_err(&err)?;
         Ok(outcome)
