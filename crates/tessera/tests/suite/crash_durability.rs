@@ -9,7 +9,7 @@
 //! directory still honours every session, refresh token, revocation and signing key it had
 //! handed out.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! Secrets never leak: no token or password in the server's log (at debug level, with every
 //! request path exercised, failures included), in an error body, or accepted from a URL.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Server, bearer, cookie_login, password_grant, register};
 

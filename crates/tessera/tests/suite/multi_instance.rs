@@ -18,7 +18,7 @@
 //! namespace (PostgreSQL schema, Redis key prefix) and removes it afterwards, also when a test
 //! fails.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

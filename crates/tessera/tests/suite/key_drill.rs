@@ -11,7 +11,7 @@
 //! emergency revocation makes every token signed by the key fail on every instance at once
 //! (the revocation travels on the store's feed), and signing moves to another key.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -15,7 +15,7 @@
 //! machine's shared ones. Without those tools (or root) they print "skipping: …", unless
 //! `CI=true`, where they fail.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -21,9 +21,9 @@
 //! `jku`, `x5u` and URL-shaped `kid`s point at a listener of this test; it must never be
 //! contacted. Run with `--nocapture` for the case count per family.
 
-#[path = "../../tessera-core/tests/attack_cases/mod.rs"]
+#[path = "../../../tessera-core/tests/attack_cases/mod.rs"]
 mod attack_cases;
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;

@@ -7,7 +7,7 @@
 //! The command line as a contract: exit codes, where output goes, and the `TESSERA_*`
 //! environment twins, checked on the real binary.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,13 @@
+//! Every integration test of `tessera-server`, in one binary: one link instead of one per file.
+
+mod attacks;
+mod bad_input;
+mod common;
+mod csrf_cookies;
+mod meta;
+mod oauth;
+mod password_change;
+mod random_input;
+mod rate_limits;
+mod timeouts;
+mod users_sessions;
