@@ -12,35 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::jose::decode_unverified_dangerously;
 use crate::time::UnixTime;
+use crate::token::TokenKind;
 
 /// Longest lifetime (`exp - iat`) not flagged, in seconds.
 const LONG_LIFETIME_SECS: i64 = 3600;
-
-/// What kind of token the input looks like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenKind {
-    /// A compact JWS/JWT.
-    Jwt,
-    /// An opaque Tessera session token (`tss_`).
-    SessionToken,
-    /// An opaque Tessera refresh token (`trt_`).
-    RefreshToken,
-    /// Not recognisable.
-    Unknown,
-}
-
-impl TokenKind {
-    /// Human name: `jwt`, `tessera session token`, `tessera refresh token`, `unknown`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jwt => "jwt",
-            Self::SessionToken => "tessera session token",
-            Self::RefreshToken => "tessera refresh token",
-            Self::Unknown => "unknown",
-        }
-    }
-}
 
 /// How serious a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,8 +52,8 @@ pub struct Finding {
 /// The result of inspecting a token. `Display` renders a human report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inspection {
-    /// What the token looks like.
-    pub kind: TokenKind,
+    /// What the token looks like (`None`: not recognisable).
+    pub kind: Option<TokenKind>,
     /// The decoded (untrusted) JOSE header, for JWTs.
     pub header: Option<Value>,
     /// The decoded (untrusted) claims, for JWTs.
@@ -107,35 +82,35 @@ impl Inspection {
 pub fn inspect(token: &str, now: UnixTime) -> Inspection {
     let token = token.trim();
     let mut report = Inspection {
-        kind: TokenKind::Unknown,
+        kind: TokenKind::of(token),
         header: None,
         claims: None,
         findings: Vec::new(),
     };
-    if token.starts_with("tss_") {
-        report.kind = TokenKind::SessionToken;
-        report.note(
-            Severity::Info,
-            "opaque session token: only the issuing server can check or revoke it",
-        );
-        return report;
+    match report.kind {
+        Some(TokenKind::Session) => {
+            report.note(
+                Severity::Info,
+                "opaque session token: only the issuing server can check or revoke it",
+            );
+            return report;
+        }
+        Some(TokenKind::Refresh) => {
+            report.note(
+                Severity::Info,
+                "opaque refresh token: single use, rotated by the issuing server",
+            );
+            return report;
+        }
+        Some(TokenKind::Jwt) => {}
+        None => {
+            report.note(
+                Severity::Info,
+                "not a compact JWT (three dot-separated segments) nor a Tessera token",
+            );
+            return report;
+        }
     }
-    if token.starts_with("trt_") {
-        report.kind = TokenKind::RefreshToken;
-        report.note(
-            Severity::Info,
-            "opaque refresh token: single use, rotated by the issuing server",
-        );
-        return report;
-    }
-    if token.split('.').count() != 3 {
-        report.note(
-            Severity::Info,
-            "not a compact JWT (three dot-separated segments) nor a Tessera token",
-        );
-        return report;
-    }
-    report.kind = TokenKind::Jwt;
     match decode_unverified_dangerously(token) {
         Ok((header, claims)) => {
             let signature_empty = token.rsplit('.').next().is_none_or(str::is_empty);
@@ -265,7 +240,11 @@ fn check_claims(report: &mut Inspection, claims: &Map<String, Value>, now: UnixT
 
 impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "kind: {}", self.kind.as_str())?;
+        writeln!(
+            f,
+            "kind: {}",
+            self.kind.map_or("unknown", TokenKind::as_str)
+        )?;
         if let Some(header) = &self.header {
             writeln!(f, "header (unverified): {header}")?;
         }
@@ -310,10 +289,10 @@ mod tests {
 
     #[test]
     fn opaque_tokens_are_only_named() {
-        assert_eq!(inspect("tss_abc", NOW).kind, TokenKind::SessionToken);
-        assert_eq!(inspect("trt_abc", NOW).kind, TokenKind::RefreshToken);
+        assert_eq!(inspect("tss_abc", NOW).kind, Some(TokenKind::Session));
+        assert_eq!(inspect("trt_abc", NOW).kind, Some(TokenKind::Refresh));
         let r = inspect("hello", NOW);
-        assert_eq!(r.kind, TokenKind::Unknown);
+        assert_eq!(r.kind, None);
         assert!(r.header.is_none() && r.claims.is_none());
     }
 
@@ -327,7 +306,7 @@ mod tests {
             )
             .unwrap();
         let r = inspect(&token, NOW);
-        assert_eq!(r.kind, TokenKind::Jwt);
+        assert_eq!(r.kind, Some(TokenKind::Jwt));
         assert_eq!(r.worst(), Some(Severity::Info), "{r}");
         assert!(r.to_string().contains("expires in 600s"));
     }
@@ -413,7 +392,7 @@ mod tests {
     fn undecodable_jwt_is_reported_not_panicking() {
         for token in ["a.b.c", "eyJhbGciOiJub25lIn0=.e30.", "..", "e30.e30.e30"] {
             let r = inspect(token, NOW);
-            assert_eq!(r.kind, TokenKind::Jwt);
+            assert_eq!(r.kind, Some(TokenKind::Jwt));
             assert!(!r.findings.is_empty(), "{token}");
         }
         let report = inspect("a.b.c", NOW).to_string();

@@ -19,3 +19,5 @@ pub mod refresh;
 pub mod revocation;
 pub mod session;
 pub mod time;
+pub mod token;
+pub mod username;

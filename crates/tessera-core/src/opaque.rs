@@ -19,26 +19,7 @@ const PREFIX_CHARS: usize = 4;
 /// Length of every opaque token, in ASCII characters.
 pub const TOKEN_LEN: usize = PREFIX_CHARS + BODY_CHARS + CHECKSUM_CHARS;
 
-/// Which credential an opaque token is. Each kind has its own prefix, so one can never be
-/// presented as the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenKind {
-    /// A login session (cookie or bearer), prefix `tss_`.
-    Session,
-    /// A refresh token, prefix `trt_`.
-    Refresh,
-}
-
-impl TokenKind {
-    /// The token prefix, including the underscore.
-    #[must_use]
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Self::Session => "tss_",
-            Self::Refresh => "trt_",
-        }
-    }
-}
+pub use crate::token::TokenKind;
 
 /// Why a string is not a well-formed opaque token.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +45,11 @@ pub struct OpaqueToken {
 
 impl std::fmt::Debug for OpaqueToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OpaqueToken({}<redacted>)", self.kind.prefix())
+        write!(
+            f,
+            "OpaqueToken({}<redacted>)",
+            self.kind.prefix().unwrap_or_default()
+        )
     }
 }
 
@@ -78,14 +63,16 @@ impl OpaqueToken {
     /// A fresh token with 256 bits from the OS CSPRNG.
     ///
     /// # Errors
-    /// [`OpaqueError::Rng`] if the system generator fails.
+    /// [`OpaqueError::Rng`] if the system generator fails; [`OpaqueError::Malformed`] for
+    /// [`TokenKind::Jwt`], which is not an opaque kind.
     pub fn generate(kind: TokenKind) -> Result<Self, OpaqueError> {
+        let prefix = kind.prefix().ok_or(OpaqueError::Malformed)?;
         let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
         aws_lc_rs::rand::SystemRandom::new()
             .fill(secret.as_mut())
             .map_err(|_| OpaqueError::Rng)?;
         let mut raw = String::with_capacity(TOKEN_LEN);
-        raw.push_str(kind.prefix());
+        raw.push_str(prefix);
         raw.push_str(&URL_SAFE_NO_PAD.encode(secret.as_ref()));
         let sum = checksum(&raw);
         raw.push_str(&sum);
@@ -100,7 +87,7 @@ impl OpaqueToken {
     /// # Errors
     /// [`OpaqueError::Malformed`] or [`OpaqueError::BadChecksum`].
     pub fn parse(kind: TokenKind, s: &str) -> Result<Self, OpaqueError> {
-        if s.len() != TOKEN_LEN || !s.starts_with(kind.prefix()) {
+        if s.len() != TOKEN_LEN || !kind.prefix().is_some_and(|p| s.starts_with(p)) {
             return Err(OpaqueError::Malformed);
         }
         let alphabet_ok = s
@@ -224,7 +211,7 @@ mod tests {
         for kind in [TokenKind::Session, TokenKind::Refresh] {
             let t = OpaqueToken::generate(kind).unwrap();
             assert_eq!(t.expose_secret().len(), TOKEN_LEN);
-            assert!(t.expose_secret().starts_with(kind.prefix()));
+            assert!(t.expose_secret().starts_with(kind.prefix().unwrap()));
             let back = OpaqueToken::parse(kind, t.expose_secret()).unwrap();
             assert_eq!(back.hash(), t.hash());
         }

@@ -214,7 +214,10 @@ pub fn generate(setup: &Setup<'_>) -> Generated {
         let t = OpaqueToken::generate(kind).unwrap();
         out.add(
             TYP,
-            format!("fresh {} token as an access token", kind.prefix()),
+            format!(
+                "fresh {} token as an access token",
+                kind.prefix().unwrap_or_default()
+            ),
             t.expose_secret().to_owned(),
         );
     }
