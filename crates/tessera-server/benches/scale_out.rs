@@ -56,7 +56,7 @@ async fn state(store: Arc<dyn Store>) -> AppState {
         .unwrap();
     s.spawn_maintenance(Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s.revocations.feed_state() == FeedState::Down {
+    while s.revocations().feed_state() == FeedState::Down {
         assert!(Instant::now() < deadline, "feed never became live");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -65,7 +65,7 @@ async fn state(store: Arc<dyn Store>) -> AppState {
 
 /// Revokes on `a`, then spins until `b` refuses the token from memory alone.
 async fn propagation(name: &str, a: AppState, b: AppState) {
-    assert_eq!(b.revocations.feed_state(), FeedState::Live, "{name}");
+    assert_eq!(b.revocations().feed_state(), FeedState::Live, "{name}");
     let mut samples = Vec::with_capacity(PROPAGATION_ROUNDS);
     for _ in 0..PROPAGATION_ROUNDS {
         let jti = random_id().unwrap();
@@ -107,7 +107,7 @@ async fn session_checks(name: &str, s: AppState) {
     )
     .await
     .unwrap();
-    let (_, token) = service::start_browser_session(&s, &user, None, None)
+    let (_, token) = service::start_browser_session(&s, &user, &service::ClientContext::default())
         .await
         .unwrap();
     let mut samples = Vec::new();

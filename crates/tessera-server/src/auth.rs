@@ -1,5 +1,11 @@
 //! Who is calling: the session cookie, a bearer session token, or a bearer access JWT — and,
-//! for cookie-authenticated writes, the CSRF defence.
+//! for cookie-authenticated writes, the CSRF defence — as extractors a handler asks for.
+//!
+//! Design decision: a handler gets a credential only through [`Authenticated`], which runs the
+//! CSRF checks itself whenever the request method is unsafe and the credential is the cookie.
+//! A route therefore *cannot* accept a cookie-authenticated write without them; a test walks
+//! every route of the router to prove it. Cookie login, which has no session yet, asks for
+//! [`SameOrigin`] instead.
 //!
 //! A JWT is checked with memory only (signature against the cached key ring, claims, the
 //! in-memory revocation list); a session costs one store read. Either way every failure becomes
@@ -10,7 +16,9 @@
 //! are refused, and the `X-CSRF-Token` header must carry the session's CSRF token — an HMAC of
 //! the session token, so it is never stored and cannot be computed without the cookie.
 
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, Method, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
@@ -21,6 +29,7 @@ use tessera_core::session::Session;
 
 use crate::error::ApiError;
 use crate::extract::{bearer, session_cookie, single_header};
+use crate::service;
 use crate::state::AppState;
 
 /// The header a cookie-authenticated write must carry the CSRF token in.
@@ -75,14 +84,49 @@ impl Credential {
     }
 }
 
+/// The request's credential, authenticated — and, for a cookie-authenticated request with an
+/// unsafe method, CSRF-checked ([`require_csrf`]). The only way a handler gets a [`Credential`].
+#[derive(Debug)]
+pub struct Authenticated(pub Credential);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = authenticate(state, &parts.headers).await?;
+        if !is_safe(&parts.method) {
+            require_csrf(state, &parts.headers, &credential)?;
+        }
+        Ok(Self(credential))
+    }
+}
+
+/// A request that passed the origin checks of [`check_origin`]: for cookie login, which must
+/// not be triggered by a foreign page (login CSRF) but has no session to derive a token from.
+#[derive(Debug)]
+pub struct SameOrigin;
+
+impl FromRequestParts<AppState> for SameOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        check_origin(state, &parts.headers)?;
+        Ok(Self)
+    }
+}
+
+/// RFC 9110 §9.2.1: methods that only read. Everything else is a write.
+fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
 /// Authenticates the request by bearer header, else by cookie.
-///
-/// # Errors
-/// `Unauthenticated` without credentials, `InvalidToken` for any bad one, `Unavailable` if
-/// a session cannot be checked because the store is down.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
     if let Some(token) = bearer(headers)? {
-        if token.starts_with(TokenKind::Session.prefix()) {
+        if TokenKind::of(token) == Some(TokenKind::Session) {
             let (session, _) = check_session(state, token).await?;
             return Ok(Credential::BearerSession { session });
         }
@@ -125,7 +169,7 @@ pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, A
     Ok(claims)
 }
 
-/// Looks up and checks a session token; records use at most once per touch interval.
+/// Looks up a session token and uses the session ([`service::use_session`]).
 ///
 /// # Errors
 /// `InvalidToken` if malformed, unknown, expired, idle or revoked.
@@ -140,27 +184,12 @@ pub async fn check_session(
     // Always asked of the store: a logout on any instance deletes the row before it answers,
     // so the next use anywhere is refused at once (an in-process cache could only be as
     // fresh as the revocation feed, milliseconds behind).
-    let mut session = state
+    let session = state
         .store
         .session_by_token(&token.hash())
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    let now = state.now();
-    if let Err(e) = session.check(now, &state.config.sessions) {
-        tracing::debug!(sid = %session.id, reason = %e, "session refused");
-        return Err(ApiError::InvalidToken);
-    }
-    if state
-        .is_session_revoked(&session.id, &session.user_id)
-        .await?
-    {
-        return Err(ApiError::InvalidToken);
-    }
-    if session.needs_touch(now, &state.config.sessions) {
-        state.store.touch_session(&session.id, now).await?;
-        session.last_seen = now;
-    }
-    Ok((session, token))
+    Ok((service::use_session(state, session).await?, token))
 }
 
 /// The CSRF token of a session.
@@ -175,7 +204,7 @@ pub fn csrf_token(session_token: &OpaqueToken) -> String {
 ///
 /// # Errors
 /// `Csrf` when refused.
-pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let bad = |_| ApiError::Csrf("malformed fetch metadata");
     if let Some(site) =
         single_header(headers, HeaderName::from_static("sec-fetch-site")).map_err(bad)?
@@ -208,7 +237,7 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
 ///
 /// # Errors
 /// `Csrf` when refused.
-pub fn require_csrf(
+fn require_csrf(
     state: &AppState,
     headers: &HeaderMap,
     credential: &Credential,

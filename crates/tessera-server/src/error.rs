@@ -99,7 +99,11 @@ impl ApiError {
             Self::UnsupportedGrantType => (
                 S::BAD_REQUEST,
                 "unsupported_grant_type",
-                "grant_type must be password or refresh_token".into(),
+                format!(
+                    "grant_type must be one of: {}",
+                    crate::service::GrantType::supported().join(", ")
+                )
+                .into(),
             ),
             Self::WeakPassword(d) => (S::BAD_REQUEST, "weak_password", Cow::Owned(d.clone())),
             Self::Unauthenticated => (

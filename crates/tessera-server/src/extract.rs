@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::service::ClientContext;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -67,6 +68,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(addr)| addr.ip()),
         ))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Self {
+            ip,
+            user_agent: user_agent(&parts.headers),
+            device_cookie: device_cookie(&parts.headers).map(str::to_owned),
+        })
     }
 }
 

@@ -11,10 +11,10 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod revocations;
-mod routes;
+pub mod routes;
 pub mod service;
 pub mod state;
 
 pub use config::ServerConfig;
-pub use routes::app;
+pub use routes::{app, route_table};
 pub use state::AppState;

@@ -70,24 +70,24 @@ impl Metrics {
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-/// The contents of [`AppState`].
+/// The contents of [`AppState`]: reached through its methods, never its fields.
 pub struct Inner {
     /// The store.
-    pub store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     /// Settings.
-    pub config: ServerConfig,
+    pub(crate) config: ServerConfig,
     /// The access-token rules derived from the settings, built once (not per request).
-    pub access_policy: AccessPolicy,
+    pub(crate) access_policy: AccessPolicy,
     /// The time source.
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Password hashing.
-    pub hasher: PasswordHasher,
+    pub(crate) hasher: PasswordHasher,
     /// Login throttling counters.
-    pub attempts: Arc<dyn AttemptCounter>,
+    pub(crate) attempts: Arc<dyn AttemptCounter>,
     /// The revocation list as this instance knows it.
-    pub revocations: Arc<RevocationView>,
+    pub(crate) revocations: Arc<RevocationView>,
     /// Counters.
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
     keys: RwLock<Arc<KeyRing>>,
     hashing: Semaphore,
 }
@@ -201,6 +201,42 @@ impl AppState {
             Err(p) => *p.into_inner() = ring,
         }
         Ok(())
+    }
+
+    /// Whether the store answers a cheap indexed read (for `/readyz`); failures are logged.
+    pub async fn store_answers(&self) -> bool {
+        match self.store.revocations_for("", None, "", self.now()).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "readiness check failed");
+                false
+            }
+        }
+    }
+
+    /// The store, for the CLI's administrative reads; request handlers go through
+    /// [`crate::service`].
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// This instance's view of the revocation list.
+    #[must_use]
+    pub fn revocations(&self) -> &RevocationView {
+        &self.revocations
+    }
+
+    /// The counters exported at `/metrics`.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Whether an access token with these claims is revoked.

@@ -51,9 +51,8 @@ pub fn users(command: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Revoke { username, store } => runtime()?.block_on(async move {
             let state = admin_state(&store).await?;
-            let name =
-                service::normalize_username(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let Some(user) = state.store.user_by_name(&name).await? else {
+            let name = tessera_core::username::Username::parse(&username)?;
+            let Some(user) = state.store().user_by_name(name.as_str()).await? else {
                 bail!("no user {name:?}")
             };
             let sessions = service::revoke_user(&state, &user.id, None)
@@ -81,7 +80,7 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
 
 async fn list(args: &StoreArgs) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    for k in state.store.keys().await? {
+    for k in state.store().keys().await? {
         println!(
             "{}",
             serde_json::json!({ "kid": k.kid, "alg": k.alg.as_str(), "status": k.status.as_str(), "created_at": k.created_at })
@@ -94,7 +93,7 @@ async fn list(args: &StoreArgs) -> anyhow::Result<()> {
 /// current (the old current key keeps verifying as `retiring`) and publish a new `next`.
 async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    let store = &state.store;
+    let store = state.store();
     let now = state.now();
     let records = store.keys().await?;
     let current = records.iter().find(|k| k.status == KeyStatus::Current);
@@ -135,7 +134,7 @@ async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
 /// on the feed), and if it was signing, another key takes over.
 async fn revoke(args: &StoreArgs, kid: &str) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    let store = &state.store;
+    let store = state.store();
     let now = state.now();
     let records = store.keys().await?;
     let Some(target) = records.iter().find(|k| k.kid == kid) else {

@@ -24,7 +24,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let state = AppState::with_attempts(store, attempts, config, clock, hasher).await.context("starting")?;
         let maintenance = state.spawn_maintenance(Duration::from_secs(1));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "tessera listening");
+        tracing::info!(addr = %listener.local_addr()?, issuer = %state.config().issuer, "tessera listening");
         axum::serve(listener, tessera_server::app(state).into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown())
             .await

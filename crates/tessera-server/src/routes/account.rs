@@ -3,16 +3,16 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_core::session::Session;
 
-use crate::auth::{Credential, authenticate, check_origin, csrf_token, require_csrf};
+use crate::auth::{Authenticated, Credential, SameOrigin, csrf_token};
 use crate::error::ApiError;
-use crate::extract::{ClientIp, Input, SESSION_COOKIE, device_cookie, user_agent};
-use crate::service;
+use crate::extract::{Input, SESSION_COOKIE};
+use crate::service::{self, ClientContext};
 use crate::state::AppState;
 use tessera_core::device::{DEVICE_COOKIE, DEVICE_COOKIE_SECS};
 
@@ -67,21 +67,12 @@ fn cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
 /// never adopted: every login gets a fresh token (no session fixation).
 pub(super) async fn login(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    _: SameOrigin,
+    client: ClientContext,
     Input(body): Input<Credentials>,
 ) -> Result<Response, ApiError> {
-    check_origin(&state, &headers)?;
-    let user = service::login(
-        &state,
-        &body.username,
-        body.password,
-        ip,
-        device_cookie(&headers),
-    )
-    .await?;
-    let (session, token) =
-        service::start_browser_session(&state, &user, user_agent(&headers), ip).await?;
+    let user = service::login(&state, &body.username, body.password, &client).await?;
+    let (session, token) = service::start_browser_session(&state, &user, &client).await?;
     let mut body = session_json(&session, Some(&session.id));
     set(&mut body, "username", json!(user.username));
     set(&mut body, "csrf_token", json!(csrf_token(&token)));
@@ -106,33 +97,29 @@ pub(super) async fn login(
 /// `GET /v1/session`: the current cookie (or bearer session token) session.
 pub(super) async fn current_session(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
     let (session, csrf) = match &cred {
         Credential::Cookie { session, token } => (session, Some(csrf_token(token))),
         Credential::BearerSession { session } => (session, None),
         Credential::Jwt(_) => return Err(ApiError::InvalidToken),
     };
+    let user = service::user(&state, &session.user_id).await?;
     let mut body = session_json(session, Some(&session.id));
     if let Some(csrf) = csrf {
         set(&mut body, "csrf_token", json!(csrf));
     }
-    if let Some(user) = state.store.user_by_id(&session.user_id).await? {
-        set(&mut body, "username", json!(user.username));
-    }
+    set(&mut body, "username", json!(user.username));
     Ok(Json(body).into_response())
 }
 
 /// `DELETE /v1/session`: log out this session (and everything derived from it).
 pub(super) async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
-    require_csrf(&state, &headers, &cred)?;
-    let sid = cred.sid().ok_or(ApiError::InvalidToken)?.to_owned();
-    service::revoke_session_tree(&state, &sid).await?;
+    let sid = cred.sid().ok_or(ApiError::InvalidToken)?;
+    service::revoke_session_tree(&state, sid).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, cookie_header("", 0)?);
@@ -142,58 +129,42 @@ pub(super) async fn logout(
 /// `GET /v1/sessions`: the caller's active sessions.
 pub(super) async fn list_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
-    let now = state.now();
-    let mut sessions: Vec<Value> = Vec::new();
-    for s in state.store.sessions_of_user(cred.user_id()).await? {
-        if s.check(now, &state.config.sessions).is_ok()
-            && !state.is_session_revoked(&s.id, &s.user_id).await?
-        {
-            sessions.push(session_json(&s, cred.sid()));
-        }
-    }
+    let sessions: Vec<Value> = service::active_sessions(&state, cred.user_id())
+        .await?
+        .iter()
+        .map(|s| session_json(s, cred.sid()))
+        .collect();
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
 /// `DELETE /v1/sessions/{id}`: revoke one of the caller's sessions.
 pub(super) async fn revoke_session(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
-    require_csrf(&state, &headers, &cred)?;
     let Path(id) = id.map_err(|_| ApiError::NotFound)?;
-    // Another user's session id and a non-existent one get the same answer.
-    match state.store.session_by_id(&id).await? {
-        Some(s) if s.user_id == cred.user_id() => {
-            service::revoke_session_tree(&state, &s.id).await?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        _ => Err(ApiError::NotFound),
-    }
+    service::revoke_own_session(&state, cred.user_id(), &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `DELETE /v1/sessions`: sign out every other session of the caller.
 pub(super) async fn revoke_other_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
-    require_csrf(&state, &headers, &cred)?;
-    let keep = cred.sid().ok_or(ApiError::InvalidToken)?.to_owned();
-    let revoked = service::revoke_user(&state, cred.user_id(), Some(&keep)).await?;
+    let keep = cred.sid().ok_or(ApiError::InvalidToken)?;
+    let revoked = service::revoke_user(&state, cred.user_id(), Some(keep)).await?;
     Ok(Json(json!({ "revoked": revoked })).into_response())
 }
 
 /// `GET /v1/userinfo`: a protected resource taking either kind of credential.
 pub(super) async fn userinfo(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
     let mut body = json!({ "sub": cred.user_id(), "auth": cred.kind(), "sid": cred.sid() });
     match &cred {
         Credential::Jwt(claims) => {
@@ -204,11 +175,7 @@ pub(super) async fn userinfo(
             set(&mut body, "exp", json!(claims.exp));
         }
         Credential::Cookie { session, .. } | Credential::BearerSession { session } => {
-            let user = state
-                .store
-                .user_by_id(&session.user_id)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
+            let user = service::user(&state, &session.user_id).await?;
             set(&mut body, "username", json!(user.username));
             set(&mut body, "is_admin", json!(user.is_admin));
         }
@@ -226,37 +193,18 @@ pub(super) struct PasswordChange {
 /// `POST /v1/password`: change the password and revoke every credential of the user.
 pub(super) async fn change_password(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    Authenticated(cred): Authenticated,
+    client: ClientContext,
     Input(body): Input<PasswordChange>,
 ) -> Result<Response, ApiError> {
-    let cred = authenticate(&state, &headers).await?;
-    require_csrf(&state, &headers, &cred)?;
-    let user = state
-        .store
-        .user_by_id(cred.user_id())
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    // Same throttling as a login: a stolen session must not become a password oracle.
-    service::login(
+    service::change_password(
         &state,
-        &user.username,
+        &cred,
         body.current_password,
-        ip,
-        device_cookie(&headers),
+        body.new_password,
+        &client,
     )
-    .await
-    .map_err(|e| match e {
-        ApiError::InvalidCredentials => {
-            ApiError::InvalidRequest("current_password is wrong".into())
-        }
-        other => other,
-    })?;
-    tessera_core::password::check_policy(&user.username, &body.new_password)
-        .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
-    let hash = state.hash_password(body.new_password).await?;
-    state.store.set_password_hash(&user.id, &hash).await?;
-    service::revoke_user(&state, &user.id, None).await?;
+    .await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if matches!(cred, Credential::Cookie { .. }) {
         resp.headers_mut()

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::revocations::FeedState;
+use crate::service::GrantType;
 use crate::state::AppState;
 
 /// The OpenAPI description of this API, kept beside the code and checked against the router
@@ -39,7 +40,7 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
             "token_endpoint": format!("{iss}/oauth/token"),
             "revocation_endpoint": format!("{iss}/oauth/revoke"),
             "userinfo_endpoint": format!("{iss}/v1/userinfo"),
-            "grant_types_supported": ["password", "refresh_token"],
+            "grant_types_supported": GrantType::supported(),
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "response_types_supported": [],
@@ -65,13 +66,7 @@ pub(super) async fn healthz() -> Response {
 /// against the store) and still answers 200; with the store down it is `unavailable` (503).
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let feed = state.revocations.feed_state();
-    let store_ok = match state.store.revocations_for("", None, "", state.now()).await {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::warn!(error = %crate::error::error_chain(&e), "readiness check failed");
-            false
-        }
-    };
+    let store_ok = state.store_answers().await;
     let (code, status) = match (store_ok, feed) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (true, FeedState::Down) => (StatusCode::OK, "degraded"),
@@ -136,26 +131,13 @@ mod tests {
 
     use super::OPENAPI;
 
-    /// Every (method, path) registered in `routes::app`; keep in step with `routes/mod.rs`.
-    const ROUTES: &[(&str, &str)] = &[
-        ("post", "/v1/users"),
-        ("post", "/v1/sessions"),
-        ("get", "/v1/sessions"),
-        ("delete", "/v1/sessions"),
-        ("delete", "/v1/sessions/{id}"),
-        ("get", "/v1/session"),
-        ("delete", "/v1/session"),
-        ("get", "/v1/userinfo"),
-        ("post", "/v1/password"),
-        ("post", "/oauth/token"),
-        ("post", "/oauth/revoke"),
-        ("get", "/.well-known/openid-configuration"),
-        ("get", "/.well-known/jwks.json"),
-        ("get", "/healthz"),
-        ("get", "/readyz"),
-        ("get", "/metrics"),
-        ("get", "/openapi.json"),
-    ];
+    /// Every (method, path) the router serves, as lower-case method names.
+    fn routes() -> Vec<(String, &'static str)> {
+        crate::routes::route_table()
+            .into_iter()
+            .map(|(verb, path)| (verb.method().as_str().to_ascii_lowercase(), path))
+            .collect()
+    }
 
     const METHODS: &[&str] = &[
         "get", "put", "post", "delete", "patch", "head", "options", "trace",
@@ -171,14 +153,15 @@ mod tests {
             "an OpenAPI 3.1 document"
         );
         let paths = doc["paths"].as_object().expect("paths object");
-        for (method, path) in ROUTES {
+        let routes = routes();
+        for (method, path) in &routes {
             assert!(
-                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                paths.get(*path).and_then(|p| p.get(method)).is_some(),
                 "{} {path} is routed but not in openapi.json",
                 method.to_uppercase()
             );
         }
-        let mut distinct: Vec<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
+        let mut distinct: Vec<&str> = routes.iter().map(|(_, p)| *p).collect();
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(
@@ -193,7 +176,7 @@ mod tests {
             .count();
         assert_eq!(
             operations,
-            ROUTES.len(),
+            routes.len(),
             "openapi.json documents unrouted methods"
         );
     }

@@ -7,38 +7,102 @@ mod oauth;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
-use axum::routing::{delete, get, post};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{MethodFilter, on};
 
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 
+/// The methods routes use; each knows its [`MethodFilter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+    /// `DELETE`
+    Delete,
+}
+
+impl Verb {
+    /// The HTTP method.
+    #[must_use]
+    pub fn method(self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+            Self::Delete => Method::DELETE,
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// The router being built, and the table of what it routes — kept by the same call, so the
+/// table cannot drift from the router.
+struct Api {
+    router: Router<AppState>,
+    table: Vec<(Verb, &'static str)>,
+}
+
+impl Api {
+    fn route<H, T>(mut self, verb: Verb, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(verb.filter(), handler));
+        self.table.push((verb, path));
+        self
+    }
+}
+
+/// Every route of the API. Cookie-authenticated writes are CSRF-checked by the
+/// [`Authenticated`](crate::auth::Authenticated) extractor, not here.
+fn api() -> Api {
+    use Verb::{Delete, Get, Post};
+    Api {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .route(Post, "/v1/users", account::register)
+    .route(Post, "/v1/sessions", account::login)
+    .route(Get, "/v1/sessions", account::list_sessions)
+    .route(Delete, "/v1/sessions", account::revoke_other_sessions)
+    .route(Delete, "/v1/sessions/{id}", account::revoke_session)
+    .route(Get, "/v1/session", account::current_session)
+    .route(Delete, "/v1/session", account::logout)
+    .route(Get, "/v1/userinfo", account::userinfo)
+    .route(Post, "/v1/password", account::change_password)
+    .route(Post, "/oauth/token", oauth::token)
+    .route(Post, "/oauth/revoke", oauth::revoke)
+    .route(Get, "/.well-known/openid-configuration", meta::discovery)
+    .route(Get, "/.well-known/jwks.json", meta::jwks)
+    .route(Get, "/healthz", meta::healthz)
+    .route(Get, "/readyz", meta::readyz)
+    .route(Get, "/metrics", meta::metrics)
+    .route(Get, "/openapi.json", meta::openapi)
+}
+
+/// Every (method, path) the API routes, for tests that walk the router (the CSRF guard,
+/// the OpenAPI description).
+#[must_use]
+pub fn route_table() -> Vec<(Verb, &'static str)> {
+    api().table
+}
+
 /// The whole API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/users", post(account::register))
-        .route(
-            "/v1/sessions",
-            post(account::login)
-                .get(account::list_sessions)
-                .delete(account::revoke_other_sessions),
-        )
-        .route("/v1/sessions/{id}", delete(account::revoke_session))
-        .route(
-            "/v1/session",
-            get(account::current_session).delete(account::logout),
-        )
-        .route("/v1/userinfo", get(account::userinfo))
-        .route("/v1/password", post(account::change_password))
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/.well-known/openid-configuration", get(meta::discovery))
-        .route("/.well-known/jwks.json", get(meta::jwks))
-        .route("/healthz", get(meta::healthz))
-        .route("/readyz", get(meta::readyz))
-        .route("/metrics", get(meta::metrics))
-        .route("/openapi.json", get(meta::openapi))
+    api()
+        .router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

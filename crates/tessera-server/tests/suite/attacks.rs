@@ -56,7 +56,7 @@ async fn world() -> World {
     let mut extra = Vec::new();
     for alg in [Algorithm::ES256, Algorithm::RS256] {
         let record = KeyRing::generate_record(alg, KeyStatus::Next, UnixTime(T0)).unwrap();
-        s.state.store.insert_key(&record).await.unwrap();
+        s.state.store().insert_key(&record).await.unwrap();
         extra.push(record);
     }
     s.state.reload_keys().await.unwrap();

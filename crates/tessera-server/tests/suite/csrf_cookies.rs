@@ -10,7 +10,7 @@
 
 use crate::common;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use common::*;
 use serde_json::json;
 
@@ -283,4 +283,86 @@ async fn same_origin_writes_work_over_http2_without_a_host_header() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let r = s.send(over_h2("https://auth.example:8443")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+}
+
+/// Walks every route the router serves (its own table, not a hand-kept list): on every unsafe
+/// method, the session cookie without `X-CSRF-Token` — or with it but from a foreign origin —
+/// is either refused with `csrf_rejected`, or makes no difference at all (the same answer as
+/// the same request with no cookie, on a server in the same state: the route does not
+/// authenticate by cookie). Either way the victim's sessions live on.
+#[tokio::test]
+async fn every_unsafe_route_refuses_a_cookie_without_csrf_proof() {
+    /// A fresh server with a victim logged in twice; sends `attack` at `path` built by `make`.
+    async fn attempt(method: &Method, path: &str, make: fn(Req, &CookieSession) -> Req) -> Resp {
+        let s = TestServer::new().await;
+        let c = user_with_cookie(&s, "alice").await;
+        let other = s.login("alice", PASSWORD).await;
+        // Every field any route reads, none of them a secret the attacker lacks.
+        let body = json!({
+            "username": "mallory", "password": PASSWORD, "grant_type": "password",
+            "current_password": PASSWORD, "new_password": NEW_PASSWORD, "token": "x",
+        });
+        let uri = path.replace("{id}", &other.id);
+        let req = make(Req::new(method.clone(), &uri), &c)
+            .json(&body)
+            .header("host", HOST);
+        let r = s.send(req).await;
+        assert_eq!(
+            s.session_status(&c.token).await,
+            StatusCode::OK,
+            "{method} {path}"
+        );
+        assert_eq!(
+            s.session_status(&other.token).await,
+            StatusCode::OK,
+            "{method} {path}"
+        );
+        r
+    }
+    let attacks: [fn(Req, &CookieSession) -> Req; 3] = [
+        |r, c| r.cookie(&c.token),
+        |r, c| {
+            r.cookie(&c.token)
+                .csrf(&c.csrf)
+                .header("origin", "https://evil.example")
+        },
+        |r, c| {
+            r.cookie(&c.token)
+                .csrf(&c.csrf)
+                .header("sec-fetch-site", "cross-site")
+        },
+    ];
+    let mut guarded = Vec::new();
+    for (verb, path) in tessera_server::route_table() {
+        let method = verb.method();
+        if method.is_safe() {
+            continue;
+        }
+        let baseline = attempt(&method, path, |r, _| r).await.status;
+        for attack in attacks {
+            let r = attempt(&method, path, attack).await;
+            if r.status == StatusCode::FORBIDDEN && r.error_code() == "csrf_rejected" {
+                guarded.push(format!("{method} {path}"));
+            } else {
+                assert_eq!(
+                    r.status,
+                    baseline,
+                    "{method} {path}: the cookie changed the answer without CSRF proof: {}",
+                    r.text()
+                );
+            }
+        }
+    }
+    guarded.dedup();
+    for write in [
+        "DELETE /v1/session",
+        "DELETE /v1/sessions",
+        "DELETE /v1/sessions/{id}",
+        "POST /v1/password",
+    ] {
+        assert!(
+            guarded.iter().any(|g| g == write),
+            "{write} not guarded: {guarded:?}"
+        );
+    }
 }

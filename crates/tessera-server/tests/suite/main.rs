@@ -1,5 +1,11 @@
 //! Every integration test of `tessera-server`, in one binary: one link instead of one per file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod attacks;
 mod bad_input;
 mod common;

@@ -116,7 +116,7 @@ async fn a_second_instance_on_the_same_store_publishes_the_same_key_and_accepts_
     s.register("alice", PASSWORD).await;
     let t = s.password_grant("alice", PASSWORD).await;
     let second = tessera_server::AppState::new(
-        s.state.store.clone(),
+        s.state.store().clone(),
         tessera_server::ServerConfig::new(ISSUER),
         s.clock.clone(),
         tessera_core::password::PasswordHasher::with_cost(64, 1).unwrap(),

@@ -1,5 +1,11 @@
 //! Every integration test of `tessera`, in one binary: one link instead of one per file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod cli;
 mod common;
 mod crash_durability;

@@ -1,0 +1,340 @@
+//! The token endpoint's grants, access-token issuance, and token revocation (RFC 7009).
+//!
+//! [`GrantType`] is the closed set of grants: one `match` drives the endpoint's dispatch, its
+//! `unsupported_grant_type` answer and what discovery advertises, so adding a grant is adding a
+//! variant and the function it dispatches to.
+
+use serde::{Deserialize, Serialize};
+use tessera_core::access::{self, AccessClaims};
+use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
+use tessera_core::refresh::{self, RefreshFamily};
+use tessera_core::revocation::Revocation;
+use tessera_core::session::SessionKind;
+use tessera_store::{RotateOutcome, Successor, User};
+
+use super::sessions::new_session;
+use super::{ClientContext, internal, login, revoke_session_tree, use_session};
+use crate::auth::verify_jwt;
+use crate::error::ApiError;
+use crate::state::{AppState, Metrics};
+
+/// `client_id` of tokens issued to Tessera's own first-party apps (no registered client).
+pub const FIRST_PARTY_CLIENT: &str = "first-party";
+
+/// The grants `/oauth/token` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantType {
+    /// RFC 6749 §4.3, for first-party apps: username and password.
+    Password,
+    /// RFC 6749 §6: rotate a refresh token.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// Every grant, in the order discovery lists them.
+    pub const ALL: [Self; 2] = [Self::Password, Self::RefreshToken];
+
+    /// The `grant_type` value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// The grant named by a `grant_type` value.
+    #[must_use]
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+
+    /// The values, as discovery's `grant_types_supported` lists them.
+    #[must_use]
+    pub fn supported() -> Vec<&'static str> {
+        Self::ALL.map(Self::as_str).to_vec()
+    }
+}
+
+/// Every parameter any grant uses (RFC 6749); each grant checks its own.
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    grant_type: String,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+}
+
+/// The token endpoint's success body (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The access JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The refresh token, when one is issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The granted scope, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn required(v: Option<String>, name: &'static str) -> Result<String, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::InvalidRequest(format!("missing parameter {name}").into()))
+}
+
+/// Validates an RFC 6749 §3.3 scope: space-separated tokens of printable ASCII except `"` and `\`.
+fn scope(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let ok = raw.len() <= 1024
+        && raw.split(' ').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        });
+    if ok {
+        Ok(Some(raw))
+    } else {
+        Err(ApiError::InvalidRequest("malformed scope".into()))
+    }
+}
+
+/// `POST /oauth/token`: dispatches on the grant type.
+///
+/// # Errors
+/// `UnsupportedGrantType`, `InvalidRequest`, `InvalidGrant`, `RateLimited`, or a store failure.
+pub async fn token(
+    state: &AppState,
+    req: TokenRequest,
+    client: &ClientContext,
+) -> Result<TokenResponse, ApiError> {
+    let grant = GrantType::parse(&req.grant_type).ok_or(ApiError::UnsupportedGrantType)?;
+    match grant {
+        GrantType::Password => {
+            let username = required(req.username, "username")?;
+            let password = required(req.password, "password")?;
+            let scope = scope(req.scope)?;
+            let user = login(state, &username, password, client)
+                .await
+                .map_err(|e| match e {
+                    ApiError::InvalidCredentials => {
+                        ApiError::InvalidGrant("unknown user or wrong password")
+                    }
+                    other => other,
+                })?;
+            start_app_session(state, &user, scope, client).await
+        }
+        GrantType::RefreshToken => {
+            refresh(state, &required(req.refresh_token, "refresh_token")?).await
+        }
+    }
+}
+
+/// Mints an access JWT (RFC 9068) signed with the current key.
+///
+/// # Errors
+/// If there is no current key or signing fails.
+pub fn issue_access(
+    state: &AppState,
+    user_id: &str,
+    username: Option<&str>,
+    sid: Option<&str>,
+    scope: Option<&str>,
+    client_id: &str,
+) -> Result<String, ApiError> {
+    let now = state.now();
+    let claims = AccessClaims {
+        iss: state.config.issuer.clone(),
+        sub: user_id.to_owned(),
+        aud: state.config.audience.clone(),
+        exp: now.plus(state.config.access_ttl_secs),
+        iat: now,
+        nbf: now,
+        jti: random_id().map_err(internal)?,
+        sid: sid.map(str::to_owned),
+        scope: scope.map(str::to_owned),
+        client_id: client_id.to_owned(),
+        username: username.map(str::to_owned),
+    };
+    let ring = state.key_ring();
+    let key = ring
+        .current()
+        .ok_or_else(|| internal("no current signing key"))?;
+    let jwt = access::issue(key, &claims).map_err(internal)?;
+    Metrics::inc(&state.metrics.access_tokens_issued);
+    Ok(jwt)
+}
+
+/// The password grant: a new app session owning a new refresh family, and an access token.
+async fn start_app_session(
+    state: &AppState,
+    user: &User,
+    scope: Option<String>,
+    client: &ClientContext,
+) -> Result<TokenResponse, ApiError> {
+    let session = new_session(state, user, None, SessionKind::App, client)?;
+    let refresh_token = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
+    let family = RefreshFamily {
+        id: random_id().map_err(internal)?,
+        user_id: user.id.clone(),
+        sid: session.id.clone(),
+        client_id: None,
+        scope: scope.clone(),
+        created_at: session.created_at,
+        expires_at: session.expires_at,
+        generation: 0,
+        rotated_at: None,
+        sealed_successor: None,
+        revoked_at: None,
+    };
+    state.store.create_session(&session).await?;
+    state
+        .store
+        .create_family(&family, &refresh_token.hash())
+        .await?;
+    let access_token = issue_access(
+        state,
+        &user.id,
+        Some(&user.username),
+        Some(&session.id),
+        scope.as_deref(),
+        FIRST_PARTY_CLIENT,
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.access_ttl_secs,
+        refresh_token: Some(refresh_token.expose_secret().to_owned()),
+        scope,
+    })
+}
+
+fn refused_grant() -> ApiError {
+    ApiError::InvalidGrant("refresh token is invalid, expired or revoked")
+}
+
+/// The refresh grant: rotate, or replay the successor within the grace window; reuse of a
+/// retired token revokes the whole session tree.
+///
+/// # Errors
+/// `InvalidGrant` for any refused token (one answer whatever the reason), or a store failure.
+pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse, ApiError> {
+    let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
+        .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
+    // The successor is offered up front, sealed under the presented token, so rotation is a
+    // single atomic store call.
+    let candidate = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
+    let successor = Successor {
+        hash: candidate.hash(),
+        sealed: refresh::seal_successor(&presented, &candidate).map_err(internal)?,
+    };
+    let outcome = state
+        .store
+        .rotate(
+            &presented.hash(),
+            state.now(),
+            state.config.refresh_grace_secs,
+            &successor,
+        )
+        .await?;
+    let (family, next) = match outcome {
+        RotateOutcome::Rotated(family) => {
+            Metrics::inc(&state.metrics.refresh_rotations);
+            (family, candidate)
+        }
+        RotateOutcome::GraceRetry { family, sealed } => {
+            let next = refresh::open_successor(&presented, &sealed).map_err(|_| refused_grant())?;
+            (family, next)
+        }
+        RotateOutcome::Reused(family) => {
+            Metrics::inc(&state.metrics.refresh_reuse_detected);
+            tracing::warn!(family = %family.id, sid = %family.sid, "refresh token reuse: revoking the session tree");
+            revoke_session_tree(state, &family.sid).await?;
+            return Err(refused_grant());
+        }
+        RotateOutcome::Refused => return Err(refused_grant()),
+    };
+    // The family is fine; its session must be too (the tree is cut at the root).
+    let session = state
+        .store
+        .session_by_id(&family.sid)
+        .await?
+        .ok_or_else(refused_grant)?;
+    use_session(state, session).await.map_err(|e| match e {
+        ApiError::InvalidToken => refused_grant(),
+        other => other,
+    })?;
+    let username = state
+        .store
+        .user_by_id(&family.user_id)
+        .await?
+        .map(|u| u.username);
+    let client = family.client_id.as_deref().unwrap_or(FIRST_PARTY_CLIENT);
+    let access_token = issue_access(
+        state,
+        &family.user_id,
+        username.as_deref(),
+        Some(&family.sid),
+        family.scope.as_deref(),
+        client,
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.access_ttl_secs,
+        refresh_token: Some(next.expose_secret().to_owned()),
+        scope: family.scope,
+    })
+}
+
+/// RFC 7009 revocation of whatever token was presented: a refresh or session token ends its
+/// login session's whole tree, an access JWT is revoked by `jti`. An invalid or unknown token
+/// is not an error (§2.2), so revocation cannot be used to test whether a token is live.
+///
+/// # Errors
+/// A store failure.
+pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+    match TokenKind::of(token) {
+        Some(TokenKind::Refresh) => {
+            if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
+                if let Some((family, _)) = state.store.family_by_token(&refresh.hash()).await? {
+                    revoke_session_tree(state, &family.sid).await?;
+                }
+            }
+        }
+        Some(TokenKind::Session) => {
+            if let Ok(session) = OpaqueToken::parse(TokenKind::Session, token) {
+                if let Some(s) = state.store.session_by_token(&session.hash()).await? {
+                    revoke_session_tree(state, &s.id).await?;
+                }
+            }
+        }
+        Some(TokenKind::Jwt) => {
+            if let Ok(claims) = verify_jwt(state, token).await {
+                revoke_access(state, &claims).await?;
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Revokes one access token by `jti` until it expires.
+///
+/// # Errors
+/// A store failure.
+pub async fn revoke_access(state: &AppState, claims: &AccessClaims) -> Result<(), ApiError> {
+    state
+        .record_revocation(Revocation::Token {
+            jti: claims.jti.clone(),
+            expires_at: claims.exp.plus(state.config.leeway_secs),
+        })
+        .await
+}

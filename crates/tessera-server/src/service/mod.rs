@@ -1,0 +1,39 @@
+//! The flows: one function per thing a caller can do (register, log in, refresh, revoke,
+//! change a password…). Handlers and the CLI both call these, so each rule lives once.
+//!
+//! Design decision: flows never build HTTP responses and handlers never touch the store — a
+//! flow takes parsed input and returns a domain value or an [`ApiError`]; the routes turn that
+//! into HTTP. Revocation follows one order everywhere: first the durable revocation record (the
+//! commit point — from then on the in-memory check refuses the session and every JWT carrying
+//! its `sid`), then the clean-up of refresh families and the session row.
+
+mod accounts;
+mod grants;
+mod sessions;
+
+pub use accounts::{change_password, login, register, user};
+pub use grants::{
+    FIRST_PARTY_CLIENT, GrantType, TokenRequest, TokenResponse, issue_access, refresh,
+    revoke_access, revoke_token, token,
+};
+pub use sessions::{
+    active_sessions, revoke_own_session, revoke_session_tree, revoke_user, start_browser_session,
+    use_session,
+};
+
+use crate::error::ApiError;
+
+/// Who is asking, as far as the request tells: for throttling and the session list.
+#[derive(Clone, Debug, Default)]
+pub struct ClientContext {
+    /// The client's address (the socket's peer).
+    pub ip: Option<std::net::IpAddr>,
+    /// `User-Agent`, truncated for display.
+    pub user_agent: Option<String>,
+    /// The device cookie, if exactly one was sent.
+    pub device_cookie: Option<String>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string().into())
+}

@@ -1,0 +1,155 @@
+//! Login sessions: starting one, the liveness rule every use of a session goes through, the
+//! session list, and revoking a session tree or all of a user's.
+
+use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
+use tessera_core::revocation::Revocation;
+use tessera_core::session::{Session, SessionKind};
+use tessera_store::User;
+
+use super::{ClientContext, internal};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A new session row for `user`, described by the client it came from.
+pub(super) fn new_session(
+    state: &AppState,
+    user: &User,
+    token: Option<&OpaqueToken>,
+    kind: SessionKind,
+    client: &ClientContext,
+) -> Result<Session, ApiError> {
+    let mut session = Session::new(
+        random_id().map_err(internal)?,
+        token.map(OpaqueToken::hash),
+        user.id.clone(),
+        kind,
+        state.now(),
+        &state.config.sessions,
+    );
+    session.user_agent.clone_from(&client.user_agent);
+    session.ip = client.ip.map(|ip| ip.to_string());
+    Ok(session)
+}
+
+/// Starts a browser session; returns it with its token (to be set as the cookie).
+///
+/// # Errors
+/// A store or random-generator failure.
+pub async fn start_browser_session(
+    state: &AppState,
+    user: &User,
+    client: &ClientContext,
+) -> Result<(Session, OpaqueToken), ApiError> {
+    let token = OpaqueToken::generate(TokenKind::Session).map_err(internal)?;
+    let session = new_session(state, user, Some(&token), SessionKind::Browser, client)?;
+    state.store.create_session(&session).await?;
+    Ok((session, token))
+}
+
+/// The liveness rule, the one place it is written: a stored session is alive while it is
+/// within its idle and absolute limits and its `sid` has not been revoked.
+async fn is_live(state: &AppState, session: &Session) -> Result<bool, ApiError> {
+    if let Err(e) = session.check(state.now(), &state.config.sessions) {
+        tracing::debug!(sid = %session.id, reason = %e, "session refused");
+        return Ok(false);
+    }
+    Ok(!state
+        .is_session_revoked(&session.id, &session.user_id)
+        .await?)
+}
+
+/// Uses a stored session — authenticating with it, or refreshing a token derived from it:
+/// refuses it unless it is alive, and records the use (at most once per touch interval).
+///
+/// # Errors
+/// `InvalidToken` if it is not alive, or a store failure.
+pub async fn use_session(state: &AppState, mut session: Session) -> Result<Session, ApiError> {
+    if !is_live(state, &session).await? {
+        return Err(ApiError::InvalidToken);
+    }
+    let now = state.now();
+    if session.needs_touch(now, &state.config.sessions) {
+        state.store.touch_session(&session.id, now).await?;
+        session.last_seen = now;
+    }
+    Ok(session)
+}
+
+/// The user's live sessions, oldest first.
+///
+/// # Errors
+/// A store failure.
+pub async fn active_sessions(state: &AppState, user_id: &str) -> Result<Vec<Session>, ApiError> {
+    let mut live = Vec::new();
+    for s in state.store.sessions_of_user(user_id).await? {
+        if is_live(state, &s).await? {
+            live.push(s);
+        }
+    }
+    Ok(live)
+}
+
+/// Revokes a login session and everything derived from it: its access tokens (by `sid`),
+/// its refresh families, and the session itself.
+///
+/// # Errors
+/// A store failure; if the revocation record was written, the tree is already dead.
+pub async fn revoke_session_tree(state: &AppState, sid: &str) -> Result<(), ApiError> {
+    let now = state.now();
+    let expires_at = now.plus(state.config.access_horizon_secs());
+    state
+        .record_revocation(Revocation::Session {
+            sid: sid.to_owned(),
+            expires_at,
+        })
+        .await?;
+    state.store.revoke_families_of_session(sid, now).await?;
+    state.store.delete_session(sid).await?;
+    Ok(())
+}
+
+/// Revokes one of the user's own sessions by its id.
+///
+/// # Errors
+/// `NotFound` for another user's session id and a non-existent one alike, or a store failure.
+pub async fn revoke_own_session(
+    state: &AppState,
+    user_id: &str,
+    sid: &str,
+) -> Result<(), ApiError> {
+    match state.store.session_by_id(sid).await? {
+        Some(s) if s.user_id == user_id => revoke_session_tree(state, &s.id).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Revokes every credential of a user (password change, admin action): a per-user cutoff
+/// for access tokens without a session, then every session tree. `keep` spares one session.
+///
+/// # Errors
+/// A store failure.
+pub async fn revoke_user(
+    state: &AppState,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, ApiError> {
+    let now = state.now();
+    if keep.is_none() {
+        let expires_at = now.plus(state.config.access_horizon_secs());
+        state
+            .record_revocation(Revocation::User {
+                user_id: user_id.to_owned(),
+                not_before: now,
+                expires_at,
+            })
+            .await?;
+    }
+    let mut count = 0;
+    for s in state.store.sessions_of_user(user_id).await? {
+        if Some(s.id.as_str()) != keep {
+            revoke_session_tree(state, &s.id).await?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
