@@ -223,11 +223,40 @@ fn refused_grant() -> ApiError {
 /// The refresh grant: rotate, or replay the successor within the grace window; reuse of a
 /// retired token revokes the whole session tree.
 ///
+/// Every check that can fail — the family's session, its user, a signing key — runs before
+/// the rotation, which is the commit point: a refresh answered with an error (a store down,
+/// say) has not spent the token, so the client's retry with the same token works and is
+/// never mistaken for reuse.
+///
 /// # Errors
 /// `InvalidGrant` for any refused token (one answer whatever the reason), or a store failure.
 pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse, ApiError> {
     let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
         .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
+    let (family, _) = state
+        .store
+        .family_by_token(&presented.hash())
+        .await?
+        .ok_or_else(refused_grant)?;
+    // The tree is cut at the root: a dead session refuses its family's tokens. (A family
+    // revoked or expired on its own is refused, or detected as reuse, by the rotation.)
+    let session = state
+        .store
+        .session_by_id(&family.sid)
+        .await?
+        .ok_or_else(refused_grant)?;
+    use_session(state, session).await.map_err(|e| match e {
+        ApiError::InvalidToken => refused_grant(),
+        other => other,
+    })?;
+    let username = state
+        .store
+        .user_by_id(&family.user_id)
+        .await?
+        .map(|u| u.username);
+    if state.key_ring().current().is_none() {
+        return Err(internal("no current signing key"));
+    }
     // The successor is offered up front, sealed under the presented token, so rotation is a
     // single atomic store call.
     let candidate = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
@@ -261,21 +290,6 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         }
         RotateOutcome::Refused => return Err(refused_grant()),
     };
-    // The family is fine; its session must be too (the tree is cut at the root).
-    let session = state
-        .store
-        .session_by_id(&family.sid)
-        .await?
-        .ok_or_else(refused_grant)?;
-    use_session(state, session).await.map_err(|e| match e {
-        ApiError::InvalidToken => refused_grant(),
-        other => other,
-    })?;
-    let username = state
-        .store
-        .user_by_id(&family.user_id)
-        .await?
-        .map(|u| u.username);
     let client = family.client_id.as_deref().unwrap_or(FIRST_PARTY_CLIENT);
     let access_token = issue_access(
         state,
@@ -299,7 +313,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
 /// is not an error (§2.2), so revocation cannot be used to test whether a token is live.
 ///
 /// # Errors
-/// A store failure.
+/// A store failure, or `Unavailable` when a JWT's revocation state cannot be checked.
 pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError> {
     match TokenKind::of(token) {
         Some(TokenKind::Refresh) => {
@@ -316,11 +330,13 @@ pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError>
                 }
             }
         }
-        Some(TokenKind::Jwt) => {
-            if let Ok(claims) = verify_jwt(state, token).await {
-                revoke_access(state, &claims).await?;
-            }
-        }
+        Some(TokenKind::Jwt) => match verify_jwt(state, token).await {
+            Ok(claims) => revoke_access(state, &claims).await?,
+            // Revocation state unknown (feed and store down): answering 200 would claim a
+            // revocation that did not happen.
+            Err(e @ ApiError::Unavailable(_)) => return Err(e),
+            Err(_) => {}
+        },
         None => {}
     }
     Ok(())

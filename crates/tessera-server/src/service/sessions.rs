@@ -92,11 +92,17 @@ pub async fn active_sessions(state: &AppState, user_id: &str) -> Result<Vec<Sess
 /// Revokes a login session and everything derived from it: its access tokens (by `sid`),
 /// its refresh families, and the session itself.
 ///
+/// The revocation record is kept until the session itself would have ended (and at least
+/// until every access token it could match has expired): if the clean-up after it fails, the
+/// record alone keeps the session dead for as long as the session row could be presented.
+///
 /// # Errors
 /// A store failure; if the revocation record was written, the tree is already dead.
 pub async fn revoke_session_tree(state: &AppState, sid: &str) -> Result<(), ApiError> {
     let now = state.now();
-    let expires_at = now.plus(state.config.access_horizon_secs());
+    let session_end = state.store.session_by_id(sid).await?.map(|s| s.expires_at);
+    let horizon = now.plus(state.config.access_horizon_secs());
+    let expires_at = session_end.map_or(horizon, |end| end.max(horizon));
     state
         .record_revocation(Revocation::Session {
             sid: sid.to_owned(),

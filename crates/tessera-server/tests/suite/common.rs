@@ -267,11 +267,19 @@ impl TestServer {
 
     /// A server whose default settings `tweak` adjusts.
     pub async fn with_config(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::with_store(Arc::new(MemoryStore::new()), tweak).await
+    }
+
+    /// A server over `store`, with settings `tweak` adjusts.
+    pub async fn with_store(
+        store: Arc<dyn tessera_store::Store>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(UnixTime(T0)));
         let mut config = ServerConfig::new(ISSUER);
         tweak(&mut config);
         let state = AppState::new(
-            Arc::new(MemoryStore::new()),
+            store,
             config,
             clock.clone(),
             PasswordHasher::with_cost(64, 1).expect("cheap hasher"),

@@ -1,0 +1,206 @@
+//! A store that fails on command: the memory store behind a switchboard of failing methods,
+//! for tests of what a flow does when its store gives way half-way.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::opaque::TokenHash;
+use tessera_core::refresh::RefreshFamily;
+use tessera_core::revocation::Revocation;
+use tessera_core::session::{Session, SessionPolicy};
+use tessera_core::time::UnixTime;
+use tessera_store::memory::MemoryStore;
+use tessera_store::{
+    BoxError, FeedEvent, KeyStore, RefreshStore, RevocationFeed, RevocationStore, RotateOutcome,
+    SessionStore, StoreError, Successor, User, UserStore,
+};
+
+/// The memory store, with methods that fail (as `Unavailable`) while named in `failing`.
+#[derive(Default)]
+pub struct FaultyStore {
+    inner: MemoryStore,
+    failing: Mutex<HashSet<&'static str>>,
+    dead_feed: bool,
+}
+
+/// A revocation feed that never connects: the server stays in degraded mode and checks every
+/// credential against the store.
+struct DeadFeed;
+
+impl RevocationFeed for DeadFeed {
+    fn follow(&self) -> tokio::sync::mpsc::Receiver<FeedEvent> {
+        tokio::sync::mpsc::channel(1).1
+    }
+}
+
+impl FaultyStore {
+    /// A shareable handle.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// A store whose revocation feed is down, as a shared store's is while its server is.
+    pub fn with_dead_feed() -> Arc<Self> {
+        Arc::new(Self {
+            dead_feed: true,
+            ..Self::default()
+        })
+    }
+
+    /// Makes `method` fail until [`FaultyStore::heal`].
+    pub fn fail(&self, method: &'static str) {
+        self.failing.lock().unwrap().insert(method);
+    }
+
+    /// Makes every method work again.
+    pub fn heal(&self) {
+        self.failing.lock().unwrap().clear();
+    }
+
+    fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        if self.failing.lock().unwrap().contains(method) {
+            Err(StoreError::Unavailable(BoxError::from(format!(
+                "{method}: injected fault"
+            ))))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for FaultyStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.check("create_user")?;
+        self.inner.create_user(user).await
+    }
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.check("user_by_name")?;
+        self.inner.user_by_name(username).await
+    }
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.check("user_by_id")?;
+        self.inner.user_by_id(id).await
+    }
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
+        self.check("set_password_hash")?;
+        self.inner.set_password_hash(user_id, hash).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for FaultyStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.check("create_session")?;
+        self.inner.create_session(session).await
+    }
+    async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        self.check("session_by_token")?;
+        self.inner.session_by_token(token).await
+    }
+    async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.check("session_by_id")?;
+        self.inner.session_by_id(id).await
+    }
+    async fn touch_session(&self, id: &str, last_seen: UnixTime) -> Result<(), StoreError> {
+        self.check("touch_session")?;
+        self.inner.touch_session(id, last_seen).await
+    }
+    async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        self.check("sessions_of_user")?;
+        self.inner.sessions_of_user(user_id).await
+    }
+    async fn delete_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.check("delete_session")?;
+        self.inner.delete_session(id).await
+    }
+    async fn delete_dead_sessions(
+        &self,
+        now: UnixTime,
+        policy: &SessionPolicy,
+    ) -> Result<u64, StoreError> {
+        self.check("delete_dead_sessions")?;
+        self.inner.delete_dead_sessions(now, policy).await
+    }
+}
+
+#[async_trait]
+impl RefreshStore for FaultyStore {
+    async fn create_family(&self, f: &RefreshFamily, first: &TokenHash) -> Result<(), StoreError> {
+        self.check("create_family")?;
+        self.inner.create_family(f, first).await
+    }
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        now: UnixTime,
+        grace_secs: i64,
+        successor: &Successor,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.check("rotate")?;
+        self.inner
+            .rotate(presented, now, grace_secs, successor)
+            .await
+    }
+    async fn family_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(RefreshFamily, u32)>, StoreError> {
+        self.check("family_by_token")?;
+        self.inner.family_by_token(token).await
+    }
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        self.check("revoke_family")?;
+        self.inner.revoke_family(family_id, now).await
+    }
+    async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        self.check("revoke_families_of_session")?;
+        self.inner.revoke_families_of_session(sid, now).await
+    }
+    async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.check("delete_expired_families")?;
+        self.inner.delete_expired_families(now).await
+    }
+}
+
+#[async_trait]
+impl RevocationStore for FaultyStore {
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        self.check("add_revocation")?;
+        self.inner.add_revocation(revocation).await
+    }
+    async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
+        self.check("revocations")?;
+        self.inner.revocations(now).await
+    }
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.check("prune_revocations")?;
+        self.inner.prune_revocations(now).await
+    }
+    fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {
+        self.dead_feed
+            .then(|| Arc::new(DeadFeed) as Arc<dyn RevocationFeed>)
+    }
+}
+
+#[async_trait]
+impl KeyStore for FaultyStore {
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.check("keys")?;
+        self.inner.keys().await
+    }
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.check("insert_key")?;
+        self.inner.insert_key(key).await
+    }
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        self.check("insert_first_key")?;
+        self.inner.insert_first_key(key).await
+    }
+    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
+        self.check("set_key_status")?;
+        self.inner.set_key_status(kid, status).await
+    }
+}

@@ -1,0 +1,89 @@
+//! What a flow leaves behind when its store fails half-way: nothing spent, nothing revived,
+//! never a 200 for something that did not happen.
+
+use axum::http::StatusCode;
+
+use crate::common::*;
+use crate::faulty_store::FaultyStore;
+
+/// Security finding 3: a logout whose clean-up failed (503) must not come back to life once
+/// the access-token horizon has passed — the revocation lives as long as the session could.
+#[tokio::test]
+async fn half_failed_logout_stays_dead_for_the_sessions_whole_life() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    let c = user_with_cookie(&s, "alice").await;
+    store.fail("revoke_families_of_session");
+    let r = s.send(Req::delete("/v1/session").browser(&c)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    store.heal();
+    assert_eq!(s.session_status(&c.token).await, StatusCode::UNAUTHORIZED);
+    // Past the access horizon (630 s) and well within the session's own life (7 days,
+    // 12 h idle), with expired revocations pruned as the upkeep task does.
+    for step in [631, 3600, 6 * 3600] {
+        s.advance(step);
+        let now = s.state.now();
+        s.state
+            .revocations()
+            .reload(s.state.store().as_ref(), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session_status(&c.token).await,
+            StatusCode::UNAUTHORIZED,
+            "+{step} s"
+        );
+    }
+}
+
+/// Security finding 7: a refresh that fails after the store gave way must not have spent the
+/// token: the retry with the same token, after the grace window, succeeds and is not reuse.
+#[tokio::test]
+async fn refresh_failing_on_the_session_store_does_not_spend_the_token() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    s.register("alice", PASSWORD).await;
+    let app = s.password_grant("alice", PASSWORD).await;
+    for failing in [
+        "session_by_id",
+        "user_by_id",
+        "touch_session",
+        "family_by_token",
+    ] {
+        store.fail(failing);
+        s.advance(120); // due a touch, and past any grace window
+        let r = s.refresh_raw(&app.refresh).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{failing}: {}",
+            r.text()
+        );
+        store.heal();
+    }
+    s.advance(120);
+    let next = s.refresh(&app.refresh).await;
+    assert_eq!(s.userinfo_bearer(&next.access).await.status, StatusCode::OK);
+    assert_eq!(s.refresh_raw(&next.refresh).await.status, StatusCode::OK);
+}
+
+/// Security finding 9: with the feed and the store down, `/oauth/revoke` of an access JWT
+/// cannot know the token's state and must not answer 200 for a revocation it did not make.
+#[tokio::test]
+async fn revoking_a_jwt_while_revocations_cannot_be_checked_is_503() {
+    let store = FaultyStore::with_dead_feed();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    s.register("alice", PASSWORD).await;
+    let app = s.password_grant("alice", PASSWORD).await;
+    store.fail("revocations");
+    let r = s.revoke(&app.access).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    store.heal();
+    assert_eq!(s.userinfo_bearer(&app.access).await.status, StatusCode::OK);
+    assert_eq!(s.revoke(&app.access).await.status, StatusCode::OK);
+    assert_eq!(
+        s.userinfo_bearer(&app.access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
