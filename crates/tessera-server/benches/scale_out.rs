@@ -104,6 +104,7 @@ async fn session_checks(name: &str, s: AppState) {
         ),
         "plum tractor velvet ocean".into(),
         false,
+        &service::ClientContext::default(),
     )
     .await
     .unwrap();

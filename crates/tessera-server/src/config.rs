@@ -25,6 +25,12 @@ pub struct ServerConfig {
     pub login_limit_per_account: u32,
     /// The rate-limit window, in seconds.
     pub login_window_secs: i64,
+    /// Registrations allowed per client IP (IPv6: per /64) within the window; `409 taken`
+    /// answers count too, so the endpoint is no faster a username oracle than login.
+    pub register_limit_per_ip: u32,
+    /// Password hashes (Argon2id) that may wait or run at once before new ones are refused
+    /// with 503 and `Retry-After`; logins from a known device may use twice as many.
+    pub hashing_queue: usize,
 }
 
 impl ServerConfig {
@@ -43,6 +49,8 @@ impl ServerConfig {
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
             login_window_secs: 300,
+            register_limit_per_ip: 20,
+            hashing_queue: 16,
         }
     }
 

@@ -61,6 +61,12 @@ pub enum ApiError {
         /// Seconds until the next attempt may succeed.
         retry_after: u64,
     },
+    /// Too much password-hashing work is queued; retry after the given seconds (503).
+    #[error("overloaded")]
+    Overloaded {
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
     /// The store is unreachable (503); the credential may be fine.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),
@@ -148,6 +154,11 @@ impl ApiError {
                 "slow_down",
                 "too many attempts; retry later".into(),
             ),
+            Self::Overloaded { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "too many password checks in progress; retry later".into(),
+            ),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -187,7 +198,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\""),
                 );
             }
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::Overloaded { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}

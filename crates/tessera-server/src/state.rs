@@ -5,7 +5,7 @@
 //! ring reloaded every second — so any number of instances can serve one store. Argon2 work runs on the blocking pool behind a semaphore so a
 //! burst of logins cannot starve the async runtime.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -57,6 +57,10 @@ pub struct Metrics {
     pub refresh_reuse_detected: AtomicU64,
     /// Revocations recorded by this instance.
     pub revocations_recorded: AtomicU64,
+    /// Password hashes refused because the hashing queue was full.
+    pub hashing_refused: AtomicU64,
+    /// Registrations refused by the rate limiter.
+    pub registrations_throttled: AtomicU64,
 }
 
 impl Metrics {
@@ -90,6 +94,27 @@ pub struct Inner {
     pub(crate) metrics: Metrics,
     keys: RwLock<Arc<KeyRing>>,
     hashing: Semaphore,
+    /// Hash jobs waiting or running, bounded by `config.hashing_queue`.
+    hashing_queued: AtomicUsize,
+}
+
+/// Who a password hash is for, which decides how much of the hashing queue it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashPriority {
+    /// Registration, or a login from a browser or app the server does not know.
+    Normal,
+    /// A login presenting a genuine device cookie for its account: it may queue behind twice
+    /// as much work, so a flood of strangers cannot push its owner out.
+    KnownDevice,
+}
+
+/// A place in the hashing queue, given back on drop.
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -143,6 +168,7 @@ impl AppState {
             metrics: Metrics::default(),
             keys: RwLock::new(Arc::new(KeyRing::from_records(&[])?)),
             hashing: Semaphore::new(permits),
+            hashing_queued: AtomicUsize::new(0),
         }));
         state.reload_keys().await?;
         state
@@ -275,11 +301,28 @@ impl AppState {
         Ok(())
     }
 
+    /// Takes a place in the hashing queue, or refuses at once when it is full: Argon2 work is
+    /// the lever a flood of logins or registrations pulls, so the queue (and with it the
+    /// latency of every login) is bounded.
+    fn enter_hashing_queue(&self, priority: HashPriority) -> Result<QueueSlot<'_>, ApiError> {
+        let bound = match priority {
+            HashPriority::Normal => self.config.hashing_queue,
+            HashPriority::KnownDevice => self.config.hashing_queue.saturating_mul(2),
+        };
+        let slot = QueueSlot(&self.hashing_queued);
+        if self.hashing_queued.fetch_add(1, Ordering::AcqRel) >= bound {
+            Metrics::inc(&self.metrics.hashing_refused);
+            return Err(ApiError::Overloaded { retry_after: 1 });
+        }
+        Ok(slot)
+    }
+
     /// Hashes a password on the blocking pool.
     ///
     /// # Errors
-    /// If hashing fails.
+    /// `Overloaded` when the hashing queue is full; `Internal` if hashing fails.
     pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        let _slot = self.enter_hashing_queue(HashPriority::Normal)?;
         let _permit = self
             .hashing
             .acquire()
@@ -296,12 +339,14 @@ impl AppState {
     /// same work and fails.
     ///
     /// # Errors
-    /// If the blocking pool fails.
+    /// `Overloaded` when the hashing queue is full; `Internal` if the blocking pool fails.
     pub async fn verify_password(
         &self,
         password: String,
         phc: Option<String>,
+        priority: HashPriority,
     ) -> Result<bool, ApiError> {
+        let _slot = self.enter_hashing_queue(priority)?;
         let _permit = self
             .hashing
             .acquire()

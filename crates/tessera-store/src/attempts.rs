@@ -57,19 +57,31 @@ impl MemoryAttempts {
         if guard.len() >= MAX_KEYS {
             guard.retain(|_, w| w.left(now) > 0);
             if guard.len() >= MAX_KEYS {
-                evict_oldest(&mut guard);
+                evict_least_dangerous(&mut guard);
             }
         }
         f(&mut guard, now)
     }
 }
 
-fn evict_oldest(w: &mut HashMap<String, Window>) {
-    let mut starts: Vec<i64> = w.values().map(|win| win.start.0).collect();
-    starts.sort_unstable();
-    if let Some(cut) = starts.get(starts.len() / 10).copied() {
-        w.retain(|_, win| win.start.0 > cut);
-    }
+/// Frees a tenth of the map, forgetting the lowest counts first: a key with few attempts
+/// costs an attacker little to rebuild, while an active lock-out (a high count) is exactly
+/// what flooding the map with fresh keys would try to wash away.
+fn evict_least_dangerous(w: &mut HashMap<String, Window>) {
+    let mut counts: Vec<u32> = w.values().map(|win| win.count).collect();
+    counts.sort_unstable();
+    let Some(cut) = counts.get(counts.len() / 10).copied() else {
+        return;
+    };
+    let mut to_free = counts.len() / 10 + 1;
+    w.retain(|_, win| {
+        if to_free > 0 && win.count <= cut {
+            to_free -= 1;
+            false
+        } else {
+            true
+        }
+    });
 }
 
 #[async_trait]
@@ -104,6 +116,15 @@ impl AttemptCounter for MemoryAttempts {
         self.with(|w, _| w.remove(key));
         Ok(())
     }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|w, now| {
+            if let Some(win) = w.get_mut(key).filter(|win| win.left(now) > 0) {
+                win.count = win.count.saturating_sub(1);
+            }
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -125,5 +146,35 @@ mod tests {
         assert_eq!(a.hit("k", 60).await.unwrap(), (1, 60));
         a.reset("k").await.unwrap();
         assert_eq!(a.peek("k").await.unwrap(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn refund_takes_back_one_and_never_opens_a_window() {
+        let clock = Arc::new(ManualClock::new(UnixTime(100)));
+        let a = MemoryAttempts::new(clock.clone());
+        a.refund("k").await.unwrap();
+        assert_eq!(a.peek("k").await.unwrap(), (0, 0));
+        a.hit("k", 60).await.unwrap();
+        a.hit("k", 60).await.unwrap();
+        a.refund("k").await.unwrap();
+        assert_eq!(a.peek("k").await.unwrap(), (1, 60));
+        a.refund("k").await.unwrap();
+        a.refund("k").await.unwrap();
+        assert_eq!(a.peek("k").await.unwrap(), (0, 60));
+    }
+
+    /// Security finding 11: flooding the map with fresh keys must not wash away a lock-out.
+    #[tokio::test]
+    async fn a_full_map_forgets_low_counts_before_a_lock_out() {
+        let clock = Arc::new(ManualClock::new(UnixTime(100)));
+        let a = MemoryAttempts::new(clock.clone());
+        for _ in 0..10 {
+            a.hit("user:victim", 300).await.unwrap();
+        }
+        clock.advance(1);
+        for i in 0..MAX_KEYS + 10 {
+            a.hit(&format!("ip:flood-{i}"), 300).await.unwrap();
+        }
+        assert_eq!(a.peek("user:victim").await.unwrap().0, 10);
     }
 }

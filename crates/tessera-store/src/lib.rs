@@ -259,7 +259,8 @@ pub trait Store: UserStore + SessionStore + RefreshStore + RevocationStore + Key
 impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore> Store for T {}
 
 /// Fixed-window attempt counters for login throttling, shared by every instance that uses the
-/// same backend. Windows are kept by the backend's own clock (Redis key expiry, or the
+/// same backend. Callers count an attempt *before* the work it limits (`hit`, then refuse if
+/// over the limit), so a burst of concurrent attempts cannot all pass one check. Windows are kept by the backend's own clock (Redis key expiry, or the
 /// process clock for the in-memory counter).
 #[async_trait]
 pub trait AttemptCounter: Send + Sync + 'static {
@@ -270,4 +271,8 @@ pub trait AttemptCounter: Send + Sync + 'static {
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError>;
     /// Closes `key`'s window.
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
+    /// Takes back one attempt counted by [`AttemptCounter::hit`] in `key`'s open window: for
+    /// an attempt counted up front (before the work it limits) that turned out not to count.
+    /// Never below zero; without an open window, nothing happens.
+    async fn refund(&self, key: &str) -> Result<(), StoreError>;
 }

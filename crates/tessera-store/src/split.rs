@@ -233,4 +233,8 @@ impl AttemptCounter for SplitStore {
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.redis.reset(key).await
     }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.redis.refund(key).await
+    }
 }

@@ -42,7 +42,7 @@ pub fn users(command: UsersCommand) -> anyhow::Result<()> {
             let password = read_password()?;
             runtime()?.block_on(async move {
                 let state = admin_state(&store).await?;
-                let user = service::register(&state, &username, password, admin)
+                let user = service::register(&state, &username, password, admin, &service::ClientContext::default())
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 println!("{}", serde_json::json!({ "id": user.id, "username": user.username, "admin": user.is_admin }));

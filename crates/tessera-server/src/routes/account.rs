@@ -14,7 +14,6 @@ use crate::error::ApiError;
 use crate::extract::{Input, SESSION_COOKIE};
 use crate::service::{self, ClientContext};
 use crate::state::AppState;
-use tessera_core::device::{DEVICE_COOKIE, DEVICE_COOKIE_SECS};
 
 /// `{"username","password"}`.
 #[derive(Deserialize)]
@@ -26,9 +25,10 @@ pub(super) struct Credentials {
 /// `POST /v1/users`.
 pub(super) async fn register(
     State(state): State<AppState>,
+    client: ClientContext,
     Input(body): Input<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = service::register(&state, &body.username, body.password, false).await?;
+    let user = service::register(&state, &body.username, body.password, false, &client).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": user.id, "username": user.username })),
@@ -83,14 +83,7 @@ pub(super) async fn login(
         cookie_header(token.expose_secret(), max_age)?,
     );
     // A fresh device cookie: from now on this browser is throttled on its own.
-    if let Some(device) = tessera_core::device::issue(&state.key_ring(), &user.username) {
-        let value = format!(
-            "{DEVICE_COOKIE}={device}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={DEVICE_COOKIE_SECS}"
-        );
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
+    super::set_device_cookie(&mut resp, service::device_cookie(&state, &user));
     Ok(resp)
 }
 

@@ -111,6 +111,18 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Appends the device cookie (see [`tessera_core::device`]) to a login's response.
+fn set_device_cookie(resp: &mut axum::response::Response, device: Option<String>) {
+    use tessera_core::device::{DEVICE_COOKIE, DEVICE_COOKIE_SECS};
+    let Some(device) = device else { return };
+    let value = format!(
+        "{DEVICE_COOKIE}={device}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={DEVICE_COOKIE_SECS}"
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
 /// HTTP/2 carries the host as the `:authority` pseudo-header, not `Host`; copy it over so the
 /// same-origin check (which compares `Origin` with `Host`) works on either protocol.
 async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {

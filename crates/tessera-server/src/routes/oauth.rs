@@ -18,8 +18,9 @@ pub(super) async fn token(
     client: ClientContext,
     Input(req): Input<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let body = service::token(&state, req, &client).await?;
-    let mut resp = Json(body).into_response();
+    let granted = service::token(&state, req, &client).await?;
+    let mut resp = Json(&granted.body).into_response();
+    super::set_device_cookie(&mut resp, granted.device_cookie);
     resp.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)

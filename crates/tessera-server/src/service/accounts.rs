@@ -1,5 +1,7 @@
 //! Accounts: registration, password login with its throttle, and password change.
 
+use std::net::IpAddr;
+
 use tessera_core::device;
 use tessera_core::opaque::random_id;
 use tessera_core::username::Username;
@@ -8,7 +10,7 @@ use tessera_store::User;
 use super::{ClientContext, internal, revoke_user};
 use crate::auth::Credential;
 use crate::error::ApiError;
-use crate::state::{AppState, Metrics};
+use crate::state::{AppState, HashPriority, Metrics};
 
 /// Parses a username by the one rule ([`Username::parse`]).
 fn username(raw: &str) -> Result<Username, ApiError> {
@@ -29,14 +31,24 @@ async fn new_password_hash(
 /// Registers a user after checking the password policy.
 ///
 /// # Errors
-/// `InvalidRequest`, `WeakPassword`, `UsernameTaken`, or a store failure.
+/// `InvalidRequest`, `WeakPassword`, `UsernameTaken`, `RateLimited`, `Overloaded`, or a store
+/// failure.
 pub async fn register(
     state: &AppState,
     username_raw: &str,
     password: String,
     is_admin: bool,
+    client: &ClientContext,
 ) -> Result<User, ApiError> {
     let name = username(username_raw)?;
+    // Counted per address before any work, whatever the outcome (a `409 taken` included).
+    if let Some(ip) = client.ip {
+        let limit = [(ip_key("register", ip), state.config.register_limit_per_ip)];
+        if let Err(e) = reserve(state, &limit).await {
+            Metrics::inc(&state.metrics.registrations_throttled);
+            return Err(e);
+        }
+    }
     let user = User {
         id: random_id().map_err(internal)?,
         password_hash: new_password_hash(state, &name, password).await?,
@@ -63,15 +75,60 @@ pub async fn user(state: &AppState, id: &str) -> Result<User, ApiError> {
         .ok_or(ApiError::InvalidToken)
 }
 
-/// Checks a username and password, throttled per client IP and per account. Unknown users
-/// and wrong passwords take the same time and give the same answer.
+/// The key an address is throttled under: an IPv4 address alone, an IPv6 address by its /64
+/// (one subscriber's allocation, which an attacker can rotate through freely).
+fn ip_key(kind: &str, ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{kind}:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("{kind}:{v4}"),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{kind}:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
+/// Counts one attempt against every key *before* the work it limits, so a burst of concurrent
+/// attempts cannot all pass one check: each racer gets its own count, and only `limit` of them
+/// can be within it. An attempt refused here is taken back again (it did no work).
+async fn reserve(state: &AppState, limits: &[(String, u32)]) -> Result<(), ApiError> {
+    let mut retry_after = None;
+    for (key, limit) in limits {
+        let (count, left) = state
+            .attempts
+            .hit(key, state.config.login_window_secs)
+            .await?;
+        if count > *limit {
+            retry_after = retry_after.max(Some(u64::try_from(left.max(1)).unwrap_or(1)));
+        }
+    }
+    match retry_after {
+        None => Ok(()),
+        Some(retry_after) => {
+            for (key, _) in limits {
+                state.attempts.refund(key).await?;
+            }
+            Err(ApiError::RateLimited { retry_after })
+        }
+    }
+}
+
+/// Checks a username and password, throttled per client IP (IPv6: per /64) and per account.
+/// Unknown users and wrong passwords take the same time and give the same answer.
+///
+/// Every attempt is counted before the password is checked; a success takes its count back
+/// from the IP (a busy office behind one address is never throttled for logging in) and clears
+/// the account's, but never clears the IP's failures — logging in to one's own account does
+/// not buy more guesses at others.
 ///
 /// A genuine device cookie for this account (see [`tessera_core::device`]) moves the throttle
 /// from the account and IP to that one device, so failures piled on the account by others
-/// never lock its owner out of a browser they have logged in from before.
+/// never lock its owner out of a browser or app they have logged in from before.
 ///
 /// # Errors
-/// `InvalidCredentials`, `RateLimited`, or a store failure.
+/// `InvalidCredentials`, `RateLimited`, `Overloaded`, or a store failure.
 pub async fn login(
     state: &AppState,
     username_raw: &str,
@@ -82,59 +139,66 @@ pub async fn login(
     // A name that could never have been registered has no account to throttle (nor to find),
     // but costs the same work and gets the same answer.
     let name = Username::parse(username_raw).ok();
-    let user_key = name.as_ref().map(|n| format!("user:{n}"));
     let device = name.as_ref().and_then(|n| {
         client
             .device_cookie
             .as_deref()
             .and_then(|c| device::verify(&state.key_ring(), c, n.as_str()))
     });
-    let limits: Vec<(String, u32)> = match &device {
+    let ip_limit = client
+        .ip
+        .map(|ip| (ip_key("ip", ip), cfg.login_limit_per_ip));
+    let owner_limits: Vec<(String, u32)> = match &device {
         Some(id) => vec![(format!("device:{id}"), cfg.login_limit_per_account)],
-        None => client
-            .ip
-            .map(|ip| (format!("ip:{ip}"), cfg.login_limit_per_ip))
-            .into_iter()
-            .chain(user_key.clone().map(|k| (k, cfg.login_limit_per_account)))
+        None => name
+            .iter()
+            .map(|n| (format!("user:{n}"), cfg.login_limit_per_account))
+            .chain(ip_limit.clone())
             .collect(),
     };
-    for (key, limit) in &limits {
-        let (count, left) = state.attempts.peek(key).await?;
-        if count >= *limit {
-            Metrics::inc(&state.metrics.logins_throttled);
-            return Err(ApiError::RateLimited {
-                retry_after: u64::try_from(left.max(1)).unwrap_or(1),
-            });
-        }
+    if let Err(e) = reserve(state, &owner_limits).await {
+        Metrics::inc(&state.metrics.logins_throttled);
+        return Err(e);
     }
     let user = match &name {
         Some(n) => state.store.user_by_name(n.as_str()).await?,
         None => None,
     };
+    let priority = if device.is_some() {
+        HashPriority::KnownDevice
+    } else {
+        HashPriority::Normal
+    };
     let ok = state
-        .verify_password(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .verify_password(
+            password,
+            user.as_ref().map(|u| u.password_hash.clone()),
+            priority,
+        )
         .await?;
     match user {
         Some(user) if ok => {
-            for (key, _) in &limits {
-                state.attempts.reset(key).await?;
-            }
-            if let Some(key) = &user_key {
-                state.attempts.reset(key).await?;
+            for (key, _) in &owner_limits {
+                if Some(key) == ip_limit.as_ref().map(|(k, _)| k) {
+                    state.attempts.refund(key).await?;
+                } else {
+                    state.attempts.reset(key).await?;
+                }
             }
             Metrics::inc(&state.metrics.logins_ok);
             Ok(user)
         }
         _ => {
-            // Only failures count: a busy office behind one address is never throttled for
-            // logging in successfully.
-            for (key, _) in &limits {
-                state.attempts.hit(key, cfg.login_window_secs).await?;
-            }
             Metrics::inc(&state.metrics.logins_failed);
             Err(ApiError::InvalidCredentials)
         }
     }
+}
+
+/// A fresh device cookie for `user`, after a successful login (`None` if no key can sign it).
+#[must_use]
+pub fn device_cookie(state: &AppState, user: &User) -> Option<String> {
+    device::issue(&state.key_ring(), &user.username)
 }
 
 /// Changes the caller's password — the current one is checked with the same throttle as a

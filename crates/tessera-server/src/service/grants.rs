@@ -13,7 +13,7 @@ use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
 
 use super::sessions::new_session;
-use super::{ClientContext, internal, login, revoke_session_tree, use_session};
+use super::{ClientContext, device_cookie, internal, login, revoke_session_tree, use_session};
 use crate::auth::verify_jwt;
 use crate::error::ApiError;
 use crate::state::{AppState, Metrics};
@@ -83,6 +83,16 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
+/// What the token endpoint hands out: the body, and for a password login a device cookie,
+/// so an app that keeps cookies is throttled on its own device like a browser.
+#[derive(Debug)]
+pub struct Granted {
+    /// The RFC 6749 §5.1 body.
+    pub body: TokenResponse,
+    /// A fresh device cookie for the logged-in account, if one was made.
+    pub device_cookie: Option<String>,
+}
+
 fn required(v: Option<String>, name: &'static str) -> Result<String, ApiError> {
     v.filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::InvalidRequest(format!("missing parameter {name}").into()))
@@ -114,7 +124,7 @@ pub async fn token(
     state: &AppState,
     req: TokenRequest,
     client: &ClientContext,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<Granted, ApiError> {
     let grant = GrantType::parse(&req.grant_type).ok_or(ApiError::UnsupportedGrantType)?;
     match grant {
         GrantType::Password => {
@@ -129,11 +139,15 @@ pub async fn token(
                     }
                     other => other,
                 })?;
-            start_app_session(state, &user, scope, client).await
+            Ok(Granted {
+                body: start_app_session(state, &user, scope, client).await?,
+                device_cookie: device_cookie(state, &user),
+            })
         }
-        GrantType::RefreshToken => {
-            refresh(state, &required(req.refresh_token, "refresh_token")?).await
-        }
+        GrantType::RefreshToken => Ok(Granted {
+            body: refresh(state, &required(req.refresh_token, "refresh_token")?).await?,
+            device_cookie: None,
+        }),
     }
 }
 

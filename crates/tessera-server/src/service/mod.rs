@@ -11,9 +11,9 @@ mod accounts;
 mod grants;
 mod sessions;
 
-pub use accounts::{change_password, login, register, user};
+pub use accounts::{change_password, device_cookie, login, register, user};
 pub use grants::{
-    FIRST_PARTY_CLIENT, GrantType, TokenRequest, TokenResponse, issue_access, refresh,
+    FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, refresh,
     revoke_access, revoke_token, token,
 };
 pub use sessions::{

@@ -275,17 +275,22 @@ impl TestServer {
         store: Arc<dyn tessera_store::Store>,
         tweak: impl FnOnce(&mut ServerConfig),
     ) -> Self {
+        let cheap = PasswordHasher::with_cost(64, 1).expect("cheap hasher");
+        Self::with_parts(store, cheap, tweak).await
+    }
+
+    /// A server over `store` hashing with `hasher`, with settings `tweak` adjusts.
+    pub async fn with_parts(
+        store: Arc<dyn tessera_store::Store>,
+        hasher: PasswordHasher,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(UnixTime(T0)));
         let mut config = ServerConfig::new(ISSUER);
         tweak(&mut config);
-        let state = AppState::new(
-            store,
-            config,
-            clock.clone(),
-            PasswordHasher::with_cost(64, 1).expect("cheap hasher"),
-        )
-        .await
-        .expect("state");
+        let state = AppState::new(store, config, clock.clone(), hasher)
+            .await
+            .expect("state");
         let router = tessera_server::app(state.clone());
         Self {
             state,

@@ -17,5 +17,6 @@ mod password_change;
 mod random_input;
 mod rate_limits;
 mod store_faults;
+mod throttle_races;
 mod timeouts;
 mod users_sessions;

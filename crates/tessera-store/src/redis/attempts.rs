@@ -40,6 +40,20 @@ return {tonumber(n), ttl}
     )
 });
 
+/// Takes back one attempt in an open window, never below zero, never creating a key (so never
+/// one without a TTL). KEYS: the counter.
+static REFUND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 and redis.call('TTL', KEYS[1]) > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+",
+    )
+});
+
 /// A count as the trait reports it (saturating: counts past `u32::MAX` are all "too many").
 fn count(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
@@ -64,6 +78,15 @@ impl AttemptCounter for RedisStore {
             .await
             .map_err(map_err)?;
         Ok((count(n), left))
+    }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = REFUND
+            .key(self.keys.attempts(key))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
