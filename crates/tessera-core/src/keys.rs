@@ -1,5 +1,6 @@
 //! The key ring: every signing key the issuer knows, with its place in the rotation
-//! (`next` → `current` → `retiring` → `revoked`), and the JWKS it publishes.
+//! (`next` → `current` → `retiring`, or `revoked`), and the JWKS it publishes. How keys move
+//! between those places is [`lifecycle`].
 //!
 //! Design decision: status, not time, decides what a key may do. Exactly one `current` key
 //! signs; `next`, `current` and `retiring` keys verify and are published (so verifiers learn a
@@ -14,6 +15,8 @@ use zeroize::Zeroizing;
 
 use crate::jose::{Algorithm, JoseError, SigningKey, VerifyingKey, b64};
 use crate::time::UnixTime;
+
+pub mod lifecycle;
 
 /// Where a key stands in its rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

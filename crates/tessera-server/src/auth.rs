@@ -85,7 +85,7 @@ impl Credential {
 }
 
 /// The request's credential, authenticated — and, for a cookie-authenticated request with an
-/// unsafe method, CSRF-checked ([`require_csrf`]). The only way a handler gets a [`Credential`].
+/// unsafe method, CSRF-checked (`require_csrf`). The only way a handler gets a [`Credential`].
 #[derive(Debug)]
 pub struct Authenticated(pub Credential);
 
@@ -101,7 +101,7 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// A request that passed the origin checks of [`check_origin`]: for cookie login, which must
+/// A request that passed the origin checks of `check_origin`: for cookie login, which must
 /// not be triggered by a foreign page (login CSRF) but has no session to derive a token from.
 #[derive(Debug)]
 pub struct SameOrigin;

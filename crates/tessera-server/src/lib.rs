@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod revocations;
 pub mod routes;
 pub mod service;

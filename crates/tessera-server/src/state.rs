@@ -10,7 +10,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tessera_core::access::AccessPolicy;
-use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRing, KeyStatus};
 use tessera_core::password::PasswordHasher;
 use tessera_core::revocation::{Revocation, RevocationSubject};
@@ -215,7 +214,11 @@ impl AppState {
                 );
                 return Ok(());
             }
-            let first = KeyRing::generate_record(Algorithm::EdDSA, KeyStatus::Current, self.now())?;
+            let first = KeyRing::generate_record(
+                tessera_core::keys::lifecycle::DEFAULT_ALGORITHM,
+                KeyStatus::Current,
+                self.now(),
+            )?;
             if self.store.insert_first_key(&first).await? {
                 tracing::info!(kid = %first.kid, "generated the first signing key");
             }
@@ -368,7 +371,7 @@ impl AppState {
     /// Starts the background upkeep, ticking every `every`: following the store's revocation
     /// feed, if it has one; reloading keys every tick (and at once when a key revocation
     /// arrives); reloading revocations every tick without a live feed, as a safety net every
-    /// [`SWEEP_EVERY_TICKS`] with one; and on that slower beat pruning expired revocations,
+    /// `SWEEP_EVERY_TICKS` with one; and on that slower beat pruning expired revocations,
     /// dead sessions and families.
     pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         if let Some(feed) = self.store.feed() {

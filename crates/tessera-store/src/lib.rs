@@ -6,7 +6,7 @@
 //! enforces atomicity with its own tools (a mutex, a transaction, `SELECT … FOR UPDATE`), never
 //! the caller with an in-process lock. Stores see only hashes of opaque tokens.
 //!
-//! Every backend must pass [`conformance::run_all`] (feature `conformance`).
+//! Every backend must pass `conformance::run_all` (feature `conformance`).
 
 #![forbid(unsafe_code)]
 

@@ -7,19 +7,11 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
-use tessera_core::jose::Algorithm;
-use tessera_core::keys::{KeyRing, KeyStatus};
-use tessera_core::revocation::Revocation;
-use tessera_server::service;
+use tessera_core::keys::lifecycle::{self, LifecycleError, MIN_PUBLISHED_SECS, Rotation};
+use tessera_server::{keys, service};
 
 use crate::backends::{admin_state, runtime};
 use crate::cli::{KeysCommand, StoreArgs, UsersCommand};
-
-/// How long a `next` key must have been published before it may sign: the JWKS is served
-/// with `max-age=300`, so every verifier has seen it by then.
-const MIN_PUBLISHED_SECS: i64 = 300;
-/// How long a key revocation is kept: longer than any access token Tessera issues lives.
-const KEY_REVOCATION_SECS: i64 = 24 * 3600;
 
 fn read_password() -> anyhow::Result<String> {
     let mut password = String::new();
@@ -93,40 +85,27 @@ async fn list(args: &StoreArgs) -> anyhow::Result<()> {
 /// current (the old current key keeps verifying as `retiring`) and publish a new `next`.
 async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    let store = state.store();
-    let now = state.now();
-    let records = store.keys().await?;
-    let current = records.iter().find(|k| k.status == KeyStatus::Current);
-    let Some(next) = records.iter().find(|k| k.status == KeyStatus::Next) else {
-        let alg = current.map_or(Algorithm::EdDSA, |k| k.alg);
-        let next = KeyRing::generate_record(alg, KeyStatus::Next, now)?;
-        store.insert_key(&next).await?;
-        println!(
-            "{}",
-            serde_json::json!({ "published_next": next.kid, "promote_after_secs": MIN_PUBLISHED_SECS })
-        );
-        return Ok(());
+    let plan = match lifecycle::rotate(&state.store().keys().await?, state.now(), force) {
+        Ok(plan) => plan,
+        Err(e @ LifecycleError::NextTooFresh { .. }) => {
+            bail!("{e}. Run again later, or pass --force")
+        }
+        Err(e) => return Err(e.into()),
     };
-    let age = now.since(next.created_at);
-    if age < MIN_PUBLISHED_SECS && !force {
-        bail!(
-            "next key {} was published {age} s ago; verifiers may cache the JWKS for {MIN_PUBLISHED_SECS} s. \
-             Run again later, or pass --force",
-            next.kid
-        );
-    }
-    // Demote first: at most one key is ever current (running servers keep signing with the
-    // old key until they see the new one, which they already trust as `next`).
-    if let Some(cur) = current {
-        store.set_key_status(&cur.kid, KeyStatus::Retiring).await?;
-    }
-    store.set_key_status(&next.kid, KeyStatus::Current).await?;
-    let following = KeyRing::generate_record(next.alg, KeyStatus::Next, now)?;
-    store.insert_key(&following).await?;
-    println!(
-        "{}",
-        serde_json::json!({ "current": next.kid, "retiring": current.map(|k| &k.kid), "published_next": following.kid })
-    );
+    keys::apply(&state, &plan.steps).await?;
+    let report = match plan.outcome {
+        Rotation::Published { next } => {
+            serde_json::json!({ "published_next": next, "promote_after_secs": MIN_PUBLISHED_SECS })
+        }
+        Rotation::Promoted {
+            current,
+            retiring,
+            next,
+        } => {
+            serde_json::json!({ "current": current, "retiring": retiring, "published_next": next })
+        }
+    };
+    println!("{report}");
     Ok(())
 }
 
@@ -134,33 +113,11 @@ async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
 /// on the feed), and if it was signing, another key takes over.
 async fn revoke(args: &StoreArgs, kid: &str) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    let store = state.store();
-    let now = state.now();
-    let records = store.keys().await?;
-    let Some(target) = records.iter().find(|k| k.kid == kid) else {
-        bail!("no key {kid:?}")
-    };
-    if target.status == KeyStatus::Current {
-        let successor = match records.iter().find(|k| k.status == KeyStatus::Next) {
-            Some(next) => next.kid.clone(),
-            None => {
-                let fresh = KeyRing::generate_record(target.alg, KeyStatus::Next, now)?;
-                store.insert_key(&fresh).await?;
-                fresh.kid
-            }
-        };
-        store.set_key_status(kid, KeyStatus::Retiring).await?;
-        store.set_key_status(&successor, KeyStatus::Current).await?;
+    let plan = lifecycle::revoke(&state.store().keys().await?, kid, state.now())?;
+    keys::apply(&state, &plan.steps).await?;
+    if let Some(successor) = plan.outcome.successor {
         println!("{}", serde_json::json!({ "current": successor }));
     }
-    store.set_key_status(kid, KeyStatus::Revoked).await?;
-    state
-        .record_revocation(Revocation::Key {
-            kid: kid.to_owned(),
-            expires_at: now.plus(KEY_REVOCATION_SECS),
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{}", serde_json::json!({ "revoked": kid }));
+    println!("{}", serde_json::json!({ "revoked": plan.outcome.kid }));
     Ok(())
 }

@@ -9,6 +9,7 @@ mod config;
 mod jws;
 mod serve;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
@@ -29,6 +30,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: in CI logs, files and journald the escape
+        // codes are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
         cli::Command::Serve(args) => report(serve::run(args)),

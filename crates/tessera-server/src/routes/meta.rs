@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tessera_core::keys::lifecycle::JWKS_MAX_AGE_SECS;
 
 use crate::revocations::FeedState;
 use crate::service::GrantType;
@@ -47,13 +48,13 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
             "access_token_signing_alg_values_supported": algs,
             "verification_alg_values_supported": ["EdDSA", "ES256", "RS256", "PS256"],
         }),
-        300,
+        JWKS_MAX_AGE_SECS,
     )
 }
 
 /// `GET /.well-known/jwks.json`: the public keys (next, current, retiring).
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
-    cacheable(state.key_ring().jwks(), 300)
+    cacheable(state.key_ring().jwks(), JWKS_MAX_AGE_SECS)
 }
 
 /// `GET /healthz`: the process is up.

@@ -297,3 +297,24 @@ async fn token_responses_are_not_cacheable() {
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     assert_eq!(r.header("pragma").as_deref(), Some("no-cache"));
 }
+
+#[tokio::test]
+async fn jwks_and_discovery_are_cached_no_longer_than_a_next_key_waits() {
+    // A `next` key may sign MIN_PUBLISHED_SECS after it is published: no verifier may hold a
+    // JWKS without it by then.
+    use tessera_core::keys::lifecycle::{JWKS_MAX_AGE_SECS, MIN_PUBLISHED_SECS};
+    assert_eq!(i64::from(JWKS_MAX_AGE_SECS), MIN_PUBLISHED_SECS);
+    let s = TestServer::new().await;
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+    ] {
+        let r = s.send(Req::get(path)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.header("cache-control").unwrap(),
+            format!("public, max-age={JWKS_MAX_AGE_SECS}"),
+            "{path}"
+        );
+    }
+}

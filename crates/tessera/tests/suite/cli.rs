@@ -348,3 +348,34 @@ fn serve_refuses_a_config_file_with_an_unknown_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key \"listne\""));
 }
+
+#[test]
+fn serve_logs_without_colour_codes_when_stderr_is_not_a_terminal() {
+    // CI logs and journald show escape codes as garbage: colour only for a terminal.
+    let addr = common::free_port();
+    let mut child = tessera()
+        .args(["serve", "--listen", &addr.to_string(), "--store", "memory:"])
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut log = Vec::new();
+        std::io::Read::read_to_end(&mut pipe, &mut log).map(|_| log)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !common::try_request(addr, "GET", "/healthz", &[], None).is_ok_and(|r| r.status == 200) {
+        assert!(child.try_wait().unwrap().is_none(), "tessera serve exited");
+        assert!(std::time::Instant::now() < deadline, "not healthy in 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = reader.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("tessera listening"), "{text}");
+    assert!(!log.contains(&0x1b), "ESC in a piped log: {text:?}");
+}

@@ -3,7 +3,13 @@
 //! client over `std::net::TcpStream` — a handful of requests need no HTTP crate.
 
 // Each test crate uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
