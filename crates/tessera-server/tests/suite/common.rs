@@ -5,7 +5,15 @@
 //! Every test drives `tessera_server::app(state)` with `tower::ServiceExt::oneshot`, exactly as
 //! the binary serves it, without a socket.
 
-#![allow(dead_code)]
+// Each test module uses a different subset of these helpers; like every test module, they
+// may unwrap and panic.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

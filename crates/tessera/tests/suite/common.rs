@@ -2,8 +2,15 @@
 //! free port (killed on drop, so a failing test leaves no process behind), and a tiny HTTP/1.1
 //! client over `std::net::TcpStream` — a handful of requests need no HTTP crate.
 
-// Each test crate uses a different subset of these helpers.
-#![allow(dead_code)]
+// Each test module uses a different subset of these helpers; like every test module, they
+// may unwrap and panic.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
