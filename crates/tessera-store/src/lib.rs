@@ -28,6 +28,7 @@ pub mod postgres;
 pub mod redis;
 mod rows;
 pub mod split;
+mod sql;
 pub mod sqlite;
 
 /// A boxed error from a backend, kept whole as the `source` of a [`StoreError`].

@@ -90,6 +90,7 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         revocations::upsert_keeps_the_maximum,
         revocations::listing_excludes_expired,
         revocations::prune_removes_only_expired,
+        revocations::lookup_for_a_credential_finds_only_what_it_names,
         keys::insert_and_list_keep_secrets,
         keys::duplicate_kid_conflicts,
         keys::set_key_status,

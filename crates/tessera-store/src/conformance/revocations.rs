@@ -156,3 +156,60 @@ pub(super) async fn prune_removes_only_expired<S: Store + ?Sized>(s: &Arc<S>) {
     );
     assert!(listed(s, UnixTime(0), &live).await);
 }
+
+pub(super) async fn lookup_for_a_credential_finds_only_what_it_names<S: Store + ?Sized>(
+    s: &Arc<S>,
+) {
+    let (jti, sid, user_id) = (id(), id(), id());
+    let token = Revocation::Token {
+        jti: jti.clone(),
+        expires_at: NOW.plus(600),
+    };
+    let session = Revocation::Session {
+        sid: sid.clone(),
+        expires_at: NOW.plus(600),
+    };
+    let user = Revocation::User {
+        user_id: user_id.clone(),
+        not_before: NOW,
+        expires_at: NOW.plus(600),
+    };
+    // Named by the credential, but of another kind or expired: never found.
+    let others = [
+        Revocation::Key {
+            kid: jti.clone(),
+            expires_at: NOW.plus(600),
+        },
+        Revocation::Token {
+            jti: sid.clone(),
+            expires_at: NOW.plus(600),
+        },
+        Revocation::Session {
+            sid: id(),
+            expires_at: NOW.plus(600),
+        },
+    ];
+    for r in [&token, &session, &user].into_iter().chain(&others) {
+        s.add_revocation(r).await.unwrap();
+    }
+    let mut found = s
+        .revocations_for(&jti, Some(&sid), &user_id, NOW)
+        .await
+        .unwrap();
+    found.sort_by_key(|r| format!("{r:?}"));
+    let mut want = vec![token.clone(), session.clone(), user.clone()];
+    want.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(found, want);
+    assert_eq!(
+        s.revocations_for(&jti, None, &id(), NOW).await.unwrap(),
+        vec![token],
+        "no sid matches no session entry"
+    );
+    assert!(
+        s.revocations_for(&jti, Some(&sid), &user_id, NOW.plus(600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired entries are not in force"
+    );
+}

@@ -7,22 +7,21 @@
 //! announced (`pg_notify`) in one transaction, so none is stored unannounced and none announced
 //! unstored. The namespace names the schema: the pool's every connection sets its
 //! `search_path` to it, so deployments (or test runs) can share one database. Queries are built
-//! at run time (`sqlx::query` + `bind`), so building needs no database.
+//! at run time (`sqlx::query` + `bind`), so building needs no database; their text is shared with
+//! SQLite ([`crate::sql`]).
 
 mod feed;
-mod keys;
-mod refresh;
-mod revocations;
-mod sessions;
-mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{ConnectOptions, Connection, Executor, Postgres};
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::revocation::Revocation;
 
-use crate::{BoxError, StoreError};
+use crate::sql::{self, Dialect, Tx};
+use crate::{BoxError, RevocationFeed, StoreError};
 
 pub use feed::PgRevocationFeed;
 
@@ -119,7 +118,7 @@ impl PostgresStore {
             })
             .connect_with(options.clone())
             .await
-            .map_err(on("database", "database"))?;
+            .map_err(on_database())?;
         let feed = Arc::new(PgRevocationFeed::new(options, schema.channel()));
         Ok(Self { pool, schema, feed })
     }
@@ -147,7 +146,7 @@ impl PostgresStore {
             .execute(sql.as_str())
             .await
             .map(drop)
-            .map_err(on("database", "database"))
+            .map_err(on_database())
     }
 }
 
@@ -157,7 +156,7 @@ impl PostgresStore {
 /// advisory lock too, but keyed by the database name and only around the migrations.
 /// Closing the connection (or losing it) releases the lock.
 async fn prepare_schema(options: &PgConnectOptions, schema: &Schema) -> Result<(), StoreError> {
-    let err = on("database", "database");
+    let err = on_database();
     let mut conn: PgConnection = tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect())
         .await
         .map_err(|e| StoreError::Unavailable(Box::new(e)))?
@@ -182,6 +181,11 @@ async fn prepare_schema(options: &PgConnectOptions, schema: &Schema) -> Result<(
     conn.close().await.map_err(&err)
 }
 
+/// Errors of statements on the database as a whole (schema, connections).
+fn on_database() -> impl Fn(sqlx::Error) -> StoreError {
+    sql::on::<PostgresStore>("database", "database")
+}
+
 /// SQLSTATEs that mean "try again later" rather than "this request is wrong": class 08
 /// (connection exception) and 53 (insufficient resources) by prefix; the server shutting down
 /// or starting up; a serialisation failure, deadlock or lock timeout.
@@ -194,31 +198,67 @@ fn is_transient(code: &str) -> bool {
         )
 }
 
-/// Maps an sqlx error to a [`StoreError`], keeping it as the source. `table` names the table
-/// whose rows were being decoded; `conflict` names what a uniqueness violation means.
-fn map_err(e: sqlx::Error, table: &'static str, conflict: &'static str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_transient(&c)) => {
-            StoreError::Unavailable(Box::new(e))
-        }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
-        // Decoding failures keep sqlx's error as the source; the table goes to the log.
-        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
-            tracing::error!(table, "undecodable row");
-            StoreError::Backend(Box::new(e))
-        }
-        _ => StoreError::Backend(Box::new(e)),
-    }
-}
+sql::sql_store!(PostgresStore);
 
-/// An error mapper for statements on `table`, where a uniqueness violation means `conflict`.
-fn on(table: &'static str, conflict: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| map_err(e, table, conflict)
+impl Dialect for PostgresStore {
+    type Db = Postgres;
+
+    const INSERTION_ORDER: &'static str = "seq";
+
+    /// The lock every racer on this family queues behind. Once the winner commits, READ
+    /// COMMITTED re-reads the locked row's newest version, so a racer sees the rotated family;
+    /// if the family was deleted meanwhile (expired), the token is unknown. A token's own row
+    /// never changes once written: it needs no lock.
+    const LOCK_FAMILY: &'static str = sql::refresh::FAMILY_BY_TOKEN_FOR_UPDATE;
+
+    fn is_transient(e: &dyn sqlx::error::DatabaseError) -> bool {
+        e.code().is_some_and(|c| is_transient(&c))
+    }
+
+    async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        // A partial unique index admits at most one current key. The conflict target is that
+        // index only: losing the race to another current key inserts nothing, while a
+        // duplicate kid still fails as a conflict.
+        let sql = format!(
+            "{} ON CONFLICT (status) WHERE status = 'current' DO NOTHING",
+            sql::keys::INSERT
+        );
+        sqlx::query(&sql)
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(KeyStatus::Current.as_str())
+            .bind(key.created_at.0)
+            .bind(key.secret.as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(sql::keys::on_write::<Self>)
+    }
+
+    async fn announce(&self, tx: &mut Tx<Self>, stored: &Revocation) -> Result<(), StoreError> {
+        // PostgreSQL delivers the notification at commit: followers ([`PgRevocationFeed`])
+        // hear of exactly the revocations that were stored.
+        let payload =
+            serde_json::to_string(stored).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(self.schema.channel())
+            .bind(payload)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+            .map_err(sql::on::<Self>(
+                sql::revocations::TABLE,
+                sql::revocations::TABLE,
+            ))
+    }
+
+    fn revocation_feed(&self) -> Option<Arc<dyn RevocationFeed>> {
+        Some(Arc::clone(&self.feed) as Arc<dyn RevocationFeed>)
+    }
 }
 
 #[cfg(test)]

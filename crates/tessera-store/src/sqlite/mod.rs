@@ -5,23 +5,24 @@
 //! with `journal_mode=WAL` and `synchronous=FULL` (a `kill -9` loses nothing that was
 //! acknowledged), and every read-modify-write (refresh rotation, the first signing key) runs in
 //! a `BEGIN IMMEDIATE` transaction, which takes the database's write lock before reading so two
-//! writers can never both act on the same stale read. Queries are built at run time
-//! (`sqlx::query` + `bind`), so building needs no database.
-
-mod keys;
-mod refresh;
-mod revocations;
-mod sessions;
-mod users;
+//! writers can never both act on the same stale read. The SQL itself is shared with
+//! PostgreSQL ([`crate::sql`]); this module adds the file, the pragmas, the locking and the
+//! error codes. Queries are built at run time (`sqlx::query` + `bind`), so building needs no
+//! database.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::revocation::Revocation;
 
-use crate::{BoxError, StoreError};
+use crate::sql::{self, Dialect, Tx};
+use crate::{BoxError, RevocationFeed, StoreError};
 
 /// The schema, embedded at build time from `migrations/sqlite/` and applied at open.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -58,7 +59,7 @@ impl SqliteStore {
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
             .await
-            .map_err(|e| map_err(e, "database", "database"))?;
+            .map_err(sql::on::<Self>("database", "database"))?;
         MIGRATOR
             .run(&pool)
             .await
@@ -104,33 +105,99 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 const SQLITE_BUSY: i32 = 5;
 const SQLITE_LOCKED: i32 = 6;
 
-/// Maps an sqlx error to a [`StoreError`], keeping it as the source. `table` names the table
-/// whose rows were being decoded; `conflict` names what a uniqueness violation means.
-fn map_err(e: sqlx::Error, table: &'static str, conflict: &'static str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED)) =>
-        {
-            StoreError::Unavailable(Box::new(e))
+/// Whether any key is current; the first-key insert's check.
+const ANY_CURRENT_KEY: &str = "SELECT 1 FROM signing_keys WHERE status = $1 LIMIT 1";
+
+sql::sql_store!(SqliteStore);
+
+impl Dialect for SqliteStore {
+    type Db = Sqlite;
+
+    const INSERTION_ORDER: &'static str = "rowid";
+
+    /// BEGIN IMMEDIATE already holds the database's write lock: a plain read suffices.
+    const LOCK_FAMILY: &'static str = sql::refresh::FAMILY_BY_TOKEN;
+
+    fn is_transient(e: &dyn sqlx::error::DatabaseError) -> bool {
+        // Extended result codes carry the primary code in their low byte.
+        e.code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+    }
+
+    async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error> {
+        // IMMEDIATE: take the write lock before reading (see the module docs).
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        let err = sql::keys::on_write::<Self>;
+        // IMMEDIATE: the check and the insert happen under the write lock, so instances
+        // starting together cannot both see "no current key".
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let current = sqlx::query(ANY_CURRENT_KEY)
+            .bind(KeyStatus::Current.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+        if current.is_some() {
+            tx.rollback().await.map_err(err)?;
+            return Ok(false);
         }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
-        // Decoding failures keep sqlx's error as the source; the table goes to the log.
-        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
-            tracing::error!(table, "undecodable row");
-            StoreError::Backend(Box::new(e))
-        }
-        _ => StoreError::Backend(Box::new(e)),
+        sqlx::query(sql::keys::INSERT)
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(KeyStatus::Current.as_str())
+            .bind(key.created_at.0)
+            .bind(key.secret.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+
+    async fn announce(&self, _tx: &mut Tx<Self>, _stored: &Revocation) -> Result<(), StoreError> {
+        // No push feed: other instances learn of revocations by reloading the list.
+        Ok(())
+    }
+
+    fn revocation_feed(&self) -> Option<Arc<dyn RevocationFeed>> {
+        None
     }
 }
 
-/// An error mapper for statements on `table`, where a uniqueness violation means `conflict`.
-fn on(table: &'static str, conflict: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| map_err(e, table, conflict)
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sqlx::Row;
+
+    use super::SqliteStore;
+    use crate::sql;
+
+    /// Regression guard for the per-request revocation check: it probes the primary key
+    /// `(kind, key)` and never scans the table.
+    #[tokio::test]
+    async fn revocations_for_searches_the_primary_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("plan.db"))
+            .await
+            .unwrap();
+        let rows = sqlx::query(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            sql::revocations::FOR_CREDENTIAL
+        ))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+        let searches = plan
+            .iter()
+            .filter(|d| {
+                d.starts_with("SEARCH revocations USING INDEX sqlite_autoindex_revocations")
+            })
+            .count();
+        assert_eq!(searches, 3, "{plan:?}");
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "{plan:?}");
+    }
 }

@@ -1,0 +1,116 @@
+//! The SQL of the relational backends, written once for SQLite and PostgreSQL.
+//!
+//! Each submodule holds one record kind's statement texts (`$N` placeholders, which sqlx
+//! accepts on both drivers) and a macro that implements that record's store trait over them.
+//! [`sql_store!`] emits all five implementations for a backend's store type; the backend
+//! supplies only what really differs between the dialects, through [`Dialect`]: error codes,
+//! how a rotation takes its lock, the first-key insert and the revocation announcement.
+//!
+//! Design decision: the shared implementations are macros instantiated per backend, not
+//! functions generic over `sqlx::Database`. Each expansion is ordinary code on one concrete
+//! driver, so it needs none of the higher-ranked `Encode`/`Executor` bounds a generic version
+//! would repeat on every function — bounds that also break the `Send` proofs `async_trait`
+//! needs. Row decoding is already shared by [`crate::rows`].
+
+pub(crate) mod keys;
+pub(crate) mod refresh;
+pub(crate) mod revocations;
+pub(crate) mod sessions;
+pub(crate) mod users;
+
+use std::sync::Arc;
+
+use tessera_core::keys::KeyRecord;
+use tessera_core::revocation::Revocation;
+
+use crate::{RevocationFeed, StoreError};
+
+/// The transaction type of a dialect's driver.
+pub(crate) type Tx<D> = sqlx::Transaction<'static, <D as Dialect>::Db>;
+
+/// A query on a dialect's driver.
+pub(crate) type Query<'q, D> = sqlx::query::Query<
+    'q,
+    <D as Dialect>::Db,
+    <<D as Dialect>::Db as sqlx::Database>::Arguments<'q>,
+>;
+
+/// What a relational backend supplies to [`sql_store!`]: only what differs between dialects.
+/// The store type must also have a `pool: sqlx::Pool<Self::Db>` field.
+pub(crate) trait Dialect: Sized + Send + Sync {
+    /// The sqlx driver.
+    type Db: sqlx::Database;
+
+    /// The column that orders rows created in the same second by insertion (`rowid` on
+    /// SQLite, an identity column on PostgreSQL).
+    const INSERTION_ORDER: &'static str;
+
+    /// Whether a database error means "try again later" (the caller gets
+    /// [`StoreError::Unavailable`]) rather than "this statement failed".
+    fn is_transient(e: &dyn sqlx::error::DatabaseError) -> bool;
+
+    /// The statement that reads the presented token's family (`$1` the token's hash; the
+    /// columns of [`refresh::FAMILY_BY_TOKEN`]) inside [`Self::begin_rotation`]'s transaction,
+    /// so that no other rotation of that family can interleave before the transaction ends.
+    const LOCK_FAMILY: &'static str;
+
+    /// Opens the transaction a refresh rotation reads and writes in.
+    async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error>;
+
+    /// Inserts `key` as the current key only if no key is current (see
+    /// [`crate::KeyStore::insert_first_key`]).
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError>;
+
+    /// Announces a revocation as stored, inside the transaction that stored it.
+    async fn announce(&self, tx: &mut Tx<Self>, stored: &Revocation) -> Result<(), StoreError>;
+
+    /// The push feed [`Self::announce`] feeds, if the dialect has one.
+    fn revocation_feed(&self) -> Option<Arc<dyn RevocationFeed>>;
+}
+
+/// Maps an sqlx error to a [`StoreError`], keeping it as the source. `table` names the table
+/// whose rows were being decoded; `conflict` names what a uniqueness violation means.
+pub(crate) fn map_err<D: Dialect>(
+    e: sqlx::Error,
+    table: &'static str,
+    conflict: &'static str,
+) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
+        sqlx::Error::Database(db) if D::is_transient(db.as_ref()) => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
+        // Decoding failures keep sqlx's error as the source; the table goes to the log.
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            tracing::error!(table, "undecodable row");
+            StoreError::Backend(Box::new(e))
+        }
+        _ => StoreError::Backend(Box::new(e)),
+    }
+}
+
+/// An error mapper for statements on `table`, where a uniqueness violation means `conflict`.
+pub(crate) fn on<D: Dialect>(
+    table: &'static str,
+    conflict: &'static str,
+) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| map_err::<D>(e, table, conflict)
+}
+
+/// Implements every store trait for a backend's store type (`$store`, which implements
+/// [`Dialect`]) with the shared statements.
+macro_rules! sql_store {
+    ($store:ty) => {
+        $crate::sql::users::impl_user_store!($store);
+        $crate::sql::sessions::impl_session_store!($store);
+        $crate::sql::refresh::impl_refresh_store!($store);
+        $crate::sql::revocations::impl_revocation_store!($store);
+        $crate::sql::keys::impl_key_store!($store);
+    };
+}
+pub(crate) use sql_store;

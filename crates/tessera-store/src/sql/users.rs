@@ -1,0 +1,86 @@
+//! [`crate::UserStore`] in SQL: plain rows, the username's uniqueness enforced by the schema.
+
+pub(crate) const TABLE: &str = "users";
+/// What a uniqueness violation means. Both the id and the name are unique, but only the name
+/// can collide in practice (ids are random), so a violation is reported as the name's.
+pub(crate) const CONFLICT: &str = "username";
+
+pub(crate) const INSERT: &str =
+    "INSERT INTO users (id, username, password_hash, is_admin, created_at)
+     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const BY_NAME: &str =
+    "SELECT id, username, password_hash, is_admin, created_at FROM users WHERE username = $1";
+pub(crate) const BY_ID: &str =
+    "SELECT id, username, password_hash, is_admin, created_at FROM users WHERE id = $1";
+pub(crate) const SET_PASSWORD_HASH: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
+
+/// Implements [`crate::UserStore`] for a [`super::Dialect`] store type.
+macro_rules! impl_user_store {
+    ($store:ty) => {
+        impl $store {
+            /// The user `sql` (a lookup statement of this module) finds by `value`.
+            async fn user_where(
+                &self,
+                sql: &'static str,
+                value: &str,
+            ) -> Result<Option<$crate::User>, $crate::StoreError> {
+                use $crate::sql::users as q;
+                ::sqlx::query(sql)
+                    .bind(value)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))?
+                    .as_ref()
+                    .map($crate::rows::user)
+                    .transpose()
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::UserStore for $store {
+            async fn create_user(&self, user: &$crate::User) -> Result<(), $crate::StoreError> {
+                use $crate::sql::users as q;
+                ::sqlx::query(q::INSERT)
+                    .bind(&user.id)
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.is_admin)
+                    .bind(user.created_at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map(drop)
+                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+            }
+
+            async fn user_by_name(
+                &self,
+                username: &str,
+            ) -> Result<Option<$crate::User>, $crate::StoreError> {
+                self.user_where($crate::sql::users::BY_NAME, username).await
+            }
+
+            async fn user_by_id(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::User>, $crate::StoreError> {
+                self.user_where($crate::sql::users::BY_ID, id).await
+            }
+
+            async fn set_password_hash(
+                &self,
+                user_id: &str,
+                password_hash: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                use $crate::sql::users as q;
+                ::sqlx::query(q::SET_PASSWORD_HASH)
+                    .bind(password_hash)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected() > 0)
+                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+            }
+        }
+    };
+}
+pub(crate) use impl_user_store;
