@@ -8,7 +8,7 @@
 //! unstored. The namespace names the schema: the pool's every connection sets its
 //! `search_path` to it, so deployments (or test runs) can share one database. Queries are built
 //! at run time (`sqlx::query` + `bind`), so building needs no database; their text is shared with
-//! SQLite ([`crate::sql`]).
+//! SQLite (`crate::sql`).
 
 mod feed;
 

@@ -6,7 +6,7 @@
 //! acknowledged), and every read-modify-write (refresh rotation, the first signing key) runs in
 //! a `BEGIN IMMEDIATE` transaction, which takes the database's write lock before reading so two
 //! writers can never both act on the same stale read. The SQL itself is shared with
-//! PostgreSQL ([`crate::sql`]); this module adds the file, the pragmas, the locking and the
+//! PostgreSQL (`crate::sql`); this module adds the file, the pragmas, the locking and the
 //! error codes. Queries are built at run time (`sqlx::query` + `bind`), so building needs no
 //! database.
 
