@@ -7,6 +7,9 @@
 //! the caller with an in-process lock. Stores see only hashes of opaque tokens.
 //!
 //! Every backend must pass [`conformance::run_all`] (feature `conformance`).
+//!
+//! Backends other than memory are cargo features: `sqlite` (the default), `postgres` and
+//! `redis`.
 
 #![forbid(unsafe_code)]
 
@@ -24,11 +27,17 @@ pub mod attempts;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod memory;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(feature = "redis")]
 pub mod split;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 /// A boxed error from a backend, kept whole as the `source` of a [`StoreError`].

@@ -30,6 +30,7 @@ macro_rules! family_by_token {
 pub(crate) const FAMILY_BY_TOKEN: &str = family_by_token!();
 /// [`FAMILY_BY_TOKEN`], locking the family row until the transaction ends, for dialects with
 /// row locks.
+#[cfg(feature = "postgres")]
 pub(crate) const FAMILY_BY_TOKEN_FOR_UPDATE: &str = concat!(family_by_token!(), " FOR UPDATE OF f");
 /// Writes the state a transition changes: generation, rotation time, sealed successor and
 /// revocation.
