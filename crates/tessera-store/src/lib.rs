@@ -9,7 +9,7 @@
 //! Every backend must pass [`conformance::run_all`] (feature `conformance`).
 //!
 //! Backends other than memory are cargo features: `sqlite` (the default), `postgres` and
-//! `redis`.
+//! `redis`. [`open::open`] picks the backends a deployment's URLs name.
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +27,7 @@ pub mod attempts;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod memory;
+pub mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
