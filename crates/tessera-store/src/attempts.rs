@@ -93,6 +93,15 @@ impl AttemptCounter for MemoryAttempts {
         }))
     }
 
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|w, now| {
+            if let Some(win) = w.get_mut(key).filter(|win| win.left(now) > 0) {
+                win.count = win.count.saturating_sub(1);
+            }
+        });
+        Ok(())
+    }
+
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
         Ok(self.with(|w, now| match w.get(key) {
             Some(win) if win.left(now) > 0 => (win.count, win.left(now)),
@@ -125,5 +134,22 @@ mod tests {
         assert_eq!(a.hit("k", 60).await.unwrap(), (1, 60));
         a.reset("k").await.unwrap();
         assert_eq!(a.peek("k").await.unwrap(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn refund_applies_to_the_open_window_only() {
+        let clock = Arc::new(ManualClock::new(UnixTime(100)));
+        let a = MemoryAttempts::new(clock.clone());
+        a.hit("k", 60).await.unwrap();
+        a.hit("k", 60).await.unwrap();
+        a.refund("k").await.unwrap();
+        assert_eq!(a.peek("k").await.unwrap(), (1, 60));
+        clock.advance(60);
+        a.refund("k").await.unwrap();
+        assert_eq!(
+            a.hit("k", 60).await.unwrap(),
+            (1, 60),
+            "a closed window is left alone"
+        );
     }
 }

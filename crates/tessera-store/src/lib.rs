@@ -272,11 +272,20 @@ impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore> St
 /// Fixed-window attempt counters for login throttling, shared by every instance that uses the
 /// same backend. Windows are kept by the backend's own clock (Redis key expiry, or the
 /// process clock for the in-memory counter).
+///
+/// Callers reserve before they verify: [`AttemptCounter::hit`] counts an attempt *before* the
+/// password is checked — so concurrent guesses cannot all pass a check of the count made
+/// before any of them was counted — and [`AttemptCounter::refund`] takes it back when the
+/// password was right.
 #[async_trait]
 pub trait AttemptCounter: Send + Sync + 'static {
     /// Counts one attempt against `key`, opening a window of `window_secs` if none is open;
-    /// returns the count in the window and the seconds left in it.
+    /// returns the count in the window and the seconds left in it. Atomic: concurrent hits on
+    /// one key get distinct counts.
     async fn hit(&self, key: &str, window_secs: i64) -> Result<(u32, i64), StoreError>;
+    /// Takes back one attempt counted in `key`'s open window: the count drops by one, never
+    /// below zero. Without an open window it does nothing (and opens none).
+    async fn refund(&self, key: &str) -> Result<(), StoreError>;
     /// The count in `key`'s open window and the seconds left in it (`(0, 0)` if none).
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError>;
     /// Closes `key`'s window.

@@ -226,6 +226,10 @@ impl AttemptCounter for SplitStore {
         self.redis.hit(key, window_secs).await
     }
 
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.redis.refund(key).await
+    }
+
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
         self.redis.peek(key).await
     }

@@ -14,6 +14,7 @@
     clippy::indexing_slicing
 )]
 
+mod attempts;
 mod keys;
 mod refresh;
 mod revocations;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use tessera_core::opaque::{OpaqueToken, TokenHash, TokenKind, random_id};
 use tessera_core::time::UnixTime;
 
-use crate::Store;
+use crate::{AttemptCounter, Store};
 
 /// The moment most checks treat as "now".
 pub(crate) const NOW: UnixTime = UnixTime(1_700_000_000);
@@ -106,4 +107,17 @@ pub async fn rotation_is_atomic_across_handles<A: Store + ?Sized, B: Store + ?Si
     b: Arc<B>,
 ) {
     refresh::rotation_is_atomic_across(&a, &b).await;
+}
+
+/// Runs every conformance check of attempt counters against `counter`, panicking at the first
+/// failure; returns how many checks ran. Like [`run_all`], it races real tasks: run it on a
+/// multi-threaded runtime.
+pub async fn run_attempt_checks<A: AttemptCounter + ?Sized>(counter: Arc<A>) -> usize {
+    let a = &counter;
+    checks!(a;
+        attempts::concurrent_hits_get_distinct_counts,
+        attempts::refund_takes_back_one_never_below_zero,
+        attempts::concurrent_refunds_stop_at_zero,
+        attempts::refund_without_a_window_opens_none,
+    )
 }

@@ -1,8 +1,9 @@
 //! [`AttemptCounter`] on Redis: one key per counter (`ns:ac:K`), its TTL the open window.
 //!
 //! Design decision: count and window are one key changed by one script (`INCR`, then `EXPIRE`
-//! only if the key has no TTL yet), so every instance shares the window and a crash can never
-//! leave a counter without expiry. Windows run on Redis' clock.
+//! only if the key has no TTL yet; a refund's `DECR` only on a key that has one), so every
+//! instance shares the window and a crash can never leave a counter without expiry. Windows
+//! run on Redis' clock.
 
 use std::sync::LazyLock;
 
@@ -24,6 +25,21 @@ if ttl < 0 then
   ttl = tonumber(ARGV[1])
 end
 return {n, ttl}
+",
+    )
+});
+
+/// Takes back one attempt: decrements the counter only if it is above zero and has an expiry,
+/// so a refund can neither go below zero nor create a key (DECR on a missing key would make
+/// one, at -1 and without a TTL). DECR keeps the key's TTL. Returns the new count. KEYS: the
+/// counter.
+static REFUND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('PTTL', KEYS[1]) <= 0 then return 0 end
+local n = tonumber(redis.call('GET', KEYS[1]))
+if not n or n <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
 ",
     )
 });
@@ -55,6 +71,15 @@ impl AttemptCounter for RedisStore {
             .await
             .map_err(map_err)?;
         Ok((count(n), left))
+    }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        let _count: i64 = REFUND
+            .key(self.keys.attempts(key))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {

@@ -522,6 +522,24 @@ async fn attempt_counter_counts_within_a_window_and_resets() {
     cleanup(&single_url(), &ns).await;
 }
 
+/// The shared attempt-counter checks (exact counts under 64 concurrent hits, refunds that
+/// stop at zero and open no window) on one node and on a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempt_counter_conforms() {
+    let ns = namespace();
+    if let Some(s) = single(&ns).await {
+        assert_eq!(conformance::run_attempt_checks(Arc::new(s)).await, 4);
+        cleanup(&single_url(), &ns).await;
+    }
+    let Some((urls, own)) = cluster().await else {
+        return;
+    };
+    let ns = namespace();
+    let s = RedisStore::connect(&urls, &ns).await.unwrap();
+    conformance::run_attempt_checks(Arc::new(s)).await;
+    cleanup_cluster(&urls, own.as_ref(), &ns).await;
+}
+
 async fn ttl(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query_async(conn).await.unwrap()
 }
