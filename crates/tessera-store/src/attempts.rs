@@ -57,18 +57,29 @@ impl MemoryAttempts {
         if guard.len() >= MAX_KEYS {
             guard.retain(|_, w| w.left(now) > 0);
             if guard.len() >= MAX_KEYS {
-                evict_oldest(&mut guard);
+                evict_least_dangerous(&mut guard);
             }
         }
         f(&mut guard, now)
     }
 }
 
-fn evict_oldest(w: &mut HashMap<String, Window>) {
-    let mut starts: Vec<i64> = w.values().map(|win| win.start.0).collect();
-    starts.sort_unstable();
-    if let Some(cut) = starts.get(starts.len() / 10).copied() {
-        w.retain(|_, win| win.start.0 > cut);
+/// Makes room by forgetting the tenth of the windows that are least dangerous to forget: the
+/// lowest counts first (forgetting a window of few attempts gives a guesser back little), the
+/// oldest among equal counts. Lock-outs, the highest counts, are forgotten last — dropping the
+/// oldest windows first would have dropped exactly the active lock-outs, letting an attacker
+/// lift one by flooding the map with fresh keys.
+fn evict_least_dangerous(w: &mut HashMap<String, Window>) {
+    let mut ranked: Vec<(u32, UnixTime, &String)> =
+        w.iter().map(|(k, win)| (win.count, win.start, k)).collect();
+    ranked.sort_unstable_by_key(|&(count, start, _)| (count, start));
+    let forget: Vec<String> = ranked
+        .into_iter()
+        .take((w.len() / 10).max(1))
+        .map(|(_, _, k)| k.clone())
+        .collect();
+    for k in &forget {
+        w.remove(k);
     }
 }
 
@@ -151,5 +162,26 @@ mod tests {
             (1, 60),
             "a closed window is left alone"
         );
+    }
+
+    /// Regression guard: filling the map must not forget a lock-out, however old it is.
+    #[tokio::test]
+    async fn eviction_keeps_lock_outs() {
+        let clock = Arc::new(ManualClock::new(UnixTime(100)));
+        let a = MemoryAttempts::new(clock.clone());
+        for _ in 0..20 {
+            a.hit("user:locked", 900).await.unwrap();
+        }
+        clock.advance(1);
+        a.hit("user:warm", 900).await.unwrap();
+        a.hit("user:warm", 900).await.unwrap();
+        clock.advance(1);
+        for i in 0..MAX_KEYS {
+            a.hit(&format!("ip:{i}"), 900).await.unwrap();
+        }
+        let tracked = a.windows.lock().unwrap().len();
+        assert!(tracked < MAX_KEYS, "evicted: {tracked} tracked");
+        assert_eq!(a.peek("user:locked").await.unwrap().0, 20);
+        assert_eq!(a.peek("user:warm").await.unwrap().0, 2);
     }
 }
