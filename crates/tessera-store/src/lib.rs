@@ -132,10 +132,11 @@ pub trait SessionStore: Send + Sync + 'static {
 pub enum RotateOutcome {
     /// The current token was rotated: the successor offered by the caller is now current.
     Rotated(RefreshFamily),
-    /// A retry of the previous token within the grace window: `sealed` is the successor
-    /// handed out the first time, for the caller to open with the presented token.
+    /// The one retry of the previous token the grace window allows: `sealed` is the successor
+    /// handed out the first time, for the caller to open with the presented token. The store
+    /// no longer holds it, so any further presentation of that token is reuse.
     GraceRetry {
-        /// The family after the earlier rotation.
+        /// The family after the retry (its sealed successor cleared).
         family: RefreshFamily,
         /// The sealed successor.
         sealed: Vec<u8>,

@@ -248,6 +248,7 @@ impl RefreshStore for MemoryStore {
                 Ok(RotateOutcome::Rotated(rotated))
             }
             Transition::Replay { family, sealed } => {
+                t.families.insert(family.id.clone(), family.clone());
                 Ok(RotateOutcome::GraceRetry { family, sealed })
             }
             Transition::Revoke(revoked) => {

@@ -135,7 +135,14 @@ macro_rules! impl_refresh_store {
                         (RotateOutcome::Rotated(rotated.clone()), Some(rotated))
                     }
                     Transition::Replay { family, sealed } => {
-                        (RotateOutcome::GraceRetry { family, sealed }, None)
+                        // Saving clears the sealed successor: one replay per rotation.
+                        (
+                            RotateOutcome::GraceRetry {
+                                family: family.clone(),
+                                sealed,
+                            },
+                            Some(family),
+                        )
                     }
                     Transition::Revoke(revoked) => {
                         (RotateOutcome::Reused(revoked.clone()), Some(revoked))
