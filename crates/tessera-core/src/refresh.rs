@@ -11,9 +11,10 @@
 //! revokes the family together with its session.
 //!
 //! The sealed successor is the replay's whole state: the replay takes it out of the family
-//! (so a second replay finds none and is reuse) and a rotation replaces it. A database dump
-//! plus a leaked previous-generation token therefore never yields the current token once the
-//! one replay it was kept for is spent.
+//! (so a second replay finds none and is reuse), a rotation replaces it, and stores clear it
+//! once the window has passed ([`keeps_sealed_successor`]). A database dump plus a leaked
+//! previous-generation token therefore never yields the current token once the one replay it
+//! was kept for is spent or expired.
 //!
 //! [`decide`] is the whole rule and [`transition`] the state change it makes, as pure
 //! functions; stores persist the transition inside their own atomic
@@ -53,7 +54,7 @@ pub struct RefreshFamily {
     /// When generation `generation - 1` was rotated away, if it was.
     pub rotated_at: Option<UnixTime>,
     /// The current token sealed under a key derived from the previous token, for the one grace
-    /// retry; `None` once that retry is spent, or before any rotation.
+    /// retry; `None` once that retry is spent, its window has passed, or before any rotation.
     pub sealed_successor: Option<Vec<u8>>,
     /// Set once the family is revoked (reuse, logout, password change).
     pub revoked_at: Option<UnixTime>,
@@ -103,6 +104,15 @@ fn in_grace(family: &RefreshFamily, now: UnixTime, grace_secs: i64) -> bool {
     family
         .rotated_at
         .is_some_and(|at| grace_secs > 0 && now.since(at) < grace_secs)
+}
+
+/// Whether a store must keep `family`'s sealed successor at `now`: only while a grace retry
+/// could still use it (the family live, the window open). Periodic sweeps clear it otherwise.
+/// Stores that sweep in SQL spell the same rule as `revoked_at IS NULL AND rotated_at >
+/// now - grace_secs` (nothing is kept when `grace_secs <= 0`).
+#[must_use]
+pub fn keeps_sealed_successor(family: &RefreshFamily, now: UnixTime, grace_secs: i64) -> bool {
+    family.revoked_at.is_none() && in_grace(family, now, grace_secs)
 }
 
 /// The state change a presented refresh token causes: [`decide`] applied to the family. Stores
@@ -349,6 +359,18 @@ mod tests {
             Decision::Reuse,
             "once the successor is used, the token before it is reuse"
         );
+    }
+
+    #[test]
+    fn sealed_successor_is_kept_only_while_a_replay_could_use_it() {
+        let f = family(4, Some(100));
+        assert!(keeps_sealed_successor(&f, UnixTime(109), 10));
+        assert!(!keeps_sealed_successor(&f, UnixTime(110), 10));
+        assert!(!keeps_sealed_successor(&f, UnixTime(100), 0));
+        assert!(!keeps_sealed_successor(&family(0, None), UnixTime(100), 10));
+        let mut revoked = f;
+        revoked.revoked_at = Some(UnixTime(101));
+        assert!(!keeps_sealed_successor(&revoked, UnixTime(102), 10));
     }
 
     #[test]

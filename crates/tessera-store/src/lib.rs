@@ -186,6 +186,15 @@ pub trait RefreshStore: Send + Sync + 'static {
     async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
     /// Deletes families (and their token hashes) past their absolute end; returns how many.
     async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError>;
+    /// Clears the sealed successor of every family that no longer needs it at `now`
+    /// ([`tessera_core::refresh::keeps_sealed_successor`]: revoked, or the grace window of
+    /// `grace_secs` passed), so a database dump plus a leaked previous-generation token cannot
+    /// yield a current token. Returns how many were cleared. For the periodic sweep.
+    async fn clear_stale_successors(
+        &self,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The durable revocation list.

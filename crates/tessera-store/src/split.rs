@@ -143,6 +143,14 @@ impl RefreshStore for SplitStore {
     async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
         self.durable.delete_expired_families(now).await
     }
+
+    async fn clear_stale_successors(
+        &self,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> Result<u64, StoreError> {
+        self.durable.clear_stale_successors(now, grace_secs).await
+    }
 }
 
 #[async_trait]

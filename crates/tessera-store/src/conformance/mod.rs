@@ -89,6 +89,7 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         refresh::concurrent_rotation_without_grace_revokes,
         refresh::second_replay_within_grace_is_reuse,
         refresh::replay_after_the_successor_was_used_is_reuse,
+        refresh::sweep_clears_successors_past_the_window,
         refresh::concurrent_replays_get_one_grace_retry,
         revocations::each_kind_round_trips,
         revocations::upsert_keeps_the_maximum,

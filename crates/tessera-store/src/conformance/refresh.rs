@@ -323,6 +323,40 @@ pub(super) async fn replay_after_the_successor_was_used_is_reuse<S: Store + ?Siz
     assert!(is_revoked(s, &h2).await);
 }
 
+pub(super) async fn sweep_clears_successors_past_the_window<S: Store + ?Sized>(s: &Arc<S>) {
+    let far = UnixTime(3_600_000_000);
+    let mut hashes = Vec::new();
+    // Rotated at `far` (window passed at `far + GRACE`), at `far + 1` (still open), and at
+    // `far + 1` but then revoked.
+    for rotated_at in [far, far.plus(1), far.plus(1)] {
+        let f = family(far, 10_000);
+        let (t0, h0) = token(TokenKind::Refresh);
+        s.create_family(&f, &h0).await.unwrap();
+        let (_, h1) = rotate_ok(s, &t0, rotated_at).await;
+        assert!(stored_successor(s, &h1).await.is_some());
+        hashes.push((f.id, h1));
+    }
+    s.revoke_family(&hashes[2].0, far.plus(2)).await.unwrap();
+    let cleared = s
+        .clear_stale_successors(far.plus(GRACE), GRACE)
+        .await
+        .unwrap();
+    assert!(cleared >= 2, "cleared {cleared}");
+    assert_eq!(
+        stored_successor(s, &hashes[0].1).await,
+        None,
+        "window passed"
+    );
+    assert!(
+        stored_successor(s, &hashes[1].1).await.is_some(),
+        "window still open"
+    );
+    assert_eq!(stored_successor(s, &hashes[2].1).await, None, "revoked");
+    // Without a grace window nothing is kept.
+    s.clear_stale_successors(far.plus(GRACE), 0).await.unwrap();
+    assert_eq!(stored_successor(s, &hashes[1].1).await, None);
+}
+
 /// Spawns [`RACERS`] tasks presenting `presented` at once, each offering its own successor.
 async fn race<S: Store + ?Sized>(
     s: &Arc<S>,

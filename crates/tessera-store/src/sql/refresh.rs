@@ -41,6 +41,12 @@ pub(crate) const REVOKE: &str =
     "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 pub(crate) const REVOKE_SESSION: &str =
     "UPDATE refresh_families SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL";
+/// [`tessera_core::refresh::keeps_sealed_successor`] negated: `$1` is the cutoff, the latest
+/// rotation time whose grace window has passed (`i64::MAX` when there is no grace window).
+pub(crate) const CLEAR_STALE_SUCCESSORS: &str =
+    "UPDATE refresh_families SET sealed_successor = NULL
+     WHERE sealed_successor IS NOT NULL
+       AND (revoked_at IS NOT NULL OR rotated_at IS NULL OR rotated_at <= $1)";
 /// Token hashes go with their family (`ON DELETE CASCADE`; SQLite's foreign keys are on).
 pub(crate) const DELETE_EXPIRED: &str = "DELETE FROM refresh_families WHERE expires_at <= $1";
 
@@ -198,6 +204,25 @@ macro_rules! impl_refresh_store {
                 self.refresh_update($crate::sql::refresh::REVOKE_SESSION, now.0, sid)
                     .await
                     .map(drop)
+            }
+
+            async fn clear_stale_successors(
+                &self,
+                now: ::tessera_core::time::UnixTime,
+                grace_secs: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                use $crate::sql::refresh as q;
+                let cutoff = if grace_secs > 0 {
+                    now.0.saturating_sub(grace_secs)
+                } else {
+                    i64::MAX
+                };
+                ::sqlx::query(q::CLEAR_STALE_SUCCESSORS)
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
             }
 
             async fn delete_expired_families(
