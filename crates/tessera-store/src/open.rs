@@ -310,7 +310,7 @@ fn redact_urls(urls: &[String]) -> Vec<String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
-    use std::error::Error as _;
+    use std::error::Error;
 
     use tessera_core::time::SystemClock;
 
@@ -318,14 +318,11 @@ mod tests {
 
     /// The error and every source below it, as one string (what `{:#}` of anyhow prints).
     fn chain(e: &OpenError) -> String {
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
+        let first: &(dyn Error + 'static) = e;
+        std::iter::successors(Some(first), |&e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ")
     }
 
     /// The error of an open that must fail.

@@ -191,9 +191,10 @@ macro_rules! impl_refresh_store {
                 family_id: &str,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<(), $crate::StoreError> {
-                self.refresh_update($crate::sql::refresh::REVOKE, now.0, family_id)
-                    .await
-                    .map(drop)
+                let query = ::sqlx::query($crate::sql::refresh::REVOKE)
+                    .bind(now.0)
+                    .bind(family_id);
+                self.refresh_update(query).await.map(drop)
             }
 
             async fn revoke_families_of_session(
@@ -201,9 +202,10 @@ macro_rules! impl_refresh_store {
                 sid: &str,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<(), $crate::StoreError> {
-                self.refresh_update($crate::sql::refresh::REVOKE_SESSION, now.0, sid)
-                    .await
-                    .map(drop)
+                let query = ::sqlx::query($crate::sql::refresh::REVOKE_SESSION)
+                    .bind(now.0)
+                    .bind(sid);
+                self.refresh_update(query).await.map(drop)
             }
 
             async fn clear_stale_successors(
@@ -211,47 +213,34 @@ macro_rules! impl_refresh_store {
                 now: ::tessera_core::time::UnixTime,
                 grace_secs: i64,
             ) -> Result<u64, $crate::StoreError> {
-                use $crate::sql::refresh as q;
                 let cutoff = if grace_secs > 0 {
                     now.0.saturating_sub(grace_secs)
                 } else {
                     i64::MAX
                 };
-                ::sqlx::query(q::CLEAR_STALE_SUCCESSORS)
-                    .bind(cutoff)
-                    .execute(&self.pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+                let query =
+                    ::sqlx::query($crate::sql::refresh::CLEAR_STALE_SUCCESSORS).bind(cutoff);
+                self.refresh_update(query).await
             }
 
             async fn delete_expired_families(
                 &self,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<u64, $crate::StoreError> {
-                use $crate::sql::refresh as q;
-                ::sqlx::query(q::DELETE_EXPIRED)
-                    .bind(now.0)
-                    .execute(&self.pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+                let query = ::sqlx::query($crate::sql::refresh::DELETE_EXPIRED).bind(now.0);
+                self.refresh_update(query).await
             }
         }
 
         impl $store {
-            /// Runs `sql`, a statement of this module taking a time and a text key; returns
-            /// how many rows it changed.
-            async fn refresh_update(
+            /// Runs `query`, an update or delete of this module; returns how many rows it
+            /// changed.
+            async fn refresh_update<'q>(
                 &self,
-                sql: &'static str,
-                time: i64,
-                key: &str,
+                query: $crate::sql::Query<'q, Self>,
             ) -> Result<u64, $crate::StoreError> {
                 use $crate::sql::refresh as q;
-                ::sqlx::query(sql)
-                    .bind(time)
-                    .bind(key)
+                query
                     .execute(&self.pool)
                     .await
                     .map(|r| r.rows_affected())
