@@ -3,10 +3,18 @@
 //!
 //! A family is the chain of refresh tokens descended from one app login. Each use of the current
 //! token (generation `g`) mints generation `g + 1` and retires `g`. Presenting `g` again within
-//! the grace window (a client that lost the response, or two tabs racing) returns the *same*
-//! successor: it is kept sealed (AES-256-GCM) under a key only the holder of `g` can derive, so
-//! the store still holds no usable token. Presenting any retired token later is reuse — a sign the
-//! chain was stolen — and revokes the family together with its session.
+//! the grace window — once, and only while `g + 1` has not been used — returns the *same*
+//! successor, so a client that lost the response recovers. The successor is kept sealed
+//! (AES-256-GCM) under a key only the holder of `g` can derive, so the store holds no usable
+//! token. Any other presentation of a retired token — a second replay, a replay after the
+//! successor was used, or one after the window — is reuse, a sign the chain was stolen, and
+//! revokes the family together with its session.
+//!
+//! The sealed successor is the replay's whole state: the replay takes it out of the family
+//! (so a second replay finds none and is reuse), a rotation replaces it, and stores clear it
+//! once the window has passed ([`keeps_sealed_successor`]). A database dump plus a leaked
+//! previous-generation token therefore never yields the current token once the one replay it
+//! was kept for is spent or expired.
 //!
 //! [`decide`] is the whole rule and [`transition`] the state change it makes, as pure
 //! functions; stores persist the transition inside their own atomic
@@ -45,7 +53,8 @@ pub struct RefreshFamily {
     pub generation: u32,
     /// When generation `generation - 1` was rotated away, if it was.
     pub rotated_at: Option<UnixTime>,
-    /// The current token sealed under a key derived from the previous token, for grace retries.
+    /// The current token sealed under a key derived from the previous token, for the one grace
+    /// retry; `None` once that retry is spent, its window has passed, or before any rotation.
     pub sealed_successor: Option<Vec<u8>>,
     /// Set once the family is revoked (reuse, logout, password change).
     pub revoked_at: Option<UnixTime>,
@@ -56,9 +65,11 @@ pub struct RefreshFamily {
 pub enum Decision {
     /// The current token: rotate to a new generation.
     Rotate,
-    /// The previous token within the grace window: hand out the same successor again.
+    /// The previous token within the grace window, replayed for the first time since the
+    /// rotation: hand out the same successor again.
     GraceRetry,
-    /// A retired token outside the grace window: the chain leaked; revoke the family.
+    /// Any other retired token (older, replayed before, or outside the grace window): the chain
+    /// leaked; revoke the family.
     Reuse,
     /// The family is already revoked.
     Revoked,
@@ -78,15 +89,30 @@ pub fn decide(family: &RefreshFamily, presented: u32, now: UnixTime, grace_secs:
     if presented == family.generation {
         return Decision::Rotate;
     }
+    // The successor was used if the family moved on past it: then `presented` is not the
+    // previous generation. A replay already served took the sealed successor out.
     let is_previous = presented.checked_add(1) == Some(family.generation);
-    let in_grace = family
-        .rotated_at
-        .is_some_and(|at| grace_secs > 0 && now.since(at) < grace_secs);
-    if is_previous && in_grace && family.sealed_successor.is_some() {
+    if is_previous && in_grace(family, now, grace_secs) && family.sealed_successor.is_some() {
         Decision::GraceRetry
     } else {
         Decision::Reuse
     }
+}
+
+/// Whether the last rotation's grace window is still open at `now`.
+fn in_grace(family: &RefreshFamily, now: UnixTime, grace_secs: i64) -> bool {
+    family
+        .rotated_at
+        .is_some_and(|at| grace_secs > 0 && now.since(at) < grace_secs)
+}
+
+/// Whether a store must keep `family`'s sealed successor at `now`: only while a grace retry
+/// could still use it (the family live, the window open). Periodic sweeps clear it otherwise.
+/// Stores that sweep in SQL spell the same rule as `revoked_at IS NULL AND rotated_at >
+/// now - grace_secs` (nothing is kept when `grace_secs <= 0`).
+#[must_use]
+pub fn keeps_sealed_successor(family: &RefreshFamily, now: UnixTime, grace_secs: i64) -> bool {
+    family.revoked_at.is_none() && in_grace(family, now, grace_secs)
 }
 
 /// The state change a presented refresh token causes: [`decide`] applied to the family. Stores
@@ -96,14 +122,15 @@ pub enum Transition {
     /// Store the family as given (one generation on, the offered successor sealed in it) and
     /// the successor's hash at its new generation.
     Rotate(RefreshFamily),
-    /// Change nothing; hand out the successor sealed at the last rotation.
+    /// Store the family as given — its sealed successor taken out, so this replay is the
+    /// only one — and hand out the successor sealed at the last rotation.
     Replay {
-        /// The family, unchanged.
+        /// The family after the replay: as it was, without its sealed successor.
         family: RefreshFamily,
         /// The sealed successor.
         sealed: Vec<u8>,
     },
-    /// Store the family as given: revoked.
+    /// Store the family as given: revoked, its sealed successor dropped.
     Revoke(RefreshFamily),
     /// Change nothing; refuse.
     Refuse,
@@ -129,12 +156,14 @@ pub fn transition(
             }
             None => Transition::Refuse,
         },
-        Decision::GraceRetry => match family.sealed_successor.clone() {
+        Decision::GraceRetry => match family.sealed_successor.take() {
             Some(sealed) => Transition::Replay { family, sealed },
             None => Transition::Refuse,
         },
         Decision::Reuse => {
             family.revoked_at = Some(now);
+            // No replay can use it any more.
+            family.sealed_successor = None;
             Transition::Revoke(family)
         }
         Decision::Revoked | Decision::Expired => Transition::Refuse,
@@ -284,17 +313,23 @@ mod tests {
             (4, Some(UnixTime(500)), Some(vec![7]))
         );
         let f = family(4, Some(100));
+        let replayed = RefreshFamily {
+            sealed_successor: None,
+            ..f.clone()
+        };
         assert_eq!(
             transition(f.clone(), 3, UnixTime(105), 10, &[7]),
             Transition::Replay {
-                family: f.clone(),
+                family: replayed,
                 sealed: vec![1]
-            }
+            },
+            "the replay takes the sealed successor out"
         );
         let Transition::Revoke(revoked) = transition(f.clone(), 2, UnixTime(105), 10, &[7]) else {
             panic!("revoke")
         };
         assert_eq!(revoked.revoked_at, Some(UnixTime(105)));
+        assert_eq!(revoked.sealed_successor, None);
         assert_eq!(
             transition(family(u32::MAX, None), u32::MAX, UnixTime(5), 10, &[7]),
             Transition::Refuse,
@@ -305,6 +340,37 @@ mod tests {
             Transition::Refuse,
             "expired"
         );
+    }
+
+    #[test]
+    fn previous_token_replays_once_per_rotation() {
+        let f = family(4, Some(100));
+        let Transition::Replay { family: after, .. } = transition(f, 3, UnixTime(101), 10, &[7])
+        else {
+            panic!("first replay")
+        };
+        assert_eq!(decide(&after, 3, UnixTime(102), 10), Decision::Reuse);
+        let Transition::Rotate(next) = transition(after, 4, UnixTime(103), 10, &[8]) else {
+            panic!("rotate")
+        };
+        assert_eq!(decide(&next, 4, UnixTime(104), 10), Decision::GraceRetry);
+        assert_eq!(
+            decide(&next, 3, UnixTime(104), 10),
+            Decision::Reuse,
+            "once the successor is used, the token before it is reuse"
+        );
+    }
+
+    #[test]
+    fn sealed_successor_is_kept_only_while_a_replay_could_use_it() {
+        let f = family(4, Some(100));
+        assert!(keeps_sealed_successor(&f, UnixTime(109), 10));
+        assert!(!keeps_sealed_successor(&f, UnixTime(110), 10));
+        assert!(!keeps_sealed_successor(&f, UnixTime(100), 0));
+        assert!(!keeps_sealed_successor(&family(0, None), UnixTime(100), 10));
+        let mut revoked = f;
+        revoked.revoked_at = Some(UnixTime(101));
+        assert!(!keeps_sealed_successor(&revoked, UnixTime(102), 10));
     }
 
     #[test]

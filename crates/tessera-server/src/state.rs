@@ -428,6 +428,9 @@ impl AppState {
             self.store
                 .delete_dead_sessions(now, &self.config.sessions)
                 .await?;
+            self.store
+                .clear_stale_successors(now, self.config.refresh_grace_secs)
+                .await?;
             self.store.delete_expired_families(now).await
         };
         if let Err(e) = swept.await {

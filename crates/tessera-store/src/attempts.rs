@@ -64,24 +64,23 @@ impl MemoryAttempts {
     }
 }
 
-/// Frees a tenth of the map, forgetting the lowest counts first: a key with few attempts
-/// costs an attacker little to rebuild, while an active lock-out (a high count) is exactly
-/// what flooding the map with fresh keys would try to wash away.
+/// Makes room by forgetting the tenth of the windows that are least dangerous to forget: the
+/// lowest counts first (forgetting a window of few attempts gives a guesser back little), the
+/// oldest among equal counts. Lock-outs, the highest counts, are forgotten last — dropping the
+/// oldest windows first would have dropped exactly the active lock-outs, letting an attacker
+/// lift one by flooding the map with fresh keys.
 fn evict_least_dangerous(w: &mut HashMap<String, Window>) {
-    let mut counts: Vec<u32> = w.values().map(|win| win.count).collect();
-    counts.sort_unstable();
-    let Some(cut) = counts.get(counts.len() / 10).copied() else {
-        return;
-    };
-    let mut to_free = counts.len() / 10 + 1;
-    w.retain(|_, win| {
-        if to_free > 0 && win.count <= cut {
-            to_free -= 1;
-            false
-        } else {
-            true
-        }
-    });
+    let mut ranked: Vec<(u32, UnixTime, &String)> =
+        w.iter().map(|(k, win)| (win.count, win.start, k)).collect();
+    ranked.sort_unstable_by_key(|&(count, start, _)| (count, start));
+    let forget: Vec<String> = ranked
+        .into_iter()
+        .take((w.len() / 10).max(1))
+        .map(|(_, _, k)| k.clone())
+        .collect();
+    for k in &forget {
+        w.remove(k);
+    }
 }
 
 #[async_trait]
@@ -105,6 +104,15 @@ impl AttemptCounter for MemoryAttempts {
         }))
     }
 
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|w, now| {
+            if let Some(win) = w.get_mut(key).filter(|win| win.left(now) > 0) {
+                win.count = win.count.saturating_sub(1);
+            }
+        });
+        Ok(())
+    }
+
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
         Ok(self.with(|w, now| match w.get(key) {
             Some(win) if win.left(now) > 0 => (win.count, win.left(now)),
@@ -114,15 +122,6 @@ impl AttemptCounter for MemoryAttempts {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.with(|w, _| w.remove(key));
-        Ok(())
-    }
-
-    async fn refund(&self, key: &str) -> Result<(), StoreError> {
-        self.with(|w, now| {
-            if let Some(win) = w.get_mut(key).filter(|win| win.left(now) > 0) {
-                win.count = win.count.saturating_sub(1);
-            }
-        });
         Ok(())
     }
 }
@@ -149,32 +148,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refund_takes_back_one_and_never_opens_a_window() {
+    async fn refund_applies_to_the_open_window_only() {
         let clock = Arc::new(ManualClock::new(UnixTime(100)));
         let a = MemoryAttempts::new(clock.clone());
-        a.refund("k").await.unwrap();
-        assert_eq!(a.peek("k").await.unwrap(), (0, 0));
         a.hit("k", 60).await.unwrap();
         a.hit("k", 60).await.unwrap();
         a.refund("k").await.unwrap();
         assert_eq!(a.peek("k").await.unwrap(), (1, 60));
+        clock.advance(60);
         a.refund("k").await.unwrap();
-        a.refund("k").await.unwrap();
-        assert_eq!(a.peek("k").await.unwrap(), (0, 60));
+        assert_eq!(
+            a.hit("k", 60).await.unwrap(),
+            (1, 60),
+            "a closed window is left alone"
+        );
     }
 
-    /// Security finding 11: flooding the map with fresh keys must not wash away a lock-out.
+    /// Regression guard: filling the map must not forget a lock-out, however old it is.
     #[tokio::test]
-    async fn a_full_map_forgets_low_counts_before_a_lock_out() {
+    async fn eviction_keeps_lock_outs() {
         let clock = Arc::new(ManualClock::new(UnixTime(100)));
         let a = MemoryAttempts::new(clock.clone());
-        for _ in 0..10 {
-            a.hit("user:victim", 300).await.unwrap();
+        for _ in 0..20 {
+            a.hit("user:locked", 900).await.unwrap();
         }
         clock.advance(1);
-        for i in 0..MAX_KEYS + 10 {
-            a.hit(&format!("ip:flood-{i}"), 300).await.unwrap();
+        a.hit("user:warm", 900).await.unwrap();
+        a.hit("user:warm", 900).await.unwrap();
+        clock.advance(1);
+        for i in 0..MAX_KEYS {
+            a.hit(&format!("ip:{i}"), 900).await.unwrap();
         }
-        assert_eq!(a.peek("user:victim").await.unwrap().0, 10);
+        let tracked = a.windows.lock().unwrap().len();
+        assert!(tracked < MAX_KEYS, "evicted: {tracked} tracked");
+        assert_eq!(a.peek("user:locked").await.unwrap().0, 20);
+        assert_eq!(a.peek("user:warm").await.unwrap().0, 2);
     }
 }

@@ -7,6 +7,9 @@
 //! the caller with an in-process lock. Stores see only hashes of opaque tokens.
 //!
 //! Every backend must pass `conformance::run_all` (feature `conformance`).
+//!
+//! Backends other than memory are cargo features: `sqlite` (the default), `postgres` and
+//! `redis`. [`open::open`] picks the backends a deployment's URLs name.
 
 #![forbid(unsafe_code)]
 
@@ -24,11 +27,18 @@ pub mod attempts;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod memory;
+pub mod open;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(feature = "redis")]
 pub mod split;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 /// A boxed error from a backend, kept whole as the `source` of a [`StoreError`].
@@ -122,10 +132,11 @@ pub trait SessionStore: Send + Sync + 'static {
 pub enum RotateOutcome {
     /// The current token was rotated: the successor offered by the caller is now current.
     Rotated(RefreshFamily),
-    /// A retry of the previous token within the grace window: `sealed` is the successor
-    /// handed out the first time, for the caller to open with the presented token.
+    /// The one retry of the previous token the grace window allows: `sealed` is the successor
+    /// handed out the first time, for the caller to open with the presented token. The store
+    /// no longer holds it, so any further presentation of that token is reuse.
     GraceRetry {
-        /// The family after the earlier rotation.
+        /// The family after the retry (its sealed successor cleared).
         family: RefreshFamily,
         /// The sealed successor.
         sealed: Vec<u8>,
@@ -175,6 +186,15 @@ pub trait RefreshStore: Send + Sync + 'static {
     async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError>;
     /// Deletes families (and their token hashes) past their absolute end; returns how many.
     async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError>;
+    /// Clears the sealed successor of every family that no longer needs it at `now`
+    /// ([`tessera_core::refresh::keeps_sealed_successor`]: revoked, or the grace window of
+    /// `grace_secs` passed), so a database dump plus a leaked previous-generation token cannot
+    /// yield a current token. Returns how many were cleared. For the periodic sweep.
+    async fn clear_stale_successors(
+        &self,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The durable revocation list.
@@ -260,20 +280,24 @@ pub trait Store: UserStore + SessionStore + RefreshStore + RevocationStore + Key
 impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore> Store for T {}
 
 /// Fixed-window attempt counters for login throttling, shared by every instance that uses the
-/// same backend. Callers count an attempt *before* the work it limits (`hit`, then refuse if
-/// over the limit), so a burst of concurrent attempts cannot all pass one check. Windows are kept by the backend's own clock (Redis key expiry, or the
+/// same backend. Windows are kept by the backend's own clock (Redis key expiry, or the
 /// process clock for the in-memory counter).
+///
+/// Callers reserve before they verify: [`AttemptCounter::hit`] counts an attempt *before* the
+/// password is checked — so concurrent guesses cannot all pass a check of the count made
+/// before any of them was counted — and [`AttemptCounter::refund`] takes it back when the
+/// password was right.
 #[async_trait]
 pub trait AttemptCounter: Send + Sync + 'static {
     /// Counts one attempt against `key`, opening a window of `window_secs` if none is open;
-    /// returns the count in the window and the seconds left in it.
+    /// returns the count in the window and the seconds left in it. Atomic: concurrent hits on
+    /// one key get distinct counts.
     async fn hit(&self, key: &str, window_secs: i64) -> Result<(u32, i64), StoreError>;
+    /// Takes back one attempt counted in `key`'s open window: the count drops by one, never
+    /// below zero. Without an open window it does nothing (and opens none).
+    async fn refund(&self, key: &str) -> Result<(), StoreError>;
     /// The count in `key`'s open window and the seconds left in it (`(0, 0)` if none).
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError>;
     /// Closes `key`'s window.
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
-    /// Takes back one attempt counted by [`AttemptCounter::hit`] in `key`'s open window: for
-    /// an attempt counted up front (before the work it limits) that turned out not to count.
-    /// Never below zero; without an open window, nothing happens.
-    async fn refund(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
-use tessera_core::refresh::{RefreshFamily, Transition, transition};
+use tessera_core::refresh::{RefreshFamily, Transition, keeps_sealed_successor, transition};
 use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
@@ -248,6 +248,7 @@ impl RefreshStore for MemoryStore {
                 Ok(RotateOutcome::Rotated(rotated))
             }
             Transition::Replay { family, sealed } => {
+                t.families.insert(family.id.clone(), family.clone());
                 Ok(RotateOutcome::GraceRetry { family, sealed })
             }
             Transition::Revoke(revoked) => {
@@ -294,6 +295,21 @@ impl RefreshStore for MemoryStore {
         } = &mut *t;
         refresh_tokens.retain(|_, (id, _)| families.contains_key(id));
         Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+
+    async fn clear_stale_successors(
+        &self,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> Result<u64, StoreError> {
+        let mut cleared = 0u64;
+        for f in self.lock().families.values_mut() {
+            if f.sealed_successor.is_some() && !keeps_sealed_successor(f, now, grace_secs) {
+                f.sealed_successor = None;
+                cleared = cleared.saturating_add(1);
+            }
+        }
+        Ok(cleared)
     }
 }
 

@@ -57,7 +57,9 @@ macro_rules! sql_row {
     };
 }
 
+#[cfg(feature = "sqlite")]
 sql_row!(sqlx::sqlite::SqliteRow);
+#[cfg(feature = "postgres")]
 sql_row!(sqlx::postgres::PgRow);
 
 /// A column that did not decode: the driver's error, kept as the source.

@@ -143,6 +143,14 @@ impl RefreshStore for SplitStore {
     async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
         self.durable.delete_expired_families(now).await
     }
+
+    async fn clear_stale_successors(
+        &self,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> Result<u64, StoreError> {
+        self.durable.clear_stale_successors(now, grace_secs).await
+    }
 }
 
 #[async_trait]
@@ -226,15 +234,15 @@ impl AttemptCounter for SplitStore {
         self.redis.hit(key, window_secs).await
     }
 
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        self.redis.refund(key).await
+    }
+
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
         self.redis.peek(key).await
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.redis.reset(key).await
-    }
-
-    async fn refund(&self, key: &str) -> Result<(), StoreError> {
-        self.redis.refund(key).await
     }
 }

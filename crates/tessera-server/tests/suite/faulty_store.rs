@@ -159,6 +159,10 @@ impl RefreshStore for FaultyStore {
         self.check("revoke_families_of_session")?;
         self.inner.revoke_families_of_session(sid, now).await
     }
+    async fn clear_stale_successors(&self, now: UnixTime, grace: i64) -> Result<u64, StoreError> {
+        self.check("clear_stale_successors")?;
+        self.inner.clear_stale_successors(now, grace).await
+    }
     async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
         self.check("delete_expired_families")?;
         self.inner.delete_expired_families(now).await

@@ -14,6 +14,7 @@
     clippy::indexing_slicing
 )]
 
+mod attempts;
 mod keys;
 mod refresh;
 mod revocations;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use tessera_core::opaque::{OpaqueToken, TokenHash, TokenKind, random_id};
 use tessera_core::time::UnixTime;
 
-use crate::Store;
+use crate::{AttemptCounter, Store};
 
 /// The moment most checks treat as "now".
 pub(crate) const NOW: UnixTime = UnixTime(1_700_000_000);
@@ -86,6 +87,10 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         refresh::duplicate_first_token_conflicts,
         refresh::concurrent_rotation_with_grace_has_one_winner,
         refresh::concurrent_rotation_without_grace_revokes,
+        refresh::second_replay_within_grace_is_reuse,
+        refresh::replay_after_the_successor_was_used_is_reuse,
+        refresh::sweep_clears_successors_past_the_window,
+        refresh::concurrent_replays_get_one_grace_retry,
         revocations::each_kind_round_trips,
         revocations::upsert_keeps_the_maximum,
         revocations::listing_excludes_expired,
@@ -106,4 +111,17 @@ pub async fn rotation_is_atomic_across_handles<A: Store + ?Sized, B: Store + ?Si
     b: Arc<B>,
 ) {
     refresh::rotation_is_atomic_across(&a, &b).await;
+}
+
+/// Runs every conformance check of attempt counters against `counter`, panicking at the first
+/// failure; returns how many checks ran. Like [`run_all`], it races real tasks: run it on a
+/// multi-threaded runtime.
+pub async fn run_attempt_checks<A: AttemptCounter + ?Sized>(counter: Arc<A>) -> usize {
+    let a = &counter;
+    checks!(a;
+        attempts::concurrent_hits_get_distinct_counts,
+        attempts::refund_takes_back_one_never_below_zero,
+        attempts::concurrent_refunds_stop_at_zero,
+        attempts::refund_without_a_window_opens_none,
+    )
 }

@@ -81,6 +81,9 @@ pub struct PostgresStore {
     feed: Arc<PgRevocationFeed>,
 }
 
+// Every store trait, from the shared SQL; the dialect's part is `impl Dialect` below.
+sql::sql_store!(PostgresStore);
+
 impl std::fmt::Debug for PostgresStore {
     // The connect options hold the password: show the schema only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,8 +200,6 @@ fn is_transient(code: &str) -> bool {
             "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
         )
 }
-
-sql::sql_store!(PostgresStore);
 
 impl Dialect for PostgresStore {
     type Db = Postgres;

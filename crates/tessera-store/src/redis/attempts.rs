@@ -1,8 +1,9 @@
 //! [`AttemptCounter`] on Redis: one key per counter (`ns:ac:K`), its TTL the open window.
 //!
 //! Design decision: count and window are one key changed by one script (`INCR`, then `EXPIRE`
-//! only if the key has no TTL yet), so every instance shares the window and a crash can never
-//! leave a counter without expiry. Windows run on Redis' clock.
+//! only if the key has no TTL yet; a refund's `DECR` only on a key that has one), so every
+//! instance shares the window and a crash can never leave a counter without expiry. Windows
+//! run on Redis' clock.
 
 use std::sync::LazyLock;
 
@@ -28,6 +29,21 @@ return {n, ttl}
     )
 });
 
+/// Takes back one attempt: decrements the counter only if it is above zero and has an expiry,
+/// so a refund can neither go below zero nor create a key (DECR on a missing key would make
+/// one, at -1 and without a TTL). DECR keeps the key's TTL. Returns the new count. KEYS: the
+/// counter.
+static REFUND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('PTTL', KEYS[1]) <= 0 then return 0 end
+local n = tonumber(redis.call('GET', KEYS[1]))
+if not n or n <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
+",
+    )
+});
+
 /// The count and the seconds left, or `(0, 0)`. KEYS: the counter.
 static PEEK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -36,20 +52,6 @@ local n = redis.call('GET', KEYS[1])
 local ttl = redis.call('TTL', KEYS[1])
 if not n or ttl < 0 then return {0, 0} end
 return {tonumber(n), ttl}
-",
-    )
-});
-
-/// Takes back one attempt in an open window, never below zero, never creating a key (so never
-/// one without a TTL). KEYS: the counter.
-static REFUND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 and redis.call('TTL', KEYS[1]) > 0 then
-  redis.call('DECR', KEYS[1])
-end
-return 0
 ",
     )
 });
@@ -71,6 +73,15 @@ impl AttemptCounter for RedisStore {
         Ok((count(n), left))
     }
 
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        let _count: i64 = REFUND
+            .key(self.keys.attempts(key))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn peek(&self, key: &str) -> Result<(u32, i64), StoreError> {
         let (n, left): (i64, i64) = PEEK
             .key(self.keys.attempts(key))
@@ -78,15 +89,6 @@ impl AttemptCounter for RedisStore {
             .await
             .map_err(map_err)?;
         Ok((count(n), left))
-    }
-
-    async fn refund(&self, key: &str) -> Result<(), StoreError> {
-        let _: i64 = REFUND
-            .key(self.keys.attempts(key))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {

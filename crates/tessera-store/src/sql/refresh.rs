@@ -30,6 +30,7 @@ macro_rules! family_by_token {
 pub(crate) const FAMILY_BY_TOKEN: &str = family_by_token!();
 /// [`FAMILY_BY_TOKEN`], locking the family row until the transaction ends, for dialects with
 /// row locks.
+#[cfg(feature = "postgres")]
 pub(crate) const FAMILY_BY_TOKEN_FOR_UPDATE: &str = concat!(family_by_token!(), " FOR UPDATE OF f");
 /// Writes the state a transition changes: generation, rotation time, sealed successor and
 /// revocation.
@@ -40,6 +41,12 @@ pub(crate) const REVOKE: &str =
     "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 pub(crate) const REVOKE_SESSION: &str =
     "UPDATE refresh_families SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL";
+/// [`tessera_core::refresh::keeps_sealed_successor`] negated: `$1` is the cutoff, the latest
+/// rotation time whose grace window has passed (`i64::MAX` when there is no grace window).
+pub(crate) const CLEAR_STALE_SUCCESSORS: &str =
+    "UPDATE refresh_families SET sealed_successor = NULL
+     WHERE sealed_successor IS NOT NULL
+       AND (revoked_at IS NOT NULL OR rotated_at IS NULL OR rotated_at <= $1)";
 /// Token hashes go with their family (`ON DELETE CASCADE`; SQLite's foreign keys are on).
 pub(crate) const DELETE_EXPIRED: &str = "DELETE FROM refresh_families WHERE expires_at <= $1";
 
@@ -134,7 +141,14 @@ macro_rules! impl_refresh_store {
                         (RotateOutcome::Rotated(rotated.clone()), Some(rotated))
                     }
                     Transition::Replay { family, sealed } => {
-                        (RotateOutcome::GraceRetry { family, sealed }, None)
+                        // Saving clears the sealed successor: one replay per rotation.
+                        (
+                            RotateOutcome::GraceRetry {
+                                family: family.clone(),
+                                sealed,
+                            },
+                            Some(family),
+                        )
                     }
                     Transition::Revoke(revoked) => {
                         (RotateOutcome::Reused(revoked.clone()), Some(revoked))
@@ -177,9 +191,10 @@ macro_rules! impl_refresh_store {
                 family_id: &str,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<(), $crate::StoreError> {
-                self.refresh_update($crate::sql::refresh::REVOKE, now.0, family_id)
-                    .await
-                    .map(drop)
+                let query = ::sqlx::query($crate::sql::refresh::REVOKE)
+                    .bind(now.0)
+                    .bind(family_id);
+                self.refresh_update(query).await.map(drop)
             }
 
             async fn revoke_families_of_session(
@@ -187,38 +202,45 @@ macro_rules! impl_refresh_store {
                 sid: &str,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<(), $crate::StoreError> {
-                self.refresh_update($crate::sql::refresh::REVOKE_SESSION, now.0, sid)
-                    .await
-                    .map(drop)
+                let query = ::sqlx::query($crate::sql::refresh::REVOKE_SESSION)
+                    .bind(now.0)
+                    .bind(sid);
+                self.refresh_update(query).await.map(drop)
+            }
+
+            async fn clear_stale_successors(
+                &self,
+                now: ::tessera_core::time::UnixTime,
+                grace_secs: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let cutoff = if grace_secs > 0 {
+                    now.0.saturating_sub(grace_secs)
+                } else {
+                    i64::MAX
+                };
+                let query =
+                    ::sqlx::query($crate::sql::refresh::CLEAR_STALE_SUCCESSORS).bind(cutoff);
+                self.refresh_update(query).await
             }
 
             async fn delete_expired_families(
                 &self,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<u64, $crate::StoreError> {
-                use $crate::sql::refresh as q;
-                ::sqlx::query(q::DELETE_EXPIRED)
-                    .bind(now.0)
-                    .execute(&self.pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+                let query = ::sqlx::query($crate::sql::refresh::DELETE_EXPIRED).bind(now.0);
+                self.refresh_update(query).await
             }
         }
 
         impl $store {
-            /// Runs `sql`, a statement of this module taking a time and a text key; returns
-            /// how many rows it changed.
-            async fn refresh_update(
+            /// Runs `query`, an update or delete of this module; returns how many rows it
+            /// changed.
+            async fn refresh_update<'q>(
                 &self,
-                sql: &'static str,
-                time: i64,
-                key: &str,
+                query: $crate::sql::Query<'q, Self>,
             ) -> Result<u64, $crate::StoreError> {
                 use $crate::sql::refresh as q;
-                ::sqlx::query(sql)
-                    .bind(time)
-                    .bind(key)
+                query
                     .execute(&self.pool)
                     .await
                     .map(|r| r.rows_affected())

@@ -39,6 +39,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+// Every store trait, from the shared SQL; the dialect's part is `impl Dialect` below.
+sql::sql_store!(SqliteStore);
+
 impl SqliteStore {
     /// Opens (creating if needed, with mode 0600 on Unix) the database file at `path` and
     /// applies any pending migrations.
@@ -107,8 +110,6 @@ const SQLITE_LOCKED: i32 = 6;
 
 /// Whether any key is current; the first-key insert's check.
 const ANY_CURRENT_KEY: &str = "SELECT 1 FROM signing_keys WHERE status = $1 LIMIT 1";
-
-sql::sql_store!(SqliteStore);
 
 impl Dialect for SqliteStore {
     type Db = Sqlite;

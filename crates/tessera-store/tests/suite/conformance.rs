@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::RefreshFamily;
 use tessera_core::session::{Session, SessionKind, SessionPolicy};
-use tessera_core::time::UnixTime;
+use tessera_core::time::{SystemClock, UnixTime};
+use tessera_store::attempts::MemoryAttempts;
 use tessera_store::memory::MemoryStore;
 use tessera_store::sqlite::SqliteStore;
 use tessera_store::{RefreshStore, SessionStore, User, UserStore, conformance};
@@ -23,6 +24,12 @@ async fn memory_store_conforms() {
     assert!(ran >= 30);
     // Again on the same store: the suite must tolerate its own leftovers.
     conformance::run_all(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_attempts_conform() {
+    let attempts = Arc::new(MemoryAttempts::new(Arc::new(SystemClock)));
+    assert_eq!(conformance::run_attempt_checks(attempts).await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -522,49 +522,22 @@ async fn attempt_counter_counts_within_a_window_and_resets() {
     cleanup(&single_url(), &ns).await;
 }
 
-/// Security finding 1: attempts are counted before the work they limit, so a burst released
-/// at once by a barrier gets every count from 1 to 64 exactly once — no two racers see the
-/// same count, so no more than `limit` of them can pass. Refunds never go below zero and never
-/// open a window (a key without a TTL).
+/// The shared attempt-counter checks (exact counts under 64 concurrent hits, refunds that
+/// stop at zero and open no window) on one node and on a cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attempt_counter_counts_a_burst_exactly_and_refunds_safely() {
+async fn attempt_counter_conforms() {
     let ns = namespace();
-    let Some(s) = single(&ns).await else {
+    if let Some(s) = single(&ns).await {
+        assert_eq!(conformance::run_attempt_checks(Arc::new(s)).await, 4);
+        cleanup(&single_url(), &ns).await;
+    }
+    let Some((urls, own)) = cluster().await else {
         return;
     };
-    let s = std::sync::Arc::new(s);
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(64));
-    let racers: Vec<_> = (0..64)
-        .map(|_| {
-            let (s, barrier) = (s.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                s.hit("user:burst", 60).await.unwrap().0
-            })
-        })
-        .collect();
-    let mut counts = Vec::new();
-    for r in racers {
-        counts.push(r.await.unwrap());
-    }
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=64).collect::<Vec<u32>>());
-    s.refund("user:burst").await.unwrap();
-    assert_eq!(s.peek("user:burst").await.unwrap().0, 63);
-    s.refund("user:none").await.unwrap();
-    assert_eq!(s.peek("user:none").await.unwrap(), (0, 0));
-    let mut conn = redis::Client::open(single_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(format!("{ns}:ac:user:none"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(!exists, "a refund created a counter");
-    cleanup(&single_url(), &ns).await;
+    let ns = namespace();
+    let s = RedisStore::connect(&urls, &ns).await.unwrap();
+    conformance::run_attempt_checks(Arc::new(s)).await;
+    cleanup_cluster(&urls, own.as_ref(), &ns).await;
 }
 
 async fn ttl(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
