@@ -75,6 +75,10 @@ pub struct User {
     pub is_admin: bool,
     /// Registration time.
     pub created_at: UnixTime,
+    /// Raised by every action that ends all of the user's credentials (password change,
+    /// sign out everywhere, user revoke): a login whose password check started under an older
+    /// epoch lost a race with such an action and must not leave a session behind.
+    pub credential_epoch: i64,
 }
 
 impl std::fmt::Debug for User {
@@ -83,6 +87,7 @@ impl std::fmt::Debug for User {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("is_admin", &self.is_admin)
+            .field("credential_epoch", &self.credential_epoch)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +107,8 @@ pub trait UserStore: Send + Sync + 'static {
         user_id: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError>;
+    /// Atomically raises the user's credential epoch by one; `false` if there is no such user.
+    async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Login sessions.

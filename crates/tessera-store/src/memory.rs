@@ -120,6 +120,14 @@ impl UserStore for MemoryStore {
             true
         }))
     }
+
+    async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        Ok(t.users.get_mut(user_id).is_some_and(|u| {
+            u.credential_epoch = u.credential_epoch.saturating_add(1);
+            true
+        }))
+    }
 }
 
 #[async_trait]

@@ -79,6 +79,7 @@ pub(crate) fn user(row: &impl SqlRow) -> Result<User, StoreError> {
         password_hash: row.text("password_hash").map_err(&get)?,
         is_admin: row.flag("is_admin").map_err(&get)?,
         created_at: UnixTime(row.int("created_at").map_err(&get)?),
+        credential_epoch: row.int("credential_epoch").map_err(&get)?,
     })
 }
 

@@ -82,6 +82,10 @@ impl UserStore for SplitStore {
     ) -> Result<bool, StoreError> {
         self.durable.set_password_hash(user_id, password_hash).await
     }
+
+    async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError> {
+        self.durable.bump_credential_epoch(user_id).await
+    }
 }
 
 #[async_trait]

@@ -55,6 +55,7 @@ pub async fn register(
         username: name.into_string(),
         is_admin,
         created_at: state.now(),
+        credential_epoch: 0,
     };
     match state.store.create_user(&user).await {
         Ok(()) => Ok(user),

@@ -12,7 +12,7 @@ use tessera_core::revocation::Revocation;
 use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
 
-use super::sessions::new_session;
+use super::sessions::{confirm_epoch, new_session};
 use super::{ClientContext, device_cookie, internal, login, revoke_session_tree, use_session};
 use crate::auth::verify_jwt;
 use crate::error::ApiError;
@@ -131,16 +131,21 @@ pub async fn token(
             let username = required(req.username, "username")?;
             let password = required(req.password, "password")?;
             let scope = scope(req.scope)?;
+            // RFC 6749 §5.2: wrong credentials (or a login lost to a password change) are
+            // `invalid_grant` here.
+            let as_grant = |e| match e {
+                ApiError::InvalidCredentials => {
+                    ApiError::InvalidGrant("unknown user or wrong password")
+                }
+                other => other,
+            };
             let user = login(state, &username, password, client)
                 .await
-                .map_err(|e| match e {
-                    ApiError::InvalidCredentials => {
-                        ApiError::InvalidGrant("unknown user or wrong password")
-                    }
-                    other => other,
-                })?;
+                .map_err(as_grant)?;
             Ok(Granted {
-                body: start_app_session(state, &user, scope, client).await?,
+                body: start_app_session(state, &user, scope, client)
+                    .await
+                    .map_err(as_grant)?,
                 device_cookie: device_cookie(state, &user),
             })
         }
@@ -213,6 +218,7 @@ async fn start_app_session(
         .store
         .create_family(&family, &refresh_token.hash())
         .await?;
+    confirm_epoch(state, user, &session.id).await?;
     let access_token = issue_access(
         state,
         &user.id,

@@ -43,7 +43,33 @@ pub async fn start_browser_session(
     let token = OpaqueToken::generate(TokenKind::Session).map_err(internal)?;
     let session = new_session(state, user, Some(&token), SessionKind::Browser, client)?;
     state.store.create_session(&session).await?;
+    confirm_epoch(state, user, &session.id).await?;
     Ok((session, token))
+}
+
+/// Keeps a session just created for `user` only if no action ended the user's credentials
+/// since the password was checked (the user's credential epoch is unchanged). Such an action
+/// raises the epoch *before* it lists the sessions to revoke, so a login racing it is caught
+/// either by that list or here — never by neither.
+///
+/// # Errors
+/// `InvalidCredentials` (after revoking the new session) if the epoch moved; a store failure.
+pub(super) async fn confirm_epoch(
+    state: &AppState,
+    user: &User,
+    sid: &str,
+) -> Result<(), ApiError> {
+    let now_epoch = state
+        .store
+        .user_by_id(&user.id)
+        .await?
+        .map(|u| u.credential_epoch);
+    if now_epoch == Some(user.credential_epoch) {
+        return Ok(());
+    }
+    tracing::info!(user = %user.id, sid, "login lost a race with a credential reset: session revoked");
+    revoke_session_tree(state, sid).await?;
+    Err(ApiError::InvalidCredentials)
 }
 
 /// The liveness rule, the one place it is written: a stored session is alive while it is
@@ -129,8 +155,9 @@ pub async fn revoke_own_session(
     }
 }
 
-/// Revokes every credential of a user (password change, admin action): a per-user cutoff
-/// for access tokens without a session, then every session tree. `keep` spares one session.
+/// Revokes every credential of a user (password change, admin action, sign out everywhere):
+/// raises the user's credential epoch, records a per-user cutoff for access tokens without a
+/// session, then revokes every session tree. `keep` spares one session (and the cutoff).
 ///
 /// # Errors
 /// A store failure.
@@ -139,6 +166,9 @@ pub async fn revoke_user(
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<usize, ApiError> {
+    // First, so a login in flight (its password checked under the old epoch) cannot create a
+    // session after the list below was taken and survive (see `confirm_epoch`).
+    state.store.bump_credential_epoch(user_id).await?;
     let now = state.now();
     if keep.is_none() {
         let expires_at = now.plus(state.config.access_horizon_secs());

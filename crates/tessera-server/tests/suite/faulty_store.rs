@@ -23,6 +23,7 @@ pub struct FaultyStore {
     inner: MemoryStore,
     failing: Mutex<HashSet<&'static str>>,
     dead_feed: bool,
+    reset_before_next_session: std::sync::atomic::AtomicBool,
 }
 
 /// A revocation feed that never connects: the server stays in degraded mode and checks every
@@ -52,6 +53,14 @@ impl FaultyStore {
     /// Makes `method` fail until [`FaultyStore::heal`].
     pub fn fail(&self, method: &'static str) {
         self.failing.lock().unwrap().insert(method);
+    }
+
+    /// Makes the next `create_session` first raise its user's credential epoch: a credential
+    /// reset (password change, sign out everywhere) landing exactly between a login's
+    /// password check and its session.
+    pub fn reset_credentials_before_next_session(&self) {
+        self.reset_before_next_session
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Makes every method work again.
@@ -88,12 +97,22 @@ impl UserStore for FaultyStore {
         self.check("set_password_hash")?;
         self.inner.set_password_hash(user_id, hash).await
     }
+    async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError> {
+        self.check("bump_credential_epoch")?;
+        self.inner.bump_credential_epoch(user_id).await
+    }
 }
 
 #[async_trait]
 impl SessionStore for FaultyStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         self.check("create_session")?;
+        if self
+            .reset_before_next_session
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.inner.bump_credential_epoch(&session.user_id).await?;
+        }
         self.inner.create_session(session).await
     }
     async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {

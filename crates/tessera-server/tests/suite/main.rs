@@ -9,6 +9,7 @@
 mod attacks;
 mod bad_input;
 mod common;
+mod credential_races;
 mod csrf_cookies;
 mod faulty_store;
 mod meta;

@@ -67,6 +67,7 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         users::create_and_look_up,
         users::duplicate_username_conflicts,
         users::set_password_hash,
+        users::credential_epoch_counts_every_bump,
         sessions::create_and_look_up,
         sessions::touch_records_last_seen,
         sessions::list_of_user_is_ordered_and_scoped,

@@ -12,6 +12,7 @@ fn user() -> User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         is_admin: false,
         created_at: NOW,
+        credential_epoch: 0,
     }
 }
 
@@ -45,4 +46,31 @@ pub(super) async fn set_password_hash<S: Store + ?Sized>(s: &Arc<S>) {
         "new-hash"
     );
     assert!(!s.set_password_hash(&id(), "x").await.unwrap());
+}
+
+/// Concurrent epoch bumps (released together by a barrier) are each counted: an action that
+/// ends a user's credentials can never be lost to another one racing it.
+pub(super) async fn credential_epoch_counts_every_bump<S: Store + ?Sized>(s: &Arc<S>) {
+    let u = user();
+    s.create_user(&u).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let (s, barrier, id) = (Arc::clone(s), Arc::clone(&barrier), u.id.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.bump_credential_epoch(&id).await.unwrap()
+            })
+        })
+        .collect();
+    for r in racers {
+        assert!(r.await.unwrap());
+    }
+    let stored = s.user_by_id(&u.id).await.unwrap().unwrap();
+    assert_eq!(stored.credential_epoch, 16);
+    assert_eq!(
+        stored.password_hash, u.password_hash,
+        "nothing else changed"
+    );
+    assert!(!s.bump_credential_epoch(&id()).await.unwrap());
 }

@@ -8,11 +8,11 @@ pub(crate) const CONFLICT: &str = "username";
 pub(crate) const INSERT: &str =
     "INSERT INTO users (id, username, password_hash, is_admin, created_at)
      VALUES ($1, $2, $3, $4, $5)";
-pub(crate) const BY_NAME: &str =
-    "SELECT id, username, password_hash, is_admin, created_at FROM users WHERE username = $1";
-pub(crate) const BY_ID: &str =
-    "SELECT id, username, password_hash, is_admin, created_at FROM users WHERE id = $1";
+pub(crate) const BY_NAME: &str = "SELECT id, username, password_hash, is_admin, created_at, credential_epoch FROM users WHERE username = $1";
+pub(crate) const BY_ID: &str = "SELECT id, username, password_hash, is_admin, created_at, credential_epoch FROM users WHERE id = $1";
 pub(crate) const SET_PASSWORD_HASH: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
+pub(crate) const BUMP_EPOCH: &str =
+    "UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = $1";
 
 /// Implements [`crate::UserStore`] for a [`super::Dialect`] store type.
 macro_rules! impl_user_store {
@@ -74,6 +74,19 @@ macro_rules! impl_user_store {
                 use $crate::sql::users as q;
                 ::sqlx::query(q::SET_PASSWORD_HASH)
                     .bind(password_hash)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected() > 0)
+                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+            }
+
+            async fn bump_credential_epoch(
+                &self,
+                user_id: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                use $crate::sql::users as q;
+                ::sqlx::query(q::BUMP_EPOCH)
                     .bind(user_id)
                     .execute(&self.pool)
                     .await

@@ -79,6 +79,7 @@ async fn sqlite_reopen_finds_everything() {
         password_hash: "hash".into(),
         is_admin: true,
         created_at: NOW,
+        credential_epoch: 0,
     };
     let token = OpaqueToken::generate(TokenKind::Session).unwrap();
     let session = Session::new(
