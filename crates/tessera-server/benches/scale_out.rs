@@ -82,7 +82,7 @@ async fn propagation(name: &str, a: AppState, b: AppState) {
         })
         .await
         .unwrap();
-        while !b.is_revoked(subject).await.unwrap() {
+        while !b.is_revoked(subject, "").await.unwrap() {
             assert!(
                 start.elapsed() < Duration::from_secs(5),
                 "{name}: revocation never arrived"

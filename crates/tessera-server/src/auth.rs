@@ -147,22 +147,29 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credentia
 /// # Errors
 /// `InvalidToken`, whatever the reason; `Unavailable` if revocation cannot be checked.
 pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
-    let ring = state.key_ring();
-    let refused_key = |kid: &str| state.revocations.is_key_revoked(kid);
-    let claims =
-        access::verify_except(token, &ring, refused_key, &state.access_policy, state.now())
-            .map_err(|e| {
-                tracing::debug!(reason = %e, "access token refused");
-                ApiError::InvalidToken
-            })?;
-
+    let (claims, kid) = {
+        let ring = state.key_ring();
+        // The key the verifier picked, for the store check while the feed is down.
+        let picked = std::cell::RefCell::new(String::new());
+        let refused_key = |kid: &str| {
+            kid.clone_into(&mut picked.borrow_mut());
+            state.revocations.is_key_revoked(kid)
+        };
+        let claims =
+            access::verify_except(token, &ring, refused_key, &state.access_policy, state.now())
+                .map_err(|e| {
+                    tracing::debug!(reason = %e, "access token refused");
+                    ApiError::InvalidToken
+                })?;
+        (claims, picked.into_inner())
+    };
     let subject = RevocationSubject {
         jti: &claims.jti,
         sid: claims.sid.as_deref(),
         sub: &claims.sub,
         iat: claims.iat,
     };
-    if state.is_revoked(subject).await? {
+    if state.is_revoked(subject, &kid).await? {
         tracing::debug!(jti = %claims.jti, "revoked access token refused");
         return Err(ApiError::InvalidToken);
     }

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// Registrations allowed per client IP (IPv6: per /64) within the window; `409 taken`
     /// answers count too, so the endpoint is no faster a username oracle than login.
     pub register_limit_per_ip: u32,
+    /// Access tokens one user may revoke one by one within the window; past it, revocations
+    /// coalesce into a per-user cutoff, so no account can inflate every instance's list.
+    pub revocations_per_user: u32,
     /// Password hashes (Argon2id) that may wait or run at once before new ones are refused
     /// with 503 and `Retry-After`; logins from a known device may use twice as many.
     pub hashing_queue: usize,
@@ -51,6 +54,7 @@ impl ServerConfig {
             login_window_secs: 300,
             register_limit_per_ip: 20,
             hashing_queue: 16,
+            revocations_per_user: 100,
         }
     }
 

@@ -13,6 +13,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tessera_core::keys::KeyStatus;
 use tessera_core::revocation::{Revocation, RevocationList, RevocationSubject};
 use tessera_core::time::UnixTime;
 use tessera_store::{FeedEvent, RevocationFeed, Store, StoreError};
@@ -134,7 +135,9 @@ impl RevocationView {
         Ok(())
     }
 
-    /// Whether an access token is revoked: memory when exact, else memory and the store.
+    /// Whether an access token, signed by key `kid`, is revoked: memory when exact, else memory
+    /// and the store — the token's own entries, and the key's status (a key revoked while the
+    /// feed is down must not keep verifying until the next key-ring reload).
     ///
     /// # Errors
     /// If the store must be asked and cannot answer.
@@ -142,21 +145,27 @@ impl RevocationView {
         &self,
         store: &dyn Store,
         s: RevocationSubject<'_>,
+        kid: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        if self.read(|l| l.is_revoked(s)) {
+        if self.read(|l| l.is_revoked(s) || l.is_key_revoked(kid)) {
             return Ok(true);
         }
         if self.memory_is_exact() {
             return Ok(false);
         }
         let found = store.revocations_for(s.jti, s.sid, s.sub, now).await?;
+        let key_revoked = store
+            .keys()
+            .await?
+            .iter()
+            .any(|k| k.kid == kid && k.status == KeyStatus::Revoked);
         let mut list = RevocationList::new();
         for r in &found {
             list.insert(r);
             self.insert(r);
         }
-        Ok(list.is_revoked(s))
+        Ok(key_revoked || list.is_revoked(s))
     }
 
     /// Whether a login session is revoked: memory when exact, else memory and the store.
@@ -177,13 +186,12 @@ impl RevocationView {
             return Ok(false);
         }
         let found = store.revocations_for("", Some(sid), user_id, now).await?;
-        let revoked = found
-            .iter()
-            .any(|r| matches!(r, Revocation::Session { sid: s, .. } if s == sid));
+        let mut list = RevocationList::new();
         for r in &found {
+            list.insert(r);
             self.insert(r);
         }
-        Ok(revoked)
+        Ok(list.is_session_revoked(sid))
     }
 
     /// Follows the store's feed until the process ends: marks the view live once a

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub access_tokens_issued: AtomicU64,
     /// Refresh rotations.
     pub refresh_rotations: AtomicU64,
+    /// Grace-window replays of a rotated refresh token (one per rotation at most).
+    pub refresh_grace_replays: AtomicU64,
     /// Refresh-token reuse detections.
     pub refresh_reuse_detected: AtomicU64,
     /// Revocations recorded by this instance.
@@ -268,14 +270,18 @@ impl AppState {
         &self.metrics
     }
 
-    /// Whether an access token with these claims is revoked.
+    /// Whether an access token with these claims, signed by key `kid`, is revoked.
     ///
     /// # Errors
     /// `Unavailable` if the feed is down and the store cannot be asked.
-    pub async fn is_revoked(&self, subject: RevocationSubject<'_>) -> Result<bool, ApiError> {
+    pub async fn is_revoked(
+        &self,
+        subject: RevocationSubject<'_>,
+        kid: &str,
+    ) -> Result<bool, ApiError> {
         Ok(self
             .revocations
-            .is_token_revoked(self.store.as_ref(), subject, self.now())
+            .is_token_revoked(self.store.as_ref(), subject, kid, self.now())
             .await?)
     }
 

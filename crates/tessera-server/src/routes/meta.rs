@@ -98,6 +98,15 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         ),
         ("tessera_refresh_rotations_total", &m.refresh_rotations),
         (
+            "tessera_refresh_grace_replays_total",
+            &m.refresh_grace_replays,
+        ),
+        ("tessera_password_hashing_refused_total", &m.hashing_refused),
+        (
+            "tessera_registrations_throttled_total",
+            &m.registrations_throttled,
+        ),
+        (
             "tessera_refresh_reuse_detected_total",
             &m.refresh_reuse_detected,
         ),
@@ -108,7 +117,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     ];
     let mut out = String::from(
         "# TYPE tessera_logins_total counter\n# TYPE tessera_password_checks_total counter\n# TYPE tessera_access_tokens_issued_total counter\n\
-         # TYPE tessera_refresh_rotations_total counter\n# TYPE tessera_refresh_reuse_detected_total counter\n\
+         # TYPE tessera_refresh_rotations_total counter\n# TYPE tessera_refresh_grace_replays_total counter\n\
+         # TYPE tessera_password_hashing_refused_total counter\n# TYPE tessera_registrations_throttled_total counter\n# TYPE tessera_refresh_reuse_detected_total counter\n\
          # TYPE tessera_revocations_recorded_total counter\n# TYPE tessera_revocation_list_entries gauge\n",
     );
     for (name, c) in counters {

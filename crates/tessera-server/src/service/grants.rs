@@ -299,6 +299,10 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
             (family, candidate)
         }
         RotateOutcome::GraceRetry { family, sealed } => {
+            // The one replay a rotation allows (a client that lost the response); logged and
+            // counted, since a thief holding the previous token looks the same.
+            Metrics::inc(&state.metrics.refresh_grace_replays);
+            tracing::warn!(family = %family.id, sid = %family.sid, "refresh token replayed within the grace window");
             let next = refresh::open_successor(&presented, &sealed).map_err(|_| refused_grant())?;
             (family, next)
         }
@@ -362,15 +366,34 @@ pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Revokes one access token by `jti` until it expires.
+/// Revokes one access token by `jti` until it expires — or, past
+/// `revocations_per_user` in a window, with one per-user cutoff that kills this token and every
+/// older one of the user: each entry is held by every instance, so one account must not be able
+/// to grow the list without bound. (Sessions and refresh tokens live on; apps refresh.)
 ///
 /// # Errors
 /// A store failure.
 pub async fn revoke_access(state: &AppState, claims: &AccessClaims) -> Result<(), ApiError> {
-    state
-        .record_revocation(Revocation::Token {
+    let (count, _) = state
+        .attempts
+        .hit(
+            &format!("revoke:{}", claims.sub),
+            state.config.login_window_secs,
+        )
+        .await?;
+    let revocation = if count > state.config.revocations_per_user {
+        let now = state.now();
+        Revocation::User {
+            user_id: claims.sub.clone(),
+            // `iat < not_before` revokes: this token's own second included.
+            not_before: now.max(claims.iat.plus(1)),
+            expires_at: now.plus(state.config.access_horizon_secs()),
+        }
+    } else {
+        Revocation::Token {
             jti: claims.jti.clone(),
             expires_at: claims.exp.plus(state.config.leeway_secs),
-        })
-        .await
+        }
+    };
+    state.record_revocation(revocation).await
 }

@@ -17,6 +17,7 @@ mod oauth;
 mod password_change;
 mod random_input;
 mod rate_limits;
+mod refresh_replays;
 mod store_faults;
 mod throttle_races;
 mod timeouts;

@@ -87,3 +87,26 @@ async fn revoking_a_jwt_while_revocations_cannot_be_checked_is_503() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Security finding 11: while the feed is down, a key revoked in the store must stop
+/// verifying at once, not at the next key-ring reload.
+#[tokio::test]
+async fn a_key_revoked_while_the_feed_is_down_stops_verifying_at_once() {
+    let store = FaultyStore::with_dead_feed();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    s.register("alice", PASSWORD).await;
+    let app = s.password_grant("alice", PASSWORD).await;
+    assert_eq!(s.userinfo_bearer(&app.access).await.status, StatusCode::OK);
+    let kid = jwt_part(&app.access, 0)["kid"].as_str().unwrap().to_owned();
+    use tessera_store::KeyStore;
+    assert!(
+        store
+            .set_key_status(&kid, tessera_core::keys::KeyStatus::Revoked)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.userinfo_bearer(&app.access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

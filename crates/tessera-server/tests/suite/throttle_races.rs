@@ -226,3 +226,28 @@ async fn a_flood_of_hashing_work_is_refused_beyond_the_queue() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "the queue drains");
 }
+
+/// Security finding 8: one self-registered account revoking its own JWTs one by one could add
+/// an entry per token to every instance's list. Past the per-user limit the revocations
+/// coalesce into one per-user cutoff: every token still dies, the list stays bounded.
+#[tokio::test]
+async fn revoking_many_tokens_cannot_inflate_the_revocation_list() {
+    let s = TestServer::new().await;
+    s.register("mallory", PASSWORD).await;
+    let limit = usize::try_from(s.state.config().revocations_per_user).unwrap();
+    let mut tokens = s.password_grant("mallory", PASSWORD).await;
+    let mut access = Vec::new();
+    for _ in 0..300 {
+        access.push(tokens.access.clone());
+        tokens = s.refresh(&tokens.refresh).await;
+    }
+    let before = s.state.revocations().len();
+    for a in &access {
+        assert_eq!(s.revoke(a).await.status, StatusCode::OK);
+    }
+    let added = s.state.revocations().len() - before;
+    assert!(added <= limit + 1, "{added} entries for 300 revocations");
+    for a in &access {
+        assert_eq!(s.userinfo_bearer(a).await.status, StatusCode::UNAUTHORIZED);
+    }
+}
