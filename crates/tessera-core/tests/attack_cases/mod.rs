@@ -1,8 +1,8 @@
 //! Forged and malformed tokens for the attack suites: RFC 8725 §2–3, the jwt_tool and jwt-hack
 //! playbooks, OWASP ASVS 5.0 V9.
 //!
-//! Shared by `tessera-core/tests/attacks.rs` (the library verifier) and
-//! `tessera-server/tests/attacks.rs` (the real HTTP path), which includes this file by
+//! Shared by `tessera-core/tests/suite/attacks.rs` (the library verifier) and
+//! `tessera-server/tests/suite/attacks.rs` (the real HTTP path), which includes this file by
 //! `#[path]`; it only needs `tessera-core`, `aws-lc-rs`, `base64` and `serde_json`.
 //!
 //! Every case starts from the real thing: the public keys as the JWKS publishes them (all an

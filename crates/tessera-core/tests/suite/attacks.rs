@@ -12,8 +12,9 @@
 //! tried too) — and must be refused. Controls built through the same raw paths must be
 //! accepted. Run with `--nocapture` to see the case count per family and the refusal reasons.
 //!
-//! The same generator drives `tessera-server/tests/attacks.rs` over the real HTTP path.
+//! The same generator drives `tessera-server/tests/suite/attacks.rs` over the real HTTP path.
 
+#[path = "../attack_cases/mod.rs"]
 mod attack_cases;
 
 use std::collections::BTreeMap;
