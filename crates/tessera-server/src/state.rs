@@ -326,21 +326,33 @@ impl AppState {
         Ok(slot)
     }
 
-    /// Hashes a password on the blocking pool.
-    ///
-    /// # Errors
-    /// `Overloaded` when the hashing queue is full; `Internal` if hashing fails.
-    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
-        let _slot = self.enter_hashing_queue(HashPriority::Normal)?;
+    /// Runs Argon2 work on the blocking pool: a place in the bounded queue first, then one of
+    /// the permits (one per core), so a burst can neither starve the async runtime nor queue
+    /// without bound.
+    async fn run_hashing<R: Send + 'static>(
+        &self,
+        priority: HashPriority,
+        work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let _slot = self.enter_hashing_queue(priority)?;
         let _permit = self
             .hashing
             .acquire()
             .await
             .map_err(|_| ApiError::Internal("hashing pool closed".into()))?;
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
+        tokio::task::spawn_blocking(move || work(&hasher))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string().into()))?
+            .map_err(|e| ApiError::Internal(e.to_string().into()))
+    }
+
+    /// Hashes a password on the blocking pool.
+    ///
+    /// # Errors
+    /// `Overloaded` when the hashing queue is full; `Internal` if hashing fails.
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        self.run_hashing(HashPriority::Normal, move |h| h.hash(&password))
+            .await?
             .map_err(|e| ApiError::Internal(e.to_string().into()))
     }
 
@@ -355,23 +367,17 @@ impl AppState {
         phc: Option<String>,
         priority: HashPriority,
     ) -> Result<bool, ApiError> {
-        let _slot = self.enter_hashing_queue(priority)?;
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Internal("hashing pool closed".into()))?;
-        let hasher = self.hasher.clone();
+        let ok = self
+            .run_hashing(priority, move |h| match phc {
+                Some(phc) => h.verify(&password, &phc),
+                None => {
+                    h.verify_absent(&password);
+                    false
+                }
+            })
+            .await?;
         Metrics::inc(&self.metrics.password_checks);
-        tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => hasher.verify(&password, &phc),
-            None => {
-                hasher.verify_absent(&password);
-                false
-            }
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string().into()))
+        Ok(ok)
     }
 
     /// Starts the background upkeep, ticking every `every`: following the store's revocation
