@@ -192,6 +192,21 @@ mod tests {
         );
     }
 
+    /// The grant types the token endpoint documents are exactly the ones `GrantType` has.
+    #[test]
+    fn openapi_documents_exactly_the_grant_types() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let documented: Vec<&str> = doc["components"]["schemas"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|schema| schema["properties"]["grant_type"]["enum"].as_array())
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        assert_eq!(documented, crate::service::GrantType::supported());
+    }
+
     #[test]
     fn openapi_declares_the_four_credential_schemes() {
         let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
