@@ -19,4 +19,5 @@ mod rate_limits;
 mod store_faults;
 mod throttle_races;
 mod timeouts;
+mod trusted_proxy;
 mod users_sessions;
