@@ -2,6 +2,8 @@
 
 use tessera_core::session::SessionPolicy;
 
+use crate::net::IpNet;
+
 /// How the server issues and checks credentials.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -34,6 +36,10 @@ pub struct ServerConfig {
     /// Password hashes (Argon2id) that may wait or run at once before new ones are refused
     /// with 503 and `Retry-After`; logins from a known device may use twice as many.
     pub hashing_queue: usize,
+    /// Proxies whose forwarding headers (`Forwarded`, else `X-Forwarded-For`) are believed
+    /// when they are the socket's peer (default: none, so those headers are ignored). The
+    /// rule is [`crate::extract::client_ip`].
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -55,6 +61,7 @@ impl ServerConfig {
             register_limit_per_ip: 20,
             hashing_queue: 16,
             revocations_per_user: 100,
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -4,17 +4,27 @@
 //! typed struct, bounded in size, and maps every failure to an [`ApiError`]. Header helpers
 //! parse the session cookie and the `Authorization` header strictly: a header that appears
 //! twice, or is not ASCII, is refused rather than guessed at.
+//!
+//! The client's address is decided here and nowhere else ([`client_ip`], through the
+//! [`ClientIp`] and [`ClientContext`] extractors): the socket's peer, unless that peer is a
+//! configured trusted proxy, in which case the forwarding headers are walked from the right —
+//! the end the proxies wrote — past the trusted hops. A header a client wrote can only name
+//! addresses to the left of what the proxies appended, so it is never reached while the chain
+//! still names an untrusted hop; and a value that cannot be read ends the walk at the last
+//! trusted hop instead of letting it pick an address.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::net::IpNet;
 use crate::service::ClientContext;
+use crate::state::AppState;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -54,27 +64,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
     }
 }
 
-/// The client's address as seen on the socket (no proxy headers are trusted).
+/// The most forwarding-chain entries examined for one request. A chain has one entry per
+/// proxy, and a handful is already a deep chain; past this many the walk stops at the trusted
+/// hop it has reached, so a long header costs no more than this.
+pub const MAX_FORWARDED_HOPS: usize = 32;
+
+/// The client's address: the socket's peer, or, when the peer is a trusted proxy, the client
+/// the forwarding headers name ([`client_ip`]). `None` only without a socket (in-process calls).
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(peer.map(|peer| {
+            client_ip(peer, &parts.headers, &state.config().trusted_proxies)
+        })))
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
+impl FromRequestParts<AppState> for ClientContext {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         Ok(Self {
             ip,
@@ -82,6 +105,172 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
             device_cookie: device_cookie(&parts.headers).map(str::to_owned),
         })
     }
+}
+
+/// The client's address, for throttling and the session list: the one rule.
+///
+/// If `peer` (the socket's) is in none of the `trusted` networks, it is the client and the
+/// headers are not read at all. Otherwise the forwarding chain — RFC 7239 `Forwarded`'s `for=`
+/// parameters if that header is present, else `X-Forwarded-For` — is walked from the right,
+/// skipping addresses in trusted networks; the first untrusted address is the client. If every
+/// address is trusted, the leftmost is. An entry that is not an address (malformed, `unknown`,
+/// an obfuscated `_name`, an element without `for=`, a line that is not ASCII) ends the walk at
+/// the last trusted hop reached, as does reaching [`MAX_FORWARDED_HOPS`] entries. Empty list
+/// elements are skipped (RFC 9110 §5.6.1). IPv4-mapped IPv6 addresses are given as IPv4.
+#[must_use]
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    if headers.contains_key(header::FORWARDED) {
+        walk(
+            peer,
+            entries(headers, header::FORWARDED).map(|e| e.map_or(Hop::End, forwarded_hop)),
+            is_trusted,
+        )
+    } else {
+        walk(
+            peer,
+            entries(headers, X_FORWARDED_FOR).map(|e| e.map_or(Hop::End, xff_hop)),
+            is_trusted,
+        )
+    }
+}
+
+/// `X-Forwarded-For`: not in `http`'s list of standard headers.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// One entry of a forwarding chain, as the walk needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hop {
+    /// The address a proxy received the request from.
+    Addr(IpAddr),
+    /// An empty list element: no hop.
+    Empty,
+    /// Not an address: nothing further left can be believed.
+    End,
+}
+
+/// From the last trusted hop reached (first the peer), takes hops right to left until one is
+/// not trusted.
+fn walk(
+    peer: IpAddr,
+    hops: impl Iterator<Item = Hop>,
+    is_trusted: impl Fn(IpAddr) -> bool,
+) -> IpAddr {
+    let mut last_trusted = peer;
+    for hop in hops.take(MAX_FORWARDED_HOPS) {
+        match hop {
+            Hop::Empty => {}
+            Hop::End => return last_trusted,
+            Hop::Addr(ip) => {
+                let ip = ip.to_canonical();
+                if !is_trusted(ip) {
+                    return ip;
+                }
+                last_trusted = ip;
+            }
+        }
+    }
+    last_trusted
+}
+
+/// The comma-separated entries of every `name` line, last line's last entry first; `None` for
+/// a line that is not ASCII.
+///
+/// The split ignores quotes on purpose: a quote opened in the part a client wrote must not
+/// swallow the entries proxies appended after it. (No `for=` value legitimately holds a comma.)
+fn entries(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = Option<&str>> {
+    headers.get_all(name).into_iter().rev().flat_map(|line| {
+        let text = line.to_str().ok();
+        let unreadable = text.is_none().then_some(None);
+        text.into_iter()
+            .flat_map(|t| t.rsplit(','))
+            .map(Some)
+            .chain(unreadable)
+    })
+}
+
+/// Optional whitespace around list elements and parameters (RFC 9110 §5.6.3).
+const OWS: [char; 2] = [' ', '\t'];
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port.
+fn xff_hop(entry: &str) -> Hop {
+    let entry = entry.trim_matches(OWS);
+    if entry.is_empty() {
+        return Hop::Empty;
+    }
+    node(entry).map_or(Hop::End, Hop::Addr)
+}
+
+/// One RFC 7239 `Forwarded` element (`for=…;proto=…;by=…`): its `for` node.
+fn forwarded_hop(element: &str) -> Hop {
+    let element = element.trim_matches(OWS);
+    if element.is_empty() {
+        return Hop::Empty;
+    }
+    let mut found = None;
+    for pair in element.split(';').map(|p| p.trim_matches(OWS)) {
+        if pair.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = pair.split_once('=') else {
+            return Hop::End;
+        };
+        if name.eq_ignore_ascii_case("for") {
+            // RFC 7239 §4: a parameter appears at most once per element; two are ambiguous.
+            if found.is_some() {
+                return Hop::End;
+            }
+            found = Some(value);
+        }
+    }
+    found
+        .and_then(unquote)
+        .and_then(node)
+        .map_or(Hop::End, Hop::Addr)
+}
+
+/// A `token` or `quoted-string` value. A node (address, port, `unknown`, obfuscated name)
+/// never needs a quoted-pair, so a backslash or inner quote makes the value unreadable.
+fn unquote(value: &str) -> Option<&str> {
+    let inner = match value.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"')?,
+        None => value,
+    };
+    (!inner.contains(['"', '\\'])).then_some(inner)
+}
+
+/// An RFC 7239 node as an address: `192.0.2.43`, `192.0.2.43:47011`, `[2001:db8::17]`,
+/// `[2001:db8::17]:4711`, or a bare IPv6 address (which some proxies send). `unknown` and
+/// obfuscated identifiers (`_hidden`) are not addresses: `None`.
+fn node(node: &str) -> Option<IpAddr> {
+    if let Some(rest) = node.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        let ip: Ipv6Addr = v6.parse().ok()?;
+        return (after.is_empty() || after.strip_prefix(':').is_some_and(is_port))
+            .then_some(IpAddr::V6(ip));
+    }
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let (v4, port) = node.rsplit_once(':')?;
+    let ip: Ipv4Addr = v4.parse().ok()?;
+    is_port(port).then_some(IpAddr::V4(ip))
+}
+
+/// RFC 7239 `node-port`: up to five digits, or an obfuscated `_port`.
+fn is_port(port: &str) -> bool {
+    let digits = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+    let obfuscated = port.strip_prefix('_').is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    });
+    digits || obfuscated
 }
 
 /// The single value of a header that must not repeat.
@@ -199,6 +388,190 @@ mod tests {
             HeaderValue::from_static("Bearer abc"),
         );
         assert!(bearer(&h).is_err(), "repeated header");
+    }
+
+    /// `client_ip` for a request from `peer` with these `(header, value)` lines, behind
+    /// proxies at 127.0.0.1 and in 10.0.0.0/8.
+    fn ip_of(peer: &str, lines: &[(&str, &[u8])]) -> IpAddr {
+        let trusted: Vec<IpNet> = ["127.0.0.1", "10.0.0.0/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let mut h = HeaderMap::new();
+        for (name, value) in lines {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        client_ip(peer.parse().unwrap(), &h, &trusted)
+    }
+
+    fn xff(peer: &str, values: &[&str]) -> String {
+        let lines: Vec<(&str, &[u8])> = values
+            .iter()
+            .map(|v| ("x-forwarded-for", v.as_bytes()))
+            .collect();
+        ip_of(peer, &lines).to_string()
+    }
+
+    fn fwd(values: &[&str]) -> String {
+        let lines: Vec<(&str, &[u8])> =
+            values.iter().map(|v| ("forwarded", v.as_bytes())).collect();
+        ip_of("127.0.0.1", &lines).to_string()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_the_headers_say() {
+        assert_eq!(xff("198.51.100.7", &["203.0.113.5"]), "198.51.100.7");
+        assert_eq!(
+            ip_of("198.51.100.7", &[("forwarded", b"for=203.0.113.5")]).to_string(),
+            "198.51.100.7"
+        );
+        let none = client_ip("127.0.0.1".parse().unwrap(), &HeaderMap::new(), &[]);
+        assert_eq!(none.to_string(), "127.0.0.1");
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.5"));
+        let untrusted = client_ip("127.0.0.1".parse().unwrap(), &h, &[]);
+        assert_eq!(untrusted.to_string(), "127.0.0.1", "no trusted proxies");
+    }
+
+    #[test]
+    fn x_forwarded_for_is_walked_right_to_left_past_trusted_hops() {
+        for (lines, client) in [
+            (&[][..], "127.0.0.1"),
+            (&["203.0.113.5"][..], "203.0.113.5"),
+            // The client wrote 6.6.6.6; the proxy appended what it saw.
+            (&["6.6.6.6, 203.0.113.5"][..], "203.0.113.5"),
+            (&["6.6.6.6,203.0.113.5, 10.0.0.2"][..], "203.0.113.5"),
+            // Header lines join in order.
+            (&["6.6.6.6", "203.0.113.5"][..], "203.0.113.5"),
+            (&["203.0.113.5, 10.0.0.1", "10.0.0.2"][..], "203.0.113.5"),
+            // Every hop trusted: the leftmost.
+            (&["10.0.0.3, 10.0.0.2"][..], "10.0.0.3"),
+            // Ports and IPv6, bracketed or not.
+            (&["203.0.113.5:4711"][..], "203.0.113.5"),
+            (&["[2001:db8::1]:443"][..], "2001:db8::1"),
+            (&["[2001:db8::1]"][..], "2001:db8::1"),
+            (&[" 2001:db8::1 "][..], "2001:db8::1"),
+            (&["::ffff:203.0.113.5"][..], "203.0.113.5"),
+            // Empty list elements are no hop.
+            (&["6.6.6.6, 203.0.113.5,, ", ""][..], "203.0.113.5"),
+        ] {
+            assert_eq!(xff("127.0.0.1", lines), client, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_entry_ends_the_walk_at_the_last_trusted_hop() {
+        for (lines, client) in [
+            (&["6.6.6.6, garbage"][..], "127.0.0.1"),
+            (&["6.6.6.6, garbage, 10.0.0.2"][..], "10.0.0.2"),
+            (&["unknown"][..], "127.0.0.1"),
+            (&["6.6.6.6, unknown, 10.0.0.2"][..], "10.0.0.2"),
+            (&["203.0.113.5:99999999"][..], "127.0.0.1"),
+            (&["203.0.113.5:"][..], "127.0.0.1"),
+            (&["[2001:db8::1"][..], "127.0.0.1"),
+            (&["[2001:db8::1]x"][..], "127.0.0.1"),
+            (&["fe80::1%eth0"][..], "127.0.0.1"),
+            (&["010.0.0.1"][..], "127.0.0.1"),
+            (&["\"203.0.113.5\""][..], "127.0.0.1"),
+            (&["203.0.113.5 6.6.6.6"][..], "127.0.0.1"),
+            // What lies left of the proxy's own entry cannot matter.
+            (&["garbage, 203.0.113.5"][..], "203.0.113.5"),
+        ] {
+            assert_eq!(xff("127.0.0.1", lines), client, "{lines:?}");
+        }
+        let latin1: &[u8] = b"6.6.6.6 \xff";
+        let lines: [(&str, &[u8]); 2] = [
+            ("x-forwarded-for", latin1),
+            ("x-forwarded-for", b"203.0.113.5"),
+        ];
+        assert_eq!(ip_of("127.0.0.1", &lines).to_string(), "203.0.113.5");
+        assert_eq!(
+            ip_of("10.0.0.9", &[("x-forwarded-for", latin1)]).to_string(),
+            "10.0.0.9"
+        );
+    }
+
+    #[test]
+    fn the_walk_stops_after_max_forwarded_hops() {
+        let chain = format!("6.6.6.6, 10.0.0.1, {}", vec!["10.0.0.2"; 40].join(", "));
+        assert_eq!(xff("127.0.0.1", &[&chain]), "10.0.0.2");
+        let commas = format!("6.6.6.6{}", ",".repeat(4000));
+        assert_eq!(xff("127.0.0.1", &[&commas]), "127.0.0.1");
+        let within = format!(
+            "6.6.6.6, {}",
+            vec!["10.0.0.2"; MAX_FORWARDED_HOPS - 1].join(",")
+        );
+        assert_eq!(xff("127.0.0.1", &[&within]), "6.6.6.6");
+    }
+
+    #[test]
+    fn forwarded_for_parameters_are_walked_like_x_forwarded_for() {
+        for (lines, client) in [
+            (
+                &["for=192.0.2.60;proto=http;by=203.0.113.43"][..],
+                "192.0.2.60",
+            ),
+            (
+                &["for=\"[2001:db8:cafe::17]:4711\""][..],
+                "2001:db8:cafe::17",
+            ),
+            (&["for=\"[2001:db8:cafe::17]\""][..], "2001:db8:cafe::17"),
+            (&["For=\"192.0.2.43:47011\""][..], "192.0.2.43"),
+            (&["for=\"[2001:db8::1]:_p0rt\""][..], "2001:db8::1"),
+            (&["for=[2001:db8::1]:80"][..], "2001:db8::1"),
+            (&["for=192.0.2.43, for=198.51.100.17"][..], "198.51.100.17"),
+            (
+                &["for=192.0.2.43", "for=198.51.100.17;by=10.0.0.1"][..],
+                "198.51.100.17",
+            ),
+            (&["for=198.51.100.17, for=10.0.0.2"][..], "198.51.100.17"),
+            (
+                &["proto=https;for=198.51.100.17 ; by=_x"][..],
+                "198.51.100.17",
+            ),
+            (&["for=10.0.0.3, for=10.0.0.2"][..], "10.0.0.3"),
+            (&["for=198.51.100.17,, "][..], "198.51.100.17"),
+            // Obfuscated and unknown nodes say nothing past them.
+            (&["for=\"_gazonk\""][..], "127.0.0.1"),
+            (&["for=unknown, for=10.0.0.2"][..], "10.0.0.2"),
+            (&["for=198.51.100.17, for=UNKNOWN"][..], "127.0.0.1"),
+            // An element without `for`, or with two, is no address.
+            (&["proto=https"][..], "127.0.0.1"),
+            (&["for=6.6.6.6;for=198.51.100.17"][..], "127.0.0.1"),
+            (&["for"][..], "127.0.0.1"),
+            (&["for=\"192.0.2.1"][..], "127.0.0.1"),
+            (&["for=\"19\\2.0.2.1\""][..], "127.0.0.1"),
+            (&["for=\"[2001:db8::1\""][..], "127.0.0.1"),
+            (&["for=\"[2001:db8::1]:\""][..], "127.0.0.1"),
+            (&["for=\"[2001:db8::1]:123456\""][..], "127.0.0.1"),
+            (&["for=\"[2001:db8::1]:_\""][..], "127.0.0.1"),
+            // A quote the client opened cannot swallow what the proxy appended.
+            (&["for=\"6.6.6.6, for=198.51.100.17"][..], "198.51.100.17"),
+            (
+                &["for=\"6.6.6.6, for=1.2.3.4\", for=198.51.100.17"][..],
+                "198.51.100.17",
+            ),
+        ] {
+            assert_eq!(fwd(lines), client, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_is_read_instead_of_x_forwarded_for_when_present() {
+        let lines: [(&str, &[u8]); 2] = [
+            ("x-forwarded-for", b"203.0.113.5"),
+            ("forwarded", b"for=198.51.100.17"),
+        ];
+        assert_eq!(ip_of("127.0.0.1", &lines).to_string(), "198.51.100.17");
+    }
+
+    #[test]
+    fn a_dual_stack_peer_is_matched_and_given_as_ipv4() {
+        assert_eq!(xff("::ffff:127.0.0.1", &["203.0.113.5"]), "203.0.113.5");
+        assert_eq!(xff("::ffff:198.51.100.7", &["203.0.113.5"]), "198.51.100.7");
     }
 
     #[test]

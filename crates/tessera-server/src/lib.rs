@@ -11,11 +11,13 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod net;
 pub mod revocations;
 pub mod routes;
 pub mod service;
 pub mod state;
 
 pub use config::ServerConfig;
+pub use net::IpNet;
 pub use routes::{app, route_table};
 pub use state::AppState;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tessera_server::IpNet;
 
 /// Tessera: session tokens and JWTs, both done safely.
 #[derive(Debug, Parser)]
@@ -79,6 +80,15 @@ pub struct ServeArgs {
     /// Seconds in which a retried refresh token returns the same successor (0 disables).
     #[arg(long, env = "TESSERA_REFRESH_GRACE", default_value_t = 10, value_parser = clap::value_parser!(i64).range(0..=300))]
     pub refresh_grace: i64,
+    /// A proxy (address or CIDR network) whose `Forwarded`/`X-Forwarded-For` headers name the
+    /// client; repeatable, or comma-separated. Without one, those headers are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "TESSERA_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpNet>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -153,7 +163,8 @@ pub enum KeysCommand {
     },
     /// Emergency revocation: tokens signed by KID are refused at once, everywhere.
     Revoke {
-        /// The key id.
+        /// The key id. Key ids are base64url, so one may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// The store.
         #[command(flatten)]

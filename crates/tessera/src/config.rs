@@ -1,5 +1,6 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
-//! `store`, `redis`, `namespace`, `refresh_grace`).
+//! `store`, `redis`, `namespace`, `refresh_grace`), except that the repeatable
+//! `--trusted-proxy` is the list `trusted_proxies`.
 //!
 //! The file's values become the flags' defaults, so precedence is: command-line flag, then
 //! `TESSERA_*` environment variable, then the file, then the built-in default. The file is found
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{ArgMatches, Command};
 
-/// Keys a config file may hold: each is the id of a long flag.
+/// Keys a config file may hold: each is the id of a flag (its field in `cli`).
 const KEYS: &[&str] = &[
     "listen",
     "issuer",
@@ -20,6 +21,7 @@ const KEYS: &[&str] = &[
     "redis",
     "namespace",
     "refresh_grace",
+    "trusted_proxies",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.

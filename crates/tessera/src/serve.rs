@@ -20,6 +20,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let issuer = args.issuer.clone().unwrap_or_else(|| format!("http://{}", args.listen));
         let mut config = ServerConfig::new(issuer);
         config.refresh_grace_secs = args.refresh_grace;
+        if let Some(everyone) = args.trusted_proxies.iter().find(|n| n.prefix_len() == 0) {
+            // Legal (a server reachable only through its proxies), but then any peer can name
+            // any client address, so say so.
+            tracing::warn!(network = %everyone, "--trusted-proxy trusts every peer's forwarding headers");
+        }
+        config.trusted_proxies = args.trusted_proxies;
         let hasher = PasswordHasher::owasp().context("password hasher")?;
         let state = AppState::with_attempts(store, attempts, config, clock, hasher).await.context("starting")?;
         let maintenance = state.spawn_maintenance(Duration::from_secs(1));

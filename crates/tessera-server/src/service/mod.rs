@@ -26,7 +26,8 @@ use crate::error::ApiError;
 /// Who is asking, as far as the request tells: for throttling and the session list.
 #[derive(Clone, Debug, Default)]
 pub struct ClientContext {
-    /// The client's address (the socket's peer).
+    /// The client's address: the socket's peer, or the client a trusted proxy names
+    /// ([`crate::extract::client_ip`]).
     pub ip: Option<std::net::IpAddr>,
     /// `User-Agent`, truncated for display.
     pub user_agent: Option<String>,

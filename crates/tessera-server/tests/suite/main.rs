@@ -21,4 +21,5 @@ mod refresh_replays;
 mod store_faults;
 mod throttle_races;
 mod timeouts;
+mod trusted_proxy;
 mod users_sessions;

@@ -261,10 +261,16 @@ fn serve_help_lists_the_contract_flags() {
         "--refresh-grace",
         "--redis",
         "--namespace",
+        "--trusted-proxy",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
-    for var in ["TESSERA_LISTEN", "TESSERA_ISSUER", "TESSERA_DATA_DIR"] {
+    for var in [
+        "TESSERA_LISTEN",
+        "TESSERA_ISSUER",
+        "TESSERA_DATA_DIR",
+        "TESSERA_TRUSTED_PROXY",
+    ] {
         assert!(help.contains(var), "{var} missing from:\n{help}");
     }
 }
@@ -349,6 +355,103 @@ fn serve_refuses_a_config_file_with_an_unknown_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key \"listne\""));
 }
 
+/// The address a cookie login through `server` records, sent with `X-Forwarded-For: xff`.
+fn login_ip_with_xff(server: &Server, xff: &str) -> serde_json::Value {
+    common::register(server, "alice", PASSWORD);
+    let body = serde_json::json!({"username": "alice", "password": PASSWORD}).to_string();
+    let resp = server.request(
+        "POST",
+        "/v1/sessions",
+        &[("X-Forwarded-For", xff)],
+        Some(("application/json", &body)),
+    );
+    assert_eq!(resp.status, 201, "{resp:?}\n{}", server.log());
+    resp.json()["ip"].clone()
+}
+
+#[test]
+fn serve_trusts_forwarding_headers_from_the_flag_environment_or_config_file() {
+    // The test connects from 127.0.0.1: the proxy, once trusted.
+    let plain = Server::start(|cmd, addr| {
+        cmd.args(["--listen", &addr.to_string(), "--store", "memory:"]);
+    });
+    assert_eq!(login_ip_with_xff(&plain, "203.0.113.5"), "127.0.0.1");
+    let flags = Server::start(|cmd, addr| {
+        cmd.args(["--listen", &addr.to_string(), "--store", "memory:"])
+            .args(["--trusted-proxy", "192.0.2.0/24"])
+            .args(["--trusted-proxy", "127.0.0.1"]);
+    });
+    assert_eq!(
+        login_ip_with_xff(&flags, "6.6.6.6, 203.0.113.5, 192.0.2.9"),
+        "203.0.113.5"
+    );
+    let env = Server::start(|cmd, addr| {
+        cmd.args(["--listen", &addr.to_string(), "--store", "memory:"])
+            .env("TESSERA_TRUSTED_PROXY", "192.0.2.0/24,127.0.0.0/8");
+    });
+    assert_eq!(
+        login_ip_with_xff(&env, "203.0.113.5, 192.0.2.9"),
+        "203.0.113.5"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(
+        &config,
+        "store = \"memory:\"\ntrusted_proxies = [\"192.0.2.0/24\", \"::1\", \"127.0.0.1/32\"]\n",
+    )
+    .unwrap();
+    let file = Server::start(|cmd, addr| {
+        cmd.args(["--listen", &addr.to_string(), "--config"])
+            .arg(&config);
+    });
+    assert_eq!(
+        login_ip_with_xff(&file, "203.0.113.5, 192.0.2.9"),
+        "203.0.113.5"
+    );
+}
+
+#[test]
+fn serve_refuses_a_trusted_proxy_that_is_not_a_network() {
+    let out = run(&[
+        "serve",
+        "--store",
+        "memory:",
+        "--trusted-proxy",
+        "10.0.0.1/8",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the network is 10.0.0.0/8"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tessera()
+        .args(["serve", "--store", "memory:"])
+        .env("TESSERA_TRUSTED_PROXY", "10.0.0.0/8,proxy.internal")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"proxy.internal\" is not an IPv4 or IPv6 address"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "trusted_proxies = [\"::/129\"]\n").unwrap();
+    let out = tessera()
+        .args(["serve", "--store", "memory:", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/129 is longer than an IPv6 address"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn serve_logs_without_colour_codes_when_stderr_is_not_a_terminal() {
     // CI logs and journald show escape codes as garbage: colour only for a terminal.
@@ -378,4 +481,30 @@ fn serve_logs_without_colour_codes_when_stderr_is_not_a_terminal() {
     let text = String::from_utf8_lossy(&log);
     assert!(text.contains("tessera listening"), "{text}");
     assert!(!log.contains(&0x1b), "ESC in a piped log: {text:?}");
+}
+
+/// Regression: key ids are base64url, and about one in 64 starts with `-`; `keys revoke` must
+/// take such a kid as the argument it is, not as an unknown flag (the key drill flaked on it).
+#[test]
+fn keys_revoke_takes_a_kid_that_starts_with_a_hyphen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run(&[
+        "keys",
+        "revoke",
+        "-CXP8Imnp_YNd_x8LXm84A",
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("-CXP8Imnp_YNd_x8LXm84A"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("unexpected argument"),
+        "{}",
+        stderr(&out)
+    );
 }
