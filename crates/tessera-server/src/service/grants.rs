@@ -258,8 +258,18 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         .family_by_token(&presented.hash())
         .await?
         .ok_or_else(refused_grant)?;
+    if family.revoked_at.is_some() {
+        // A family is revoked only with its whole tree (logout, reset, reuse). If the session
+        // outlived it, that cascade failed half-way (reuse committed by `rotate`, then the
+        // store gave way): finish it now, so a retry never leaves the tree standing.
+        if state.store.session_by_id(&family.sid).await?.is_some() {
+            tracing::warn!(family = %family.id, sid = %family.sid, "finishing the revocation of a revoked family's session tree");
+            revoke_session_tree(state, &family.sid).await?;
+        }
+        return Err(refused_grant());
+    }
     // The tree is cut at the root: a dead session refuses its family's tokens. (A family
-    // revoked or expired on its own is refused, or detected as reuse, by the rotation.)
+    // expired on its own is refused, and a retired token detected as reuse, by the rotation.)
     let session = state
         .store
         .session_by_id(&family.sid)

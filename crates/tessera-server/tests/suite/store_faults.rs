@@ -110,3 +110,25 @@ async fn a_key_revoked_while_the_feed_is_down_stops_verifying_at_once() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Finding 7's audit, reuse detection: `rotate` commits the family's revocation, then the
+/// cascade to the session tree fails (503). A later presentation of a token of that revoked
+/// family must finish the cascade — not just be refused while the session and its access
+/// tokens live on.
+#[tokio::test]
+async fn reuse_detected_while_the_cascade_fails_is_finished_by_the_next_attempt() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    s.register("alice", PASSWORD).await;
+    let r0 = s.password_grant("alice", PASSWORD).await;
+    let r1 = s.refresh(&r0.refresh).await;
+    s.advance(60); // past the grace window: presenting r0 again is reuse
+    store.fail("add_revocation");
+    let r = s.refresh_raw(&r0.refresh).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    store.heal();
+    let r = s.refresh_raw(&r0.refresh).await;
+    assert_eq!(r.error_code(), "invalid_grant");
+    assert_eq!(s.userinfo_bearer(&r1.access).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.refresh_raw(&r1.refresh).await.status, StatusCode::BAD_REQUEST);
+}
