@@ -129,6 +129,12 @@ async fn reuse_detected_while_the_cascade_fails_is_finished_by_the_next_attempt(
     store.heal();
     let r = s.refresh_raw(&r0.refresh).await;
     assert_eq!(r.error_code(), "invalid_grant");
-    assert_eq!(s.userinfo_bearer(&r1.access).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.refresh_raw(&r1.refresh).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s.userinfo_bearer(&r1.access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.refresh_raw(&r1.refresh).await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
