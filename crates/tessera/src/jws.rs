@@ -7,7 +7,8 @@ use tessera_core::jose::{Jwk, VerifyingKey, verify_compact};
 use tessera_core::time::{Clock, SystemClock};
 
 /// Verifies `token` against the JWK in `key_file`: exit 0 and the payload on stdout when
-/// valid, 1 with the reason on stderr when not, 2 when the key file is unusable.
+/// valid, 1 with the reason on stderr when not, 2 when the key file is unusable or its `use` /
+/// `key_ops` forbid verifying (a usage error: the wrong key was given, not a bad token).
 pub fn verify(key_file: &Path, token: &str) -> ExitCode {
     let key = match std::fs::read_to_string(key_file)
         .map_err(|e| e.to_string())

@@ -59,13 +59,18 @@ pub struct Jwk {
     /// Public key use; only `sig` is accepted when present.
     #[serde(default, rename = "use")]
     pub key_use: Option<String>,
+    /// Permitted operations (RFC 7517 §4.3); when present it must include `verify`. An array
+    /// of distinct strings: anything else is refused when the JWK is parsed.
+    #[serde(default)]
+    pub key_ops: Option<Vec<String>>,
 }
 
 impl Jwk {
     /// Parses a JWK from strict JSON (no duplicate members).
     ///
     /// # Errors
-    /// [`JoseError::BadJson`] / [`JoseError::DuplicateKey`] for bad JSON or mistyped members.
+    /// [`JoseError::BadJson`] / [`JoseError::DuplicateKey`] for bad JSON or mistyped members,
+    /// [`JoseError::Malformed`] for a `key_ops` with duplicates.
     pub fn from_json(text: &str) -> Result<Self, JoseError> {
         Self::from_value(json::parse(text.as_bytes())?)
     }
@@ -73,9 +78,45 @@ impl Jwk {
     /// Builds a JWK from an already parsed JSON value (e.g. one member of a JWKS).
     ///
     /// # Errors
-    /// [`JoseError::BadJson`] if the value is not an object with string members.
+    /// [`JoseError::BadJson`] if the value is not an object with string members (or a
+    /// `key_ops` that is not an array of strings); [`JoseError::Malformed`] if `key_ops` names an operation twice (RFC 7517 §4.3 forbids
+    /// it: a list that repeats itself was not written by a careful issuer).
     pub fn from_value(value: Value) -> Result<Self, JoseError> {
-        serde_json::from_value(value).map_err(|_| JoseError::BadJson)
+        // `null` would deserialise as "absent" and lift the restriction; only an array counts.
+        if value.get("key_ops").is_some_and(|ops| !ops.is_array()) {
+            return Err(JoseError::BadJson);
+        }
+        let jwk: Self = serde_json::from_value(value).map_err(|_| JoseError::BadJson)?;
+        if let Some(ops) = &jwk.key_ops {
+            let mut seen = std::collections::BTreeSet::new();
+            if !ops.iter().all(|op| seen.insert(op.as_str())) {
+                return Err(JoseError::Malformed("key_ops names an operation twice"));
+            }
+        }
+        Ok(jwk)
+    }
+
+    /// Whether this JWK may be used to verify signatures: `use`, when present, must be `sig`,
+    /// and `key_ops`, when present, must include `verify`. Checked by
+    /// [`VerifyingKey::from_jwk`], so every verifier built from a JWK obeys the issuer's
+    /// restrictions rather than only the key's type.
+    ///
+    /// # Errors
+    /// [`JoseError::KeyUseForbidden`] naming the member that forbids verification.
+    pub fn check_may_verify(&self) -> Result<(), JoseError> {
+        if self.key_use.as_deref().is_some_and(|u| u != "sig") {
+            return Err(JoseError::KeyUseForbidden("\"use\" is not \"sig\""));
+        }
+        if self
+            .key_ops
+            .as_ref()
+            .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+        {
+            return Err(JoseError::KeyUseForbidden(
+                "\"key_ops\" does not include \"verify\"",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +127,8 @@ impl fmt::Debug for Jwk {
             .field("crv", &self.crv)
             .field("alg", &self.alg)
             .field("kid", &self.kid)
+            .field("use", &self.key_use)
+            .field("key_ops", &self.key_ops)
             .field("k", &self.k.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
@@ -170,16 +213,15 @@ impl VerifyingKey {
     /// # Errors
     /// [`JoseError::UnsupportedAlgorithm`] for an unknown `alg`, [`JoseError::AlgorithmMismatch`]
     /// if `alg` does not suit the key, [`JoseError::KeyTooShort`] for HMAC keys under 32 bytes or
-    /// RSA moduli under 2048 bits, [`JoseError::UnsupportedKey`] for other key types, curves or
-    /// uses, [`JoseError::InvalidKey`] / [`JoseError::BadBase64`] for bad material.
+    /// RSA moduli under 2048 bits, [`JoseError::KeyUseForbidden`] if `use` or `key_ops` forbid
+    /// verifying, [`JoseError::UnsupportedKey`] for other key types or curves,
+    /// [`JoseError::InvalidKey`] / [`JoseError::BadBase64`] for bad material.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, JoseError> {
         let declared = match jwk.alg.as_deref() {
             Some(name) => Some(Algorithm::parse(name).ok_or(JoseError::UnsupportedAlgorithm)?),
             None => None,
         };
-        if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
-            return Err(JoseError::UnsupportedKey("key use is not \"sig\""));
-        }
+        jwk.check_may_verify()?;
         let kid = jwk.kid.clone();
         match jwk.kty.as_str() {
             "OKP" => {

@@ -132,6 +132,9 @@ pub enum JoseError {
     /// The key is of a type, curve or use Tessera does not support.
     #[error("unsupported key: {0}")]
     UnsupportedKey(&'static str),
+    /// The JWK's `use` or `key_ops` says it must not verify signatures (RFC 7517 §4.2, §4.3).
+    #[error("key must not be used to verify: {0}")]
+    KeyUseForbidden(&'static str),
     /// Key material was rejected by the crypto library (bad encoding, point not on the curve…).
     #[error("invalid key material")]
     InvalidKey,

@@ -383,10 +383,6 @@ fn jwk_rules() {
         Err(JoseError::UnsupportedAlgorithm)
     ));
     assert!(matches!(
-        from(format!(r#"{{"kty":"oct","k":"{ok}","use":"enc"}}"#)),
-        Err(JoseError::UnsupportedKey(_))
-    ));
-    assert!(matches!(
         from(r#"{"kty":"EC","crv":"P-521","x":"AA","y":"AA"}"#.into()),
         Err(JoseError::UnsupportedKey(_))
     ));
@@ -429,6 +425,53 @@ fn jwk_rules() {
         Jwk::from_json(r#"{"kty":"oct","k":5}"#),
         Err(JoseError::BadJson)
     ));
+}
+
+#[test]
+fn jwk_use_and_key_ops_must_permit_verify() {
+    let ok = b64::encode(&[7u8; 32]);
+    let from = |extra: &str| {
+        VerifyingKey::from_jwk(
+            &Jwk::from_json(&format!(r#"{{"kty":"oct","k":"{ok}"{extra}}}"#)).unwrap(),
+        )
+    };
+    for allowed in [
+        "",
+        r#","use":"sig""#,
+        r#","key_ops":["verify"]"#,
+        r#","key_ops":["sign","verify"]"#,
+        r#","use":"sig","key_ops":["verify"]"#,
+    ] {
+        assert!(from(allowed).is_ok(), "{allowed}");
+    }
+    for forbidden in [
+        r#","use":"enc""#,
+        r#","use":"SIG""#,
+        r#","use":"""#,
+        r#","key_ops":["sign"]"#,
+        r#","key_ops":[]"#,
+        r#","key_ops":["encrypt","wrapKey"]"#,
+        r#","use":"sig","key_ops":["sign"]"#,
+    ] {
+        assert!(
+            matches!(from(forbidden), Err(JoseError::KeyUseForbidden(_))),
+            "{forbidden}"
+        );
+    }
+    // Malformed key_ops is refused when the JWK is parsed, before any use is considered.
+    for members in [
+        r#""key_ops":"verify""#,
+        r#""key_ops":[1]"#,
+        r#""key_ops":null"#,
+        r#""key_ops":{"verify":true}"#,
+    ] {
+        let parsed = Jwk::from_json(&format!(r#"{{"kty":"oct","k":"{ok}",{members}}}"#));
+        assert!(matches!(parsed, Err(JoseError::BadJson)), "{members}");
+    }
+    let twice = Jwk::from_json(&format!(
+        r#"{{"kty":"oct","k":"{ok}","key_ops":["verify","verify"]}}"#
+    ));
+    assert!(matches!(twice, Err(JoseError::Malformed(_))));
 }
 
 #[test]

@@ -175,6 +175,43 @@ fn jws_verify_exits_2_on_usage_errors() {
 }
 
 #[test]
+fn jws_verify_exits_2_for_a_key_whose_use_or_key_ops_forbid_verifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jwk, token, _) = rfc8037_ed25519();
+    for (member, value, reason) in [
+        ("use", serde_json::json!("enc"), "\"use\" is not \"sig\""),
+        (
+            "key_ops",
+            serde_json::json!(["sign"]),
+            "\"key_ops\" does not include \"verify\"",
+        ),
+        (
+            "key_ops",
+            serde_json::json!(["verify", "verify"]),
+            "key_ops names an operation twice",
+        ),
+    ] {
+        let mut key = jwk.clone();
+        key[member] = value;
+        let out = verify(&write_key(dir.path(), &key), &token);
+        assert_eq!(out.status.code(), Some(2), "{member}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+        assert!(stderr(&out).contains(reason), "{member}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn jws_verify_accepts_a_key_whose_use_and_key_ops_permit_verifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut jwk, token, payload) = rfc8037_ed25519();
+    jwk["use"] = serde_json::json!("sig");
+    jwk["key_ops"] = serde_json::json!(["verify"]);
+    let out = verify(&write_key(dir.path(), &jwk), &token);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), payload);
+}
+
+#[test]
 fn token_inspect_flags_alg_none() {
     // {"alg":"none"}.{"sub":"alice"}. — unsigned, no exp, no aud.
     let out = run(&[
