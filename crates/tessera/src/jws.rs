@@ -28,7 +28,11 @@ pub fn verify(key_file: &Path, token: &str) -> ExitCode {
     };
     match verify_compact(token.trim(), lookup) {
         Ok(verified) => {
-            println!("{}", String::from_utf8_lossy(verified.payload()));
+            // An empty payload is valid (RFC 7515) and prints as nothing at all, not a blank
+            // line, so `$(tessera jws verify …)` is exactly the payload.
+            if !verified.payload().is_empty() {
+                println!("{}", String::from_utf8_lossy(verified.payload()));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -235,6 +235,35 @@ fn typ_confusion_is_refused() {
 }
 
 #[test]
+fn an_empty_payload_is_a_valid_jws_but_never_an_access_token() {
+    let (ring, _) = ring_with(Algorithm::EdDSA);
+    let key = ring.current().unwrap();
+    // Everything an access token needs in its header, and nothing in its payload.
+    let header = format!(
+        r#"{{"alg":"EdDSA","kid":"{}","typ":"{ACCESS_TOKEN_TYP}"}}"#,
+        key.kid()
+    );
+    let input = format!("{}.", b64::encode(header.as_bytes()));
+    let token = format!(
+        "{input}.{}",
+        b64::encode(&key.sign_raw(input.as_bytes()).unwrap())
+    );
+    let jws = jose::verify_compact(&token, |kid| kid.and_then(|k| ring.verifier(k))).unwrap();
+    assert!(jws.payload().is_empty());
+    assert!(matches!(
+        verify(&token, &ring, &policy(), NOW),
+        Err(AccessError::Jose(JoseError::BadJson))
+    ));
+    // The public helper makes the same shape without `typ`: refused for its type first.
+    let untyped = key.sign_bytes(b"").unwrap();
+    assert!(untyped.contains(".."));
+    assert!(matches!(
+        verify(&untyped, &ring, &policy(), NOW),
+        Err(AccessError::Jose(JoseError::WrongType))
+    ));
+}
+
+#[test]
 fn kid_is_required_and_must_be_trusted() {
     let (ring, record) = ring_with(Algorithm::EdDSA);
     let token = issue(ring.current().unwrap(), &claims()).unwrap();

@@ -61,7 +61,9 @@ struct Segments<'a> {
     signing_input: &'a str,
 }
 
-/// Size bound first, then exactly three segments with non-empty header and payload.
+/// Size bound first, then exactly three segments with a non-empty header. The payload may be
+/// empty (RFC 7515 allows any octet sequence, including none); callers that need claims refuse
+/// it when they parse them, since an empty payload is not a JSON object.
 fn split(token: &str) -> Result<Segments<'_>, JoseError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JoseError::TooLarge);
@@ -74,8 +76,8 @@ fn split(token: &str) -> Result<Segments<'_>, JoseError> {
             "a compact JWS has exactly three segments",
         ));
     };
-    if header.is_empty() || payload.is_empty() {
-        return Err(JoseError::Malformed("empty header or payload segment"));
+    if header.is_empty() {
+        return Err(JoseError::Malformed("empty header segment"));
     }
     let signing_input = token
         .get(..header.len() + 1 + payload.len())
@@ -123,7 +125,8 @@ fn parse_header(map: &Map<String, Value>) -> Result<Header, JoseError> {
 ///
 /// `lookup` maps the header's `kid` (`None` if absent) to a key; the key's pinned algorithm must
 /// equal the header's `alg`. Checks, in order: size, segments, canonical base64url, strict JSON
-/// header, `crit`/`b64`/`alg` rules, key lookup, algorithm pin, signature.
+/// header, `crit`/`b64`/`alg` rules, key lookup, algorithm pin, signature. The payload is any
+/// octet sequence, possibly empty: whether it must be claims is the caller's rule.
 ///
 /// # Errors
 /// The first rule broken, as a [`JoseError`].

@@ -180,6 +180,24 @@ impl SigningKey {
         Ok(token)
     }
 
+    /// Signs arbitrary `payload` bytes (possibly empty) as a compact JWS whose header is exactly
+    /// `{"alg","kid"}`, for JOSE tooling and tests. Having no `typ`, the result can never be
+    /// taken for an access token (those need `typ: at+jwt`), so this cannot mint credentials.
+    ///
+    /// # Errors
+    /// As [`SigningKey::sign_compact`].
+    pub fn sign_bytes(&self, payload: &[u8]) -> Result<String, JoseError> {
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid});
+        let header = serde_json::to_vec(&header).map_err(|_| JoseError::BadJson)?;
+        let input = format!("{}.{}", b64::encode(&header), b64::encode(payload));
+        let signature = self.sign_raw(input.as_bytes())?;
+        let token = format!("{input}.{}", b64::encode(&signature));
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JoseError::TooLarge);
+        }
+        Ok(token)
+    }
+
     /// The raw signature (JOSE encoding) over `input`.
     pub(crate) fn sign_raw(&self, input: &[u8]) -> Result<Vec<u8>, JoseError> {
         let rng = SystemRandom::new();

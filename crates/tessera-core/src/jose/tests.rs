@@ -123,7 +123,6 @@ fn segment_rules() {
         format!("{h}.{p}.{s}."),
         format!("{h}.{p}.{s}.{s}"),
         format!(".{p}.{s}"),
-        format!("{h}..{s}"),
         format!("{h}.{p}."),
         "tss_abcdefghijklmnop".to_owned(),
         "trt_abcdefghijklmnop".to_owned(),
@@ -133,6 +132,22 @@ fn segment_rules() {
             "{bad}"
         );
     }
+    // An empty payload is well-formed (RFC 7515); this one carries another payload's
+    // signature, so only the signature check refuses it.
+    assert!(matches!(
+        verify_with(&format!("{h}..{s}"), &vk),
+        Err(JoseError::BadSignature)
+    ));
+}
+
+#[test]
+fn an_empty_payload_verifies_but_is_not_claims() {
+    let sk = key(Algorithm::EdDSA);
+    let token = forge(&sk, r#"{"alg":"EdDSA","kid":"kid-EdDSA"}"#, "");
+    assert!(token.contains(".."), "{token}");
+    let verified = verify_with(&token, &sk.verifying_key()).unwrap();
+    assert!(verified.payload().is_empty());
+    assert!(matches!(verified.payload_json(), Err(JoseError::BadJson)));
 }
 
 #[test]

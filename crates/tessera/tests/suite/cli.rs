@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use common::{PASSWORD, Server, tessera, vector};
+use tessera_core::jose::{Algorithm, SigningKey};
 
 fn run(args: &[&str]) -> Output {
     tessera().args(args).stdin(Stdio::null()).output().unwrap()
@@ -209,6 +210,25 @@ fn jws_verify_accepts_a_key_whose_use_and_key_ops_permit_verifying() {
     let out = verify(&write_key(dir.path(), &jwk), &token);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim_end(), payload);
+}
+
+#[test]
+fn jws_verify_accepts_an_empty_payload_and_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate(Algorithm::EdDSA, "k1".into()).unwrap();
+    let jwk = key.verifying_key().public_jwk().unwrap();
+    let token = key.sign_bytes(b"").unwrap();
+    assert!(token.contains(".."), "{token}");
+    let out = verify(&write_key(dir.path(), &jwk), &token);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{:?}", stdout(&out));
+    // The same empty payload under another key's signature is still refused.
+    let other = SigningKey::generate(Algorithm::EdDSA, "k1".into()).unwrap();
+    let out = verify(
+        &write_key(dir.path(), &jwk),
+        &other.sign_bytes(b"").unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]
