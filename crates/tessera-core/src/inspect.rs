@@ -3,14 +3,20 @@
 //!
 //! Design decision: inspection is pure and never verifies — it cannot, having no key — so its
 //! output is advice about how a token was made (`none`, HMAC, lifetime, missing `exp`/`aud`,
-//! key-reference headers), never a statement that the token is valid. Opaque Tessera tokens
-//! are recognised by their prefix only.
+//! key-reference headers), never a statement that the token is valid. The one exception
+//! proves a weakness rather than trust: an HMAC-signed JWT is tried against a list of commonly
+//! used secrets ([`weak_secrets`]), and a secret that verifies is reported as DANGER. Opaque
+//! Tessera tokens are classified by prefix and their shape and checksum checked
+//! ([`OpaqueToken::parse`]), which needs no store.
+
+pub mod weak_secrets;
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::jose::decode_unverified_dangerously;
+use crate::opaque::OpaqueToken;
 use crate::time::UnixTime;
 use crate::token::TokenKind;
 
@@ -88,18 +94,8 @@ pub fn inspect(token: &str, now: UnixTime) -> Inspection {
         findings: Vec::new(),
     };
     match report.kind {
-        Some(TokenKind::Session) => {
-            report.note(
-                Severity::Info,
-                "opaque session token: only the issuing server can check or revoke it",
-            );
-            return report;
-        }
-        Some(TokenKind::Refresh) => {
-            report.note(
-                Severity::Info,
-                "opaque refresh token: single use, rotated by the issuing server",
-            );
+        Some(kind @ (TokenKind::Session | TokenKind::Refresh)) => {
+            check_opaque(&mut report, kind, token);
             return report;
         }
         Some(TokenKind::Jwt) => {}
@@ -115,6 +111,9 @@ pub fn inspect(token: &str, now: UnixTime) -> Inspection {
         Ok((header, claims)) => {
             let signature_empty = token.rsplit('.').next().is_none_or(str::is_empty);
             check_header(&mut report, &header, signature_empty);
+            if let Some(alg) = header.get("alg").and_then(Value::as_str) {
+                check_weak_secret(&mut report, alg, token);
+            }
             match claims.as_object() {
                 Some(map) => check_claims(&mut report, map, now),
                 None => report.note(Severity::Warning, "payload is JSON but not a claims object"),
@@ -128,6 +127,47 @@ pub fn inspect(token: &str, now: UnixTime) -> Inspection {
         ),
     }
     report
+}
+
+/// An opaque token is only ever checked by its issuer, but its shape and checksum can be
+/// checked by anyone. A broken one is a WARNING, not a DANGER: Tessera refuses it before any
+/// store lookup, so it can grant nothing to anyone; it means a truncated copy, a mistyped or
+/// hand-edited token, or a string that only borrowed the prefix.
+fn check_opaque(report: &mut Inspection, kind: TokenKind, token: &str) {
+    match OpaqueToken::parse(kind, token) {
+        Ok(_) if kind == TokenKind::Session => report.note(
+            Severity::Info,
+            "opaque session token: only the issuing server can check or revoke it",
+        ),
+        Ok(_) => report.note(
+            Severity::Info,
+            "opaque refresh token: single use, rotated by the issuing server",
+        ),
+        Err(e) => report.note(
+            Severity::Warning,
+            format!(
+                "malformed {} ({e}): corrupted, truncated or edited; Tessera refuses it \
+                 without a lookup, so it grants nothing",
+                kind.as_str()
+            ),
+        ),
+    }
+}
+
+/// An HMAC secret anyone can guess lets anyone forge tokens: the one finding inspection can
+/// prove rather than suspect.
+fn check_weak_secret(report: &mut Inspection, alg: &str, token: &str) {
+    if let Some(weak) = weak_secrets::find(alg, token) {
+        report.note(
+            Severity::Danger,
+            format!(
+                "the {alg} secret is {:?} ({}): it verifies this token, so anyone can forge \
+                 tokens; replace the secret and revoke what it signed",
+                weak.secret,
+                weak.source.describe()
+            ),
+        );
+    }
 }
 
 fn check_header(report: &mut Inspection, header: &Value, signature_empty: bool) {
@@ -288,12 +328,59 @@ mod tests {
     }
 
     #[test]
-    fn opaque_tokens_are_only_named() {
+    fn opaque_tokens_are_named_and_their_checksum_checked() {
+        for kind in TokenKind::OPAQUE {
+            let token = OpaqueToken::generate(kind).unwrap();
+            let good = token.expose_secret();
+            let r = inspect(good, NOW);
+            assert_eq!(r.kind, Some(kind));
+            assert_eq!(r.worst(), Some(Severity::Info), "{r}");
+            // Change one character of the body: the checksum no longer matches.
+            let mut chars: Vec<char> = good.chars().collect();
+            chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
+            let corrupted: String = chars.into_iter().collect();
+            let r = inspect(&corrupted, NOW);
+            assert_eq!(r.kind, Some(kind));
+            assert!(has(&r, Severity::Warning, "checksum mismatch"), "{r}");
+            assert!(has(&r, Severity::Warning, "malformed"), "{r}");
+            let r = inspect(&good[..20], NOW);
+            assert!(has(&r, Severity::Warning, "malformed"), "{r}");
+        }
         assert_eq!(inspect("tss_abc", NOW).kind, Some(TokenKind::Session));
         assert_eq!(inspect("trt_abc", NOW).kind, Some(TokenKind::Refresh));
         let r = inspect("hello", NOW);
         assert_eq!(r.kind, None);
         assert!(r.header.is_none() && r.claims.is_none());
+    }
+
+    #[test]
+    fn a_guessable_hmac_secret_is_danger_and_named() {
+        let claims = json!({"aud": "a", "iat": NOW.0, "exp": NOW.0 + 60});
+        let forge = |secret: &[u8]| {
+            let input = format!(
+                "{}.{}",
+                b64::encode(br#"{"alg":"HS256","kid":"k"}"#),
+                b64::encode(claims.to_string().as_bytes())
+            );
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+            format!("{input}.{}", b64::encode(tag.as_ref()))
+        };
+        for secret in ["secret", "your-256-bit-secret"] {
+            let r = inspect(&forge(secret.as_bytes()), NOW);
+            assert!(
+                has(&r, Severity::Danger, &format!("secret is \"{secret}\"")),
+                "{r}"
+            );
+            assert!(has(&r, Severity::Danger, "documented example"), "{r}");
+        }
+        let random = SigningKey::generate(Algorithm::HS256, "k".into()).unwrap();
+        let r = inspect(&random.sign_compact("JWT", &claims).unwrap(), NOW);
+        assert!(
+            !r.findings.iter().any(|f| f.message.contains("secret is")),
+            "{r}"
+        );
+        assert_eq!(r.worst(), Some(Severity::Warning), "{r}");
     }
 
     #[test]

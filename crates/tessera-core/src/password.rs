@@ -18,7 +18,7 @@ pub const MAX_CHARS: usize = 256;
 
 /// Commonly used passwords of at least [`MIN_CHARS`] characters, compared case-insensitively.
 /// Shorter common passwords are already refused by length.
-const COMMON: &[&str] = &[
+pub(crate) const COMMON: &[&str] = &[
     "123456789012345",
     "1234567890123456",
     "12345678901234567890",

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use tessera_core::inspect::Severity;
 use tessera_core::jose::{Jwk, VerifyingKey, verify_compact};
 use tessera_core::time::{Clock, SystemClock};
 
@@ -42,9 +43,15 @@ pub fn verify(key_file: &Path, token: &str) -> ExitCode {
     }
 }
 
-/// Prints what a token is and what is risky about it. Exit 0 whatever the findings.
+/// Prints what a token is and what is risky about it. Exit 1 if any finding is DANGER, 0
+/// otherwise, so a pipeline can refuse tokens made unsafely (`none`, a guessable HMAC secret,
+/// no `exp`, an undecodable JWT) while warnings stay advice.
 pub fn inspect(token: &str) -> ExitCode {
     let report = tessera_core::inspect::inspect(token.trim(), SystemClock.now());
     println!("{report}");
-    ExitCode::SUCCESS
+    if report.worst() == Some(Severity::Danger) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -15,6 +15,7 @@ use std::process::{Output, Stdio};
 
 use common::{PASSWORD, Server, tessera, vector};
 use tessera_core::jose::{Algorithm, SigningKey};
+use tessera_core::opaque::{OpaqueToken, TokenKind};
 
 fn run(args: &[&str]) -> Output {
     tessera().args(args).stdin(Stdio::null()).output().unwrap()
@@ -239,7 +240,12 @@ fn token_inspect_flags_alg_none() {
         "inspect",
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "DANGER exits 1: {}",
+        stderr(&out)
+    );
     let report = stdout(&out);
     assert!(report.contains("kind: jwt"), "{report}");
     assert!(report.contains("alg \"none\""), "{report}");
@@ -249,13 +255,79 @@ fn token_inspect_flags_alg_none() {
 
 #[test]
 fn token_inspect_names_a_tessera_session_token() {
-    let out = run(&["token", "inspect", "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]);
+    let token = OpaqueToken::generate(TokenKind::Session).unwrap();
+    let out = run(&["token", "inspect", token.expose_secret()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("tessera session token"), "{report}");
+    assert!(!report.contains("malformed"), "{report}");
+}
+
+#[test]
+fn token_inspect_reports_a_corrupted_opaque_token_as_malformed() {
+    for kind in TokenKind::OPAQUE {
+        let token = OpaqueToken::generate(kind).unwrap();
+        let good = token.expose_secret();
+        // Swap the last character: same shape, checksum broken.
+        let last = if good.ends_with('A') { "B" } else { "A" };
+        let corrupted = format!("{}{last}", &good[..good.len() - 1]);
+        let out = run(&["token", "inspect", &corrupted]);
+        let report = stdout(&out);
+        assert!(report.contains("[WARNING] malformed"), "{report}");
+        assert!(report.contains("checksum mismatch"), "{report}");
+        // A warning, not a danger: Tessera refuses it, it grants nothing.
+        assert_eq!(out.status.code(), Some(0), "{report}");
+    }
+    let out = run(&["token", "inspect", "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]);
     assert!(
-        stdout(&out).contains("tessera session token"),
+        stdout(&out).contains("malformed tessera session token"),
         "{}",
         stdout(&out)
     );
+}
+
+/// `{"alg":"HS256","typ":"JWT"}.{"sub":"alice","aud":"api","exp":4102444800}` MACed with the
+/// secret `secret` (HMAC-SHA-256 computed outside Tessera, with Python's `hmac`).
+const SIGNED_WITH_SECRET: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+    eyJzdWIiOiJhbGljZSIsImF1ZCI6ImFwaSIsImV4cCI6NDEwMjQ0NDgwMH0.\
+    owS0OzPb73MrClTsUWx0KeScMHwrH7dYW7cJH0YkBHI";
+
+/// The jwt.io debugger's HS256 example token, signed with its default `your-256-bit-secret`.
+const JWT_IO_EXAMPLE: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+    eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.\
+    SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+
+#[test]
+fn token_inspect_names_a_guessable_hmac_secret_and_exits_1() {
+    for (token, secret) in [
+        (SIGNED_WITH_SECRET, "secret"),
+        (JWT_IO_EXAMPLE, "your-256-bit-secret"),
+    ] {
+        let out = run(&["token", "inspect", token]);
+        let report = stdout(&out);
+        assert!(
+            report.contains(&format!("[DANGER] the HS256 secret is \"{secret}\"")),
+            "{report}"
+        );
+        assert!(report.contains("documented example"), "{report}");
+        assert_eq!(out.status.code(), Some(1), "{report}");
+    }
+}
+
+#[test]
+fn token_inspect_finds_no_weak_secret_for_a_random_hmac_key() {
+    let key = SigningKey::generate(Algorithm::HS256, "k1".into()).unwrap();
+    let token = key
+        .sign_compact(
+            "JWT",
+            &serde_json::json!({"sub": "alice", "aud": "api", "exp": 4_102_444_800_i64}),
+        )
+        .unwrap();
+    let out = run(&["token", "inspect", &token]);
+    let report = stdout(&out);
+    assert!(!report.contains("secret is"), "{report}");
+    assert!(!report.contains("DANGER"), "{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
 }
 
 fn create_user(data_dir: &Path, name: &str, password: &str, admin: bool) -> Output {
