@@ -97,8 +97,9 @@ pub struct ServeArgs {
 /// `tessera jws …`.
 #[derive(Debug, Subcommand)]
 pub enum JwsCommand {
-    /// Verify a compact JWS against one JWK and print its payload.
-    /// Exit status: 0 valid, 1 invalid, 2 usage error.
+    /// Verify a compact JWS against one JWK and print its payload (possibly empty).
+    /// Exit status: 0 valid, 1 invalid, 2 usage error (including a JWK whose `use` or
+    /// `key_ops` forbid verifying).
     Verify {
         /// File holding the JWK (public or private; only the public part is used).
         #[arg(long)]
@@ -111,7 +112,8 @@ pub enum JwsCommand {
 /// `tessera token …`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Decode any token without trusting it, and flag risky choices.
+    /// Decode any token without trusting it, and flag risky choices (including an HMAC secret
+    /// found among commonly used ones). Exit status: 1 if any finding is DANGER, else 0.
     Inspect {
         /// The token (JWT, or a Tessera opaque token).
         token: String,
