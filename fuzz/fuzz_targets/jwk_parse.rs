@@ -1,8 +1,9 @@
 //! JSON Web Keys: arbitrary bytes through `Jwk::from_json` and `VerifyingKey::from_jwk`.
 //!
-//! Invariants: a key that loads is pinned to the JWK's declared `alg` when there is one; its
-//! published form (if it has one: HMAC keys never do) loads back to the same key; and a
-//! refused JWK is refused for a reason, never a panic.
+//! Invariants: a key that loads is pinned to the JWK's declared `alg` when there is one, and
+//! its `use`/`key_ops` (if present) permit verifying; its published form (if it has one: HMAC
+//! keys never do) loads back to the same key; and a refused JWK is refused for a reason, never
+//! a panic.
 
 #![no_main]
 
@@ -29,6 +30,12 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(key.kid(), jwk.kid.as_deref());
     assert!(jwk.key_use.as_deref().is_none_or(|u| u == "sig"));
+    assert!(
+        jwk.key_ops
+            .as_ref()
+            .is_none_or(|ops| ops.iter().any(|op| op == "verify")),
+        "a key whose key_ops lack verify loaded"
+    );
     match key.public_jwk() {
         Some(public) => {
             assert_ne!(key.alg(), Algorithm::HS256, "an HMAC key was published");
