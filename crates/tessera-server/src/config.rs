@@ -45,6 +45,7 @@ pub struct ServerConfig {
     /// [`tessera_core::keys::kek`]). `None` (the default) makes an ephemeral one at startup,
     /// which only suits a store that does not outlive the process (`memory:`): any store
     /// that persists keys must be given the same KEK on every start and every instance.
+    /// After startup, [`crate::AppState::config`] holds the KEK in use.
     pub kek: Option<Kek>,
 }
 

@@ -169,10 +169,14 @@ impl AppState {
             audience: config.audience.clone(),
             leeway_secs: config.leeway_secs,
         };
+        let mut config = config;
         let kek = match config.kek.clone() {
             Some(kek) => kek,
             None => Kek::generate()?,
         };
+        // Kept in the settings too, so another instance on this (memory) store can be given
+        // the same KEK.
+        config.kek = Some(kek.clone());
         let state = Self(Arc::new(Inner {
             kek,
             store,
