@@ -113,7 +113,17 @@ fn default_kek_file(path: &Path) -> anyhow::Result<(Option<Kek>, KekSource)> {
         ));
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Private, as the store would make it (this runs before the store is opened).
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let kek = Kek::generate().context("generating the KEK")?;
     let mut options = std::fs::OpenOptions::new();
