@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::jose::{Algorithm, JoseError, SigningKey, VerifyingKey, b64};
 use crate::time::UnixTime;
 
+pub mod kek;
 pub mod lifecycle;
 
 /// Where a key stands in its rotation.
@@ -70,7 +71,10 @@ pub struct KeyRecord {
     pub status: KeyStatus,
     /// When the key was created.
     pub created_at: UnixTime,
-    /// PKCS#8 DER (asymmetric) or raw HMAC key bytes; see [`SigningKey::from_secret`].
+    /// In a store: the secret sealed under the KEK ([`kek::Kek::seal_record`]), or, in a
+    /// record written before sealing existed, the plain secret. Opened
+    /// ([`kek::Kek::open_record`]): PKCS#8 DER (asymmetric) or raw HMAC key bytes; see
+    /// [`SigningKey::from_secret`].
     pub secret: Zeroizing<Vec<u8>>,
 }
 

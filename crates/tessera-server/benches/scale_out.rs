@@ -51,9 +51,10 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
 async fn state(store: Arc<dyn Store>) -> AppState {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let hasher = PasswordHasher::with_cost(8, 1).unwrap();
-    let s = AppState::new(store, ServerConfig::new("http://bench.test"), clock, hasher)
-        .await
-        .unwrap();
+    let mut config = ServerConfig::new("http://bench.test");
+    // Instances on one store share its KEK, as a deployment's do.
+    config.kek = Some(tessera_core::keys::kek::Kek::from_bytes(&[7; 32]).unwrap());
+    let s = AppState::new(store, config, clock, hasher).await.unwrap();
     s.spawn_maintenance(Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(10);
     while s.revocations().feed_state() == FeedState::Down {

@@ -1,5 +1,6 @@
 //! Server settings, with secure defaults: everything here works unconfigured.
 
+use tessera_core::keys::kek::Kek;
 use tessera_core::session::SessionPolicy;
 
 use crate::net::IpNet;
@@ -40,6 +41,12 @@ pub struct ServerConfig {
     /// when they are the socket's peer (default: none, so those headers are ignored). The
     /// rule is [`crate::extract::client_ip`].
     pub trusted_proxies: Vec<IpNet>,
+    /// The key-encryption key that seals signing keys in the store (see
+    /// [`tessera_core::keys::kek`]). `None` (the default) makes an ephemeral one at startup,
+    /// which only suits a store that does not outlive the process (`memory:`): any store
+    /// that persists keys must be given the same KEK on every start and every instance.
+    /// After startup, [`crate::AppState::config`] holds the KEK in use.
+    pub kek: Option<Kek>,
 }
 
 impl ServerConfig {
@@ -62,6 +69,7 @@ impl ServerConfig {
             hashing_queue: 16,
             revocations_per_user: 100,
             trusted_proxies: Vec::new(),
+            kek: None,
         }
     }
 

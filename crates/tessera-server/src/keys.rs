@@ -20,6 +20,9 @@ pub enum ApplyError {
     /// Storing a key or its status failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Sealing a new key failed.
+    #[error(transparent)]
+    Seal(#[from] tessera_core::keys::kek::KekError),
     /// Recording a key revocation failed.
     #[error("{0}")]
     Revocation(ApiError),
@@ -30,6 +33,7 @@ impl From<ApplyError> for ApiError {
         match e {
             ApplyError::Store(e) => e.into(),
             ApplyError::Revocation(e) => e,
+            ApplyError::Seal(e) => ApiError::Internal(e.to_string().into()),
         }
     }
 }
@@ -44,7 +48,9 @@ impl From<ApplyError> for ApiError {
 pub async fn apply(state: &AppState, steps: &[Step]) -> Result<(), ApplyError> {
     for step in steps {
         match step {
-            Step::Insert(record) => state.store().insert_key(record).await?,
+            // Keys are generated plain in the pure core; they are sealed here, on their way
+            // into the store, so no path can store one unsealed.
+            Step::Insert(record) => state.store().insert_key(&state.seal(record)?).await?,
             Step::SetStatus { kid, status } => {
                 state.store().set_key_status(kid, *status).await?;
             }

@@ -20,4 +20,4 @@ pub mod state;
 pub use config::ServerConfig;
 pub use net::IpNet;
 pub use routes::{app, route_table};
-pub use state::AppState;
+pub use state::{AppState, StartupError};

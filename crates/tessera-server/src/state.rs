@@ -10,7 +10,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tessera_core::access::AccessPolicy;
-use tessera_core::keys::{KeyRing, KeyStatus};
+use tessera_core::keys::kek::{self, Kek, KekError};
+use tessera_core::keys::{KeyRecord, KeyRing, KeyStatus};
 use tessera_core::password::PasswordHasher;
 use tessera_core::revocation::{Revocation, RevocationSubject};
 use tessera_core::time::{Clock, UnixTime};
@@ -32,6 +33,14 @@ pub enum StartupError {
     /// The stored keys could not be used.
     #[error("signing keys: {0}")]
     Keys(#[from] tessera_core::jose::JoseError),
+    /// A stored signing key does not open under the configured key-encryption key. Nothing
+    /// was written: the server refuses to start rather than make a key over ones it cannot
+    /// read.
+    #[error(
+        "{0}. Refusing to start: give this store's KEK (--kek-file, TESSERA_KEK or the data \
+         directory's `kek` file); no key was changed"
+    )]
+    Kek(#[from] KekError),
 }
 
 /// The upkeep task sweeps expired records once per this many reload ticks.
@@ -94,6 +103,8 @@ pub struct Inner {
     /// Counters.
     pub(crate) metrics: Metrics,
     keys: RwLock<Arc<KeyRing>>,
+    /// Seals and opens the signing keys in the store.
+    kek: Kek,
     hashing: Semaphore,
     /// Hash jobs waiting or running, bounded by `config.hashing_queue`.
     hashing_queued: AtomicUsize,
@@ -158,7 +169,16 @@ impl AppState {
             audience: config.audience.clone(),
             leeway_secs: config.leeway_secs,
         };
+        let mut config = config;
+        let kek = match config.kek.clone() {
+            Some(kek) => kek,
+            None => Kek::generate()?,
+        };
+        // Kept in the settings too, so another instance on this (memory) store can be given
+        // the same KEK.
+        config.kek = Some(kek.clone());
         let state = Self(Arc::new(Inner {
+            kek,
             store,
             access_policy,
             config,
@@ -171,6 +191,7 @@ impl AppState {
             hashing: Semaphore::new(permits),
             hashing_queued: AtomicUsize::new(0),
         }));
+        state.seal_legacy_keys().await?;
         state.reload_keys().await?;
         state
             .revocations
@@ -202,7 +223,10 @@ impl AppState {
     /// # Errors
     /// If the store fails or a stored key is unusable.
     pub async fn reload_keys(&self) -> Result<(), StartupError> {
-        let mut records = self.store.keys().await?;
+        // Every stored key is opened first, revoked ones too: a key that does not open means
+        // the KEK is wrong, and that must stop us before "no current key" could make a new
+        // key over keys we cannot read.
+        let mut records = self.open_keys().await?;
         if !records.iter().any(|k| k.status == KeyStatus::Current) {
             let ring = self.key_ring();
             let signing_still_trusted = ring.current().is_some_and(|cur| {
@@ -221,10 +245,10 @@ impl AppState {
                 KeyStatus::Current,
                 self.now(),
             )?;
-            if self.store.insert_first_key(&first).await? {
+            if self.store.insert_first_key(&self.seal(&first)?).await? {
                 tracing::info!(kid = %first.kid, "generated the first signing key");
             }
-            records = self.store.keys().await?;
+            records = self.open_keys().await?;
         }
         let ring = Arc::new(KeyRing::from_records(&records)?);
         match self.keys.write() {
@@ -232,6 +256,79 @@ impl AppState {
             Err(p) => *p.into_inner() = ring,
         }
         Ok(())
+    }
+
+    /// Every stored key, its secret opened with this instance's KEK.
+    async fn open_keys(&self) -> Result<Vec<KeyRecord>, StartupError> {
+        let stored = self.store.keys().await?;
+        Ok(stored
+            .iter()
+            .map(|r| self.kek.open_record(r))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// `record` sealed under this instance's KEK, as it must be before it reaches the store.
+    ///
+    /// # Errors
+    /// [`KekError::Seal`] if sealing fails.
+    pub fn seal(&self, record: &KeyRecord) -> Result<KeyRecord, KekError> {
+        self.kek.seal_record(record)
+    }
+
+    /// Seals every key still stored plain (written before keys were sealed at rest), one
+    /// compare-and-set per key, so instances starting together cannot undo each other: the
+    /// loser's write finds the plain bytes gone and changes nothing. Returns how many keys
+    /// this call sealed.
+    ///
+    /// # Errors
+    /// If the store fails or sealing fails.
+    pub async fn seal_legacy_keys(&self) -> Result<usize, StartupError> {
+        let mut sealed = 0;
+        for record in self.store.keys().await? {
+            if kek::is_sealed(&record.secret) {
+                continue;
+            }
+            let new = self.kek.seal(&record.kid, &record.secret)?;
+            if self
+                .store
+                .replace_key_secret(&record.kid, &record.secret, &new)
+                .await?
+            {
+                tracing::info!(kid = %record.kid, "sealed a plain signing key under the KEK");
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
+    }
+
+    /// Re-seals every stored key under `new` (one compare-and-set per key); returns how many
+    /// keys were re-sealed. Keys are opened with this instance's KEK first, all of them
+    /// before any is written, so a wrong current KEK changes nothing. Afterwards only `new`
+    /// opens the store: instances must be restarted with it.
+    ///
+    /// # Errors
+    /// If a key does not open, the store fails, or a key changed underneath (run it again).
+    pub async fn rewrap_keys(&self, new: &Kek) -> Result<usize, StartupError> {
+        let stored = self.store.keys().await?;
+        let mut resealed = Vec::with_capacity(stored.len());
+        for record in &stored {
+            let opened = self.kek.open_record(record)?;
+            resealed.push(new.seal(&record.kid, &opened.secret)?);
+        }
+        let mut count = 0;
+        for (record, new_secret) in stored.iter().zip(&resealed) {
+            if !self
+                .store
+                .replace_key_secret(&record.kid, &record.secret, new_secret)
+                .await?
+            {
+                return Err(StartupError::Store(StoreError::Conflict(
+                    "signing key changed during rewrap",
+                )));
+            }
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// Whether the store answers a cheap indexed read (for `/readyz`); failures are logged.

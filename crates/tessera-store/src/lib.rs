@@ -267,7 +267,8 @@ pub trait RevocationFeed: Send + Sync + 'static {
     fn follow(&self) -> tokio::sync::mpsc::Receiver<FeedEvent>;
 }
 
-/// Signing keys (with their private parts: protect the store accordingly).
+/// Signing keys. Their private parts are stored as the server hands them over: sealed under
+/// a key-encryption key the store never sees (see [`tessera_core::keys::kek`]).
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     /// Every key, any status.
@@ -279,6 +280,15 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError>;
     /// Sets a key's status; `false` if there is no such key.
     async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError>;
+    /// Replaces key `kid`'s stored secret with `new` only if it is still exactly `expected`;
+    /// returns whether it was replaced. A compare-and-set, so instances sealing legacy keys
+    /// or an operator re-wrapping them never overwrite each other's work.
+    async fn replace_key_secret(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
 }
 
 /// Everything a Tessera server needs from storage.

@@ -445,4 +445,20 @@ impl KeyStore for MemoryStore {
             true
         }))
     }
+
+    async fn replace_key_secret(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        Ok(t.keys
+            .iter_mut()
+            .find(|k| k.kid == kid && k.secret.as_slice() == expected)
+            .is_some_and(|k| {
+                k.secret = zeroize::Zeroizing::new(new.to_vec());
+                true
+            }))
+    }
 }

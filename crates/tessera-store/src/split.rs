@@ -105,6 +105,15 @@ impl KeyStore for SplitStore {
     async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
         self.durable.set_key_status(kid, status).await
     }
+
+    async fn replace_key_secret(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.durable.replace_key_secret(kid, expected, new).await
+    }
 }
 
 #[async_trait]

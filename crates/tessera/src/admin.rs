@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use tessera_core::keys::lifecycle::{self, LifecycleError, MIN_PUBLISHED_SECS, Rotation};
 use tessera_server::{keys, service};
 
-use crate::backends::{admin_state, runtime};
+use crate::backends::{KekSource, admin_state, open_state, read_kek_file, runtime};
 use crate::cli::{KeysCommand, StoreArgs, UsersCommand};
 
 fn read_password() -> anyhow::Result<String> {
@@ -66,6 +66,10 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
             KeysCommand::List { store } => list(&store).await,
             KeysCommand::Rotate { force, store } => rotate(&store, force).await,
             KeysCommand::Revoke { kid, store } => revoke(&store, &kid).await,
+            KeysCommand::Rewrap {
+                new_kek_file,
+                store,
+            } => rewrap(&store, &new_kek_file).await,
         }
     })
 }
@@ -106,6 +110,33 @@ async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
         }
     };
     println!("{report}");
+    Ok(())
+}
+
+/// Re-seals every key under the KEK in `new_kek_file`. The new KEK is read before anything is
+/// written, and every key is opened under the current one before any is replaced.
+async fn rewrap(args: &StoreArgs, new_kek_file: &std::path::Path) -> anyhow::Result<()> {
+    let new = read_kek_file(new_kek_file)?;
+    let (state, source) = open_state(args, tessera_server::ServerConfig::new("http://localhost"))
+        .await
+        .context("opening the store with its current KEK")?;
+    let count = state.rewrap_keys(&new).await.context("re-wrapping")?;
+    println!(
+        "{}",
+        serde_json::json!({ "rewrapped": count, "kek_file": new_kek_file })
+    );
+    match source {
+        KekSource::DefaultFile(path) | KekSource::CreatedFile(path) => eprintln!(
+            "The keys are now sealed under {new}, but this store's default KEK file {old} still              holds the old KEK. Replace it before the next start, keeping it private, e.g.\n               install -m 600 {new} {old}\nand back up the new KEK apart from the database.",
+            new = new_kek_file.display(),
+            old = path.display(),
+        ),
+        KekSource::Given => eprintln!(
+            "The keys are now sealed under {}: start every instance and admin command with it              (--kek-file or TESSERA_KEK); the old KEK no longer opens them.",
+            new_kek_file.display()
+        ),
+        KekSource::Ephemeral => {}
+    }
     Ok(())
 }
 

@@ -62,6 +62,12 @@ pub struct StoreArgs {
     /// Prefix of Redis keys and PostgreSQL schema, so deployments can share one server.
     #[arg(long, env = "TESSERA_NAMESPACE", default_value = "tessera")]
     pub namespace: String,
+    /// File holding the key-encryption key (standard base64 of 32 bytes) that seals the
+    /// signing keys in the store. The KEK itself may instead be given in `TESSERA_KEK`.
+    /// Default: for the embedded store, the file `kek` under `--data-dir` (created on first
+    /// start); for `memory:`, a KEK that lives as long as the process; other stores need one.
+    #[arg(long, env = "TESSERA_KEK_FILE", value_name = "PATH")]
+    pub kek_file: Option<PathBuf>,
     /// TOML file of settings (keys: the long flags, e.g. `listen`, `store`); flags and
     /// `TESSERA_*` variables take precedence over it.
     #[arg(long, env = "TESSERA_CONFIG")]
@@ -160,6 +166,17 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
         /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Re-encrypt every signing key under a new key-encryption key. Afterwards only the new
+    /// KEK opens the store: restart every instance with it.
+    Rewrap {
+        /// File holding the new KEK (standard base64 of 32 bytes, e.g. from
+        /// `openssl rand -base64 32`).
+        #[arg(long, value_name = "PATH")]
+        new_kek_file: PathBuf,
+        /// The store (and its current KEK).
         #[command(flatten)]
         store: StoreArgs,
     },

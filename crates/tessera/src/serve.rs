@@ -1,22 +1,17 @@
 //! `tessera serve`: run the HTTP API until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tessera_core::password::PasswordHasher;
-use tessera_core::time::{Clock, SystemClock};
-use tessera_server::{AppState, ServerConfig};
+use tessera_server::ServerConfig;
 
-use crate::backends::{open_backends, runtime};
+use crate::backends::{open_state, runtime};
 use crate::cli::ServeArgs;
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (store, attempts) = open_backends(&args.store, Arc::clone(&clock)).await?;
         let issuer = args.issuer.clone().unwrap_or_else(|| format!("http://{}", args.listen));
         let mut config = ServerConfig::new(issuer);
         config.refresh_grace_secs = args.refresh_grace;
@@ -26,8 +21,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!(network = %everyone, "--trusted-proxy trusts every peer's forwarding headers");
         }
         config.trusted_proxies = args.trusted_proxies;
-        let hasher = PasswordHasher::owasp().context("password hasher")?;
-        let state = AppState::with_attempts(store, attempts, config, clock, hasher).await.context("starting")?;
+        let (state, _) = open_state(&args.store, config).await?;
         let maintenance = state.spawn_maintenance(Duration::from_secs(1));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(addr = %listener.local_addr()?, issuer = %state.config().issuer, "tessera listening");

@@ -226,4 +226,13 @@ impl KeyStore for FaultyStore {
         self.check("set_key_status")?;
         self.inner.set_key_status(kid, status).await
     }
+    async fn replace_key_secret(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.check("replace_key_secret")?;
+        self.inner.replace_key_secret(kid, expected, new).await
+    }
 }

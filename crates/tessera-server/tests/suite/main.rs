@@ -12,6 +12,7 @@ mod common;
 mod credential_races;
 mod csrf_cookies;
 mod faulty_store;
+mod kek_at_rest;
 mod meta;
 mod oauth;
 mod password_change;

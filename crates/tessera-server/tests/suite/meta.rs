@@ -115,9 +115,11 @@ async fn a_second_instance_on_the_same_store_publishes_the_same_key_and_accepts_
     let s = TestServer::new().await;
     s.register("alice", PASSWORD).await;
     let t = s.password_grant("alice", PASSWORD).await;
+    let mut config = tessera_server::ServerConfig::new(ISSUER);
+    config.kek.clone_from(&s.state.config().kek);
     let second = tessera_server::AppState::new(
         s.state.store().clone(),
-        tessera_server::ServerConfig::new(ISSUER),
+        config,
         s.clock.clone(),
         tessera_core::password::PasswordHasher::with_cost(64, 1).unwrap(),
     )

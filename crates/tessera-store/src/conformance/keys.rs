@@ -61,6 +61,32 @@ pub(super) async fn set_key_status<S: Store + ?Sized>(s: &Arc<S>) {
     );
 }
 
+pub(super) async fn replace_key_secret_is_compare_and_set<S: Store + ?Sized>(s: &Arc<S>) {
+    let k = record(Algorithm::EdDSA, KeyStatus::Retiring);
+    s.insert_key(&k).await.unwrap();
+    let (first, second) = (b"sealed once".as_slice(), b"sealed twice".as_slice());
+    assert!(
+        s.replace_key_secret(&k.kid, &k.secret, first)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored(s, &k.kid).await.unwrap().secret.as_slice(), first);
+    // A writer that read the old bytes loses: the secret it expected is gone.
+    assert!(
+        !s.replace_key_secret(&k.kid, &k.secret, second)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored(s, &k.kid).await.unwrap().secret.as_slice(), first);
+    assert!(
+        !s.replace_key_secret("no-such-kid", first, second)
+            .await
+            .unwrap()
+    );
+    let after = stored(s, &k.kid).await.unwrap();
+    assert_eq!((after.status, after.alg), (k.status, k.alg));
+}
+
 pub(super) async fn first_key_is_inserted_once_under_race<S: Store + ?Sized>(s: &Arc<S>) {
     // On a shared store a current key may already exist: retire it so the race is real.
     for k in s.keys().await.unwrap() {

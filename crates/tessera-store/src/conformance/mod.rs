@@ -100,6 +100,7 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         keys::insert_and_list_keep_secrets,
         keys::duplicate_kid_conflicts,
         keys::set_key_status,
+        keys::replace_key_secret_is_compare_and_set,
         keys::first_key_is_inserted_once_under_race,
     )
 }

@@ -1,5 +1,5 @@
-//! [`crate::KeyStore`] in SQL. Secrets are stored as BLOB / BYTEA as they are: protect the
-//! database accordingly. The first-key insert is the dialect's
+//! [`crate::KeyStore`] in SQL. Secrets are stored as BLOB / BYTEA as the server hands them
+//! over — sealed under its key-encryption key, which never reaches the database. The first-key insert is the dialect's
 //! ([`super::Dialect::insert_first_key`]).
 
 use crate::StoreError;
@@ -14,6 +14,9 @@ pub(crate) const ONE_CURRENT: &str = "signing_keys_one_current";
 pub(crate) const INSERT: &str =
     "INSERT INTO signing_keys (kid, alg, status, created_at, secret) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const SET_STATUS: &str = "UPDATE signing_keys SET status = $1 WHERE kid = $2";
+/// Compare-and-set of a secret: only a row still holding the expected bytes changes.
+pub(crate) const REPLACE_SECRET: &str =
+    "UPDATE signing_keys SET secret = $1 WHERE kid = $2 AND secret = $3";
 
 /// Every key, oldest first; keys of one second in insertion order, by `order`, the dialect's
 /// [`Dialect::INSERTION_ORDER`] column.
@@ -87,6 +90,23 @@ macro_rules! impl_key_store {
                 ::sqlx::query(q::SET_STATUS)
                     .bind(status.as_str())
                     .bind(kid)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected() > 0)
+                    .map_err(q::on_write::<Self>)
+            }
+
+            async fn replace_key_secret(
+                &self,
+                kid: &str,
+                expected: &[u8],
+                new: &[u8],
+            ) -> Result<bool, $crate::StoreError> {
+                use $crate::sql::keys as q;
+                ::sqlx::query(q::REPLACE_SECRET)
+                    .bind(new)
+                    .bind(kid)
+                    .bind(expected)
                     .execute(&self.pool)
                     .await
                     .map(|r| r.rows_affected() > 0)

@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
+/// The key-encryption key tests give a shared store (PostgreSQL), which needs one: every
+/// instance and admin command of a deployment is given the same KEK (`TESSERA_KEK`).
+pub const TEST_KEK: &str = "dGVzc2VyYS10ZXN0LWtlay0wMTIzNDU2Nzg5YWJjZGU=";
+
 /// A password that passes the policy.
 pub const PASSWORD: &str = "plum tractor velvet ocean";
 

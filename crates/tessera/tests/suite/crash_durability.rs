@@ -11,6 +11,7 @@
 
 use crate::common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
@@ -99,6 +100,12 @@ fn sigkill_and_restart_keeps_sessions_tokens_revocations_and_signing_key() {
 
     let kids_before = jwks_kids(&first);
     assert_eq!(kids_before.len(), 1, "one signing key on first start");
+    // The signing key is sealed under the data directory's KEK file, which the restart must
+    // find and use again (it is the KEK passed through to the second run).
+    let kek_file = data.path().join("kek");
+    let kek_before = std::fs::read(&kek_file).expect("the first start creates the kek file");
+    let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the kek file is private");
 
     // --- crash: SIGKILL, no graceful shutdown ---
     let status = first.kill();
@@ -150,6 +157,11 @@ fn sigkill_and_restart_keeps_sessions_tokens_revocations_and_signing_key() {
         jwks_kids(&second),
         kids_before,
         "the signing key is kept, not regenerated"
+    );
+    assert_eq!(
+        std::fs::read(&kek_file).unwrap(),
+        kek_before,
+        "the restart reuses the KEK file"
     );
 
     let resp = second.post_json(

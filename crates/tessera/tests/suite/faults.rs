@@ -32,8 +32,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    PASSWORD, Response, Server, cookie_login, free_port, password_grant, random_hex, register,
-    skip, start_servers, try_request, userinfo_bearer, userinfo_cookie,
+    PASSWORD, Response, Server, TEST_KEK, cookie_login, free_port, password_grant, random_hex,
+    register, skip, start_servers, try_request, userinfo_bearer, userinfo_cookie,
 };
 use serde_json::json;
 
@@ -472,7 +472,8 @@ fn private_services(redis_data: RedisData) -> Option<(PrivatePostgres, PrivateRe
 /// revocation feed, with `extra` arguments.
 fn start_pair(store: &str, redis: &str, extra: &[&str]) -> Vec<Server> {
     let servers = start_servers(2, |cmd, addr, _| {
-        cmd.arg("--listen")
+        cmd.env("TESSERA_KEK", TEST_KEK)
+            .arg("--listen")
             .arg(addr.to_string())
             .arg("--issuer")
             .arg(ISSUER)

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    PASSWORD, Server, password_grant, random_hex, register, skip, start_servers, tessera,
+    PASSWORD, Server, TEST_KEK, password_grant, random_hex, register, skip, start_servers, tessera,
     userinfo_bearer,
 };
 
@@ -65,6 +65,7 @@ fn kid_of(jwt: &str) -> String {
 
 fn keys_cli(ns: &str, args: &[&str]) -> serde_json::Value {
     let out = tessera()
+        .env("TESSERA_KEK", TEST_KEK)
         .arg("keys")
         .args(args)
         .args(["--store", &postgres_url(), "--namespace", ns])
@@ -108,7 +109,7 @@ fn rotation_publishes_first_and_revocation_kills_a_key_everywhere() {
     let ns = format!("kd_{}", random_hex(8));
     let _schema = Schema(ns.clone());
     let servers = start_servers(2, |cmd, addr, _| {
-        cmd.args([
+        cmd.env("TESSERA_KEK", TEST_KEK).args([
             "--listen",
             &addr.to_string(),
             "--issuer",
@@ -143,6 +144,7 @@ fn rotation_publishes_first_and_revocation_kills_a_key_everywhere() {
         "the next key must not sign yet"
     );
     let early = tessera()
+        .env("TESSERA_KEK", TEST_KEK)
         .arg("keys")
         .arg("rotate")
         .args(["--store", &url, "--namespace", &ns])

@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod crash_durability;
 mod faults;
+mod kek;
 mod key_drill;
 mod multi_instance;
 mod secrets;

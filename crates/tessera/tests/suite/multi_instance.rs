@@ -27,8 +27,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use common::{
-    PASSWORD, Response, Server, bearer, cookie_login, password_grant, random_hex, register, skip,
-    start_servers, userinfo_bearer, userinfo_cookie,
+    PASSWORD, Response, Server, TEST_KEK, bearer, cookie_login, password_grant, random_hex,
+    register, skip, start_servers, userinfo_bearer, userinfo_cookie,
 };
 use serde_json::json;
 
@@ -276,7 +276,8 @@ impl Deployment {
     /// Starts three instances over this deployment and waits until each follows the feed.
     fn start_trio(&self, refresh_grace: Option<u32>) -> Vec<Server> {
         let servers = start_servers(3, |cmd, addr, _| {
-            cmd.arg("--listen")
+            cmd.env("TESSERA_KEK", TEST_KEK)
+                .arg("--listen")
                 .arg(addr.to_string())
                 .arg("--issuer")
                 .arg(ISSUER)

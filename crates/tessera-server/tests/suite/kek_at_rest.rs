@@ -1,0 +1,121 @@
+//! Signing keys sealed at rest, at the server's startup: legacy plain keys are sealed once
+//! even by instances starting together, and a KEK that opens nothing never leads to a new key
+//! made over the stored ones.
+
+use std::sync::Arc;
+
+use tessera_core::jose::Algorithm;
+use tessera_core::keys::kek::{self, Kek};
+use tessera_core::keys::{KeyRecord, KeyRing, KeyStatus};
+use tessera_core::password::PasswordHasher;
+use tessera_core::time::{Clock, SystemClock, UnixTime};
+use tessera_server::{AppState, ServerConfig, StartupError};
+use tessera_store::memory::MemoryStore;
+use tessera_store::{KeyStore as _, Store};
+
+async fn start(store: &Arc<MemoryStore>, kek: &Kek) -> Result<AppState, StartupError> {
+    let mut config = ServerConfig::new("http://tessera.test");
+    config.kek = Some(kek.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    AppState::new(
+        Arc::clone(store) as Arc<dyn Store>,
+        config,
+        clock,
+        PasswordHasher::with_cost(64, 1).unwrap(),
+    )
+    .await
+}
+
+fn record(alg: Algorithm, status: KeyStatus, at: i64) -> KeyRecord {
+    KeyRing::generate_record(alg, status, UnixTime(at)).unwrap()
+}
+
+fn snapshot(keys: &[KeyRecord]) -> Vec<(String, KeyStatus, Vec<u8>)> {
+    keys.iter()
+        .map(|k| (k.kid.clone(), k.status, k.secret.to_vec()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn legacy_plain_keys_are_sealed_once_by_instances_starting_together() {
+    let store = Arc::new(MemoryStore::new());
+    let plain = [
+        record(Algorithm::EdDSA, KeyStatus::Retiring, 1),
+        record(Algorithm::ES256, KeyStatus::Current, 2),
+        record(Algorithm::HS256, KeyStatus::Revoked, 3),
+        record(Algorithm::EdDSA, KeyStatus::Next, 4),
+    ];
+    for k in &plain {
+        store.insert_key(k).await.unwrap();
+    }
+    let kek = Kek::generate().unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, kek, barrier) = (Arc::clone(&store), kek.clone(), Arc::clone(&barrier));
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            start(&store, &kek)
+                .await
+                .map(|s| s.key_ring().current().map(|k| k.kid().to_owned()))
+        }));
+    }
+    for task in tasks {
+        let current = task.await.unwrap().expect("every instance starts");
+        assert_eq!(current.as_deref(), Some(plain[1].kid.as_str()));
+    }
+    let stored = store.keys().await.unwrap();
+    assert_eq!(stored.len(), plain.len(), "no key added");
+    for (s, p) in stored.iter().zip(&plain) {
+        assert_eq!((&s.kid, s.status), (&p.kid, p.status));
+        assert!(kek::is_sealed(&s.secret), "{} sealed", s.kid);
+        assert_eq!(
+            kek.open_record(s).unwrap().secret.as_slice(),
+            p.secret.as_slice()
+        );
+    }
+    // Idempotent: one more start seals nothing and changes nothing.
+    let state = start(&store, &kek).await.unwrap();
+    assert_eq!(state.seal_legacy_keys().await.unwrap(), 0);
+    assert_eq!(snapshot(&store.keys().await.unwrap()), snapshot(&stored));
+}
+
+#[tokio::test]
+async fn a_kek_that_opens_nothing_never_makes_a_key_over_the_stored_ones() {
+    let right = Kek::generate().unwrap();
+    let wrong = Kek::generate().unwrap();
+    // Every key revoked: "no current key, make one" is exactly what must not happen here.
+    let store = Arc::new(MemoryStore::new());
+    let revoked = right
+        .seal_record(&record(Algorithm::EdDSA, KeyStatus::Revoked, 1))
+        .unwrap();
+    store.insert_key(&revoked).await.unwrap();
+    let before = snapshot(&store.keys().await.unwrap());
+    let err = start(&store, &wrong).await.err().expect("refused");
+    assert!(matches!(err, StartupError::Kek(_)), "{err:?}");
+    assert!(err.to_string().contains("Refusing to start"), "{err}");
+    assert_eq!(snapshot(&store.keys().await.unwrap()), before);
+
+    // A current key that does not open: refused as well; the right KEK then starts.
+    let current = right
+        .seal_record(&record(Algorithm::EdDSA, KeyStatus::Current, 2))
+        .unwrap();
+    store.insert_key(&current).await.unwrap();
+    let before = snapshot(&store.keys().await.unwrap());
+    assert!(matches!(
+        start(&store, &wrong).await,
+        Err(StartupError::Kek(_))
+    ));
+    assert_eq!(snapshot(&store.keys().await.unwrap()), before);
+    let state = start(&store, &right).await.unwrap();
+    assert_eq!(state.key_ring().current().unwrap().kid(), current.kid);
+
+    // Re-wrapping moves every key to the new KEK; the old one then refuses to start.
+    let newer = Kek::generate().unwrap();
+    assert_eq!(state.rewrap_keys(&newer).await.unwrap(), 2);
+    assert!(matches!(
+        start(&store, &right).await,
+        Err(StartupError::Kek(_))
+    ));
+    assert!(start(&store, &newer).await.is_ok());
+}
