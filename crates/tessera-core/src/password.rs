@@ -6,15 +6,29 @@
 //! parameters (19 MiB, 2 iterations, 1 lane). Hashing is CPU-bound: the server runs it off the
 //! async runtime. [`PasswordHasher::verify_absent`] burns the same work for an unknown user, so a
 //! login cannot tell "no such user" from "wrong password" by its timing.
+//!
+//! Every password is NFKC-normalised ([`normalise`]) before it is counted, checked, hashed or
+//! verified (SP 800-63B §5.1.1.2), so the same password typed on keyboards or input methods
+//! that compose characters differently (`é` as U+00E9 or as `e` + U+0301) is the same password.
+
+use std::borrow::Cow;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use aws_lc_rs::rand::SecureRandom;
+use unicode_normalization::{IsNormalized, UnicodeNormalization as _, is_nfkc_quick};
+use zeroize::Zeroizing;
 
 /// Minimum length in characters (SP 800-63B-4, single-factor passwords).
 pub const MIN_CHARS: usize = 15;
 /// Maximum length in characters; long enough for any passphrase, short enough to bound work.
 pub const MAX_CHARS: usize = 256;
+
+/// Most characters accepted *before* normalisation. NFKC may shorten a string (a base letter
+/// and its combining mark become one character) or lengthen it (a ligature becomes letters),
+/// so [`MAX_CHARS`] is enforced on the normalised form; this looser bound, checked first,
+/// only keeps the normalisation work itself bounded.
+const MAX_RAW_CHARS: usize = 4 * MAX_CHARS;
 
 /// Commonly used passwords of at least [`MIN_CHARS`] characters, compared case-insensitively.
 /// Shorter common passwords are already refused by length.
@@ -79,11 +93,38 @@ pub enum PasswordPolicyError {
     Contextual,
 }
 
+/// The NFKC normal form of `password`, borrowed when it is already normalised (the common
+/// case: ASCII always is).
+///
+/// Every use of a password in this module goes through here, so the policy's count, the hash
+/// and the verification all see the same characters.
+#[must_use]
+pub fn normalise(password: &str) -> Cow<'_, str> {
+    // The quick check answers most strings (all ASCII) without allocating; `Maybe` needs the
+    // full normalisation to tell.
+    if is_nfkc_quick(password.chars()) == IsNormalized::Yes {
+        return Cow::Borrowed(password);
+    }
+    let normal: String = password.nfkc().collect();
+    if normal == password {
+        Cow::Borrowed(password)
+    } else {
+        Cow::Owned(normal)
+    }
+}
+
 /// Checks a new password against the policy (never against composition rules).
+///
+/// Lengths are counted in characters of the NFKC form (what is hashed).
 ///
 /// # Errors
 /// The first rule the password breaks.
 pub fn check_policy(username: &str, password: &str) -> Result<(), PasswordPolicyError> {
+    // Bound the work of normalising before doing it.
+    if password.chars().count() > MAX_RAW_CHARS {
+        return Err(PasswordPolicyError::TooLong);
+    }
+    let password = Zeroizing::new(normalise(password).into_owned());
     let chars = password.chars().count();
     if chars < MIN_CHARS {
         return Err(PasswordPolicyError::TooShort);
@@ -91,8 +132,8 @@ pub fn check_policy(username: &str, password: &str) -> Result<(), PasswordPolicy
     if chars > MAX_CHARS {
         return Err(PasswordPolicyError::TooLong);
     }
-    let lower = password.to_lowercase();
-    if COMMON.iter().any(|c| *c == lower) {
+    let lower = Zeroizing::new(password.to_lowercase());
+    if COMMON.iter().any(|c| *c == lower.as_str()) {
         return Err(PasswordPolicyError::Common);
     }
     let mut it = password.chars();
@@ -155,7 +196,8 @@ impl PasswordHasher {
         Ok(me)
     }
 
-    /// Hashes a password into a PHC string with a fresh 128-bit salt.
+    /// Hashes the NFKC form of a password ([`normalise`]) into a PHC string with a fresh
+    /// 128-bit salt.
     ///
     /// # Errors
     /// If the random generator or Argon2 fails.
@@ -165,6 +207,7 @@ impl PasswordHasher {
             .fill(&mut salt)
             .map_err(|_| HashError("random generator failure".into()))?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+        let password = normalise(password);
         self.argon
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -172,13 +215,26 @@ impl PasswordHasher {
     }
 
     /// Whether `password` matches the stored PHC hash. A corrupt hash never matches.
+    ///
+    /// The NFKC form ([`normalise`]) is tried first. Hashes made before passwords were
+    /// normalised hold the raw bytes as typed, so when normalising changed the password and
+    /// the NFKC form does not match, the raw form is tried too: an existing user whose password
+    /// NFKC changes can still log in as they always typed it. That second Argon2 run is paid
+    /// only by such passwords (almost all are already NFKC, ASCII always) and only on a miss.
     #[must_use]
     pub fn verify(&self, password: &str, phc: &str) -> bool {
-        PasswordHash::new(phc)
-            .is_ok_and(|h| self.argon.verify_password(password.as_bytes(), &h).is_ok())
+        let Ok(hash) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let matches = |p: &str| self.argon.verify_password(p.as_bytes(), &hash).is_ok();
+        match normalise(password) {
+            Cow::Borrowed(same) => matches(same),
+            Cow::Owned(normal) => matches(&Zeroizing::new(normal)) || matches(password),
+        }
     }
 
-    /// Does the work of [`PasswordHasher::verify`] for a user that does not exist, and fails.
+    /// Does the work of [`PasswordHasher::verify`] for a user that does not exist, and fails:
+    /// the same one or two Argon2 runs a wrong password for a real user costs.
     pub fn verify_absent(&self, password: &str) {
         let _ = self.verify(password, &self.dummy);
     }
@@ -214,6 +270,83 @@ mod tests {
         assert_eq!(check_policy("alice", "plum tractor velvet ocean"), Ok(()));
         // characters, not bytes, are counted.
         assert_eq!(check_policy("alice", "ééééééééééééééf"), Ok(()));
+    }
+
+    #[test]
+    fn length_is_counted_after_nfkc() {
+        // 15 base letters each followed by a combining acute: 30 characters typed, 15 after
+        // NFKC composes them.
+        let decomposed: String = "pumaswingclerky"
+            .chars()
+            .flat_map(|c| [c, '\u{301}'])
+            .collect();
+        assert_eq!(decomposed.chars().count(), 30);
+        assert_eq!(normalise(&decomposed).chars().count(), 15);
+        assert_eq!(check_policy("alice", &decomposed), Ok(()));
+        // 14 letters + combining marks: 28 characters typed, too short once normalised.
+        let short: String = "pumaswingclerk"
+            .chars()
+            .flat_map(|c| [c, '\u{301}'])
+            .collect();
+        assert_eq!(
+            check_policy("alice", &short),
+            Err(PasswordPolicyError::TooShort)
+        );
+        // A ligature grows: U+FB01 "ﬁ" is "fi"; 130 of them are 260 characters, over the cap.
+        assert_eq!(
+            check_policy("alice", &"\u{FB01}".repeat(130)),
+            Err(PasswordPolicyError::TooLong)
+        );
+        // Normalisation work is bounded before it is done.
+        assert_eq!(
+            check_policy("alice", &"e\u{301}".repeat(600)),
+            Err(PasswordPolicyError::TooLong)
+        );
+    }
+
+    #[test]
+    fn normalise_borrows_what_is_already_nfkc() {
+        assert!(matches!(normalise("plain ascii"), Cow::Borrowed(_)));
+        assert!(matches!(normalise("caf\u{e9}"), Cow::Borrowed(_)));
+        assert_eq!(normalise("cafe\u{301}"), "caf\u{e9}");
+        // Compatibility forms fold too: full-width letters, ligatures.
+        assert_eq!(normalise("\u{FF21}\u{FB01}"), "Afi");
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_are_one_password() {
+        let h = PasswordHasher::with_cost(64, 1).unwrap();
+        let composed = "caf\u{e9} tractor velvet ocean";
+        let decomposed = "cafe\u{301} tractor velvet ocean";
+        assert_ne!(composed, decomposed);
+        for (set, typed) in [
+            (composed, decomposed),
+            (decomposed, composed),
+            (composed, composed),
+            (decomposed, decomposed),
+        ] {
+            let phc = h.hash(set).unwrap();
+            assert!(h.verify(typed, &phc), "set {set:?}, typed {typed:?}");
+            assert!(!h.verify("cafe tractor velvet ocean", &phc));
+        }
+    }
+
+    #[test]
+    fn a_legacy_hash_of_the_raw_form_still_verifies() {
+        let h = PasswordHasher::with_cost(64, 1).unwrap();
+        let decomposed = "cafe\u{301} tractor velvet ocean";
+        // What `hash` did before normalisation: Argon2 over the bytes as typed.
+        let legacy = {
+            let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+            h.argon
+                .hash_password(decomposed.as_bytes(), &salt)
+                .unwrap()
+                .to_string()
+        };
+        assert!(h.verify(decomposed, &legacy));
+        // Only the raw form as it was hashed: the composed form never was.
+        assert!(!h.verify("caf\u{e9} tractor velvet ocean", &legacy));
+        assert!(!h.verify("cafe tractor velvet ocean", &legacy));
     }
 
     #[test]

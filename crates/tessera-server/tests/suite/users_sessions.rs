@@ -71,6 +71,28 @@ async fn register_weak_password_is_400_and_creates_nothing() {
     s.register("alice", PASSWORD).await;
 }
 
+/// The same password typed with a composed "é" (U+00E9) or a decomposed "e" + U+0301, as
+/// different keyboards and input methods send it, is one password (NFKC, SP 800-63B
+/// §5.1.1.2): registered in either form, it logs in with the other, by cookie and by grant.
+#[tokio::test]
+async fn a_password_logs_in_typed_composed_or_decomposed() {
+    const COMPOSED: &str = "caf\u{e9} tugboat anagram 1987";
+    const DECOMPOSED: &str = "cafe\u{301} tugboat anagram 1987";
+    let s = TestServer::new().await;
+    for (user, set, typed) in [
+        ("alice", COMPOSED, DECOMPOSED),
+        ("bob", DECOMPOSED, COMPOSED),
+    ] {
+        s.register(user, set).await;
+        s.login(user, typed).await;
+        s.password_grant(user, typed).await;
+        s.login(user, set).await;
+        // Normalisation folds forms of one character, not different characters.
+        let r = s.login_raw(user, "cafe tugboat anagram 1987").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{user}");
+    }
+}
+
 #[tokio::test]
 async fn register_bad_username_is_400() {
     let s = TestServer::new().await;
