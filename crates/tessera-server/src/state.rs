@@ -346,14 +346,26 @@ impl AppState {
             .map_err(|e| ApiError::Internal(e.to_string().into()))
     }
 
-    /// Hashes a password on the blocking pool.
+    /// Checks a new password against the policy and hashes it, both on the blocking pool: the
+    /// guessability estimate costs CPU time too (milliseconds, see
+    /// [`tessera_core::password::check_policy`]), so it waits its turn in the same bounded
+    /// queue as the hash instead of stalling the async runtime.
     ///
     /// # Errors
-    /// `Overloaded` when the hashing queue is full; `Internal` if hashing fails.
-    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
-        self.run_hashing(HashPriority::Normal, move |h| h.hash(&password))
-            .await?
-            .map_err(|e| ApiError::Internal(e.to_string().into()))
+    /// `WeakPassword` if the policy refuses it; `Overloaded` when the hashing queue is full;
+    /// `Internal` if hashing fails.
+    pub async fn hash_new_password(
+        &self,
+        username: String,
+        password: String,
+    ) -> Result<String, ApiError> {
+        self.run_hashing(HashPriority::Normal, move |h| {
+            tessera_core::password::check_policy(&username, &password)
+                .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
+            h.hash(&password)
+                .map_err(|e| ApiError::Internal(e.to_string().into()))
+        })
+        .await?
     }
 
     /// Checks a password on the blocking pool; with no stored hash (unknown user), does the

@@ -59,6 +59,9 @@ async fn register_weak_password_is_400_and_creates_nothing() {
         "short",
         "fourteen chars",
         "passwordpassword",
+        "123456789012345",
+        "qwertyuiopasdfgh",
+        "iloveyouiloveyou",
         "aaaaaaaaaaaaaaaaaaaa",
         "my name is alice, hello",
         &"x1".repeat(200),
@@ -90,6 +93,36 @@ async fn a_password_logs_in_typed_composed_or_decomposed() {
         // Normalisation folds forms of one character, not different characters.
         let r = s.login_raw(user, "cafe tugboat anagram 1987").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{user}");
+    }
+}
+
+/// Common, breached and patterned passwords long enough to pass the length rule are refused
+/// by the guessability check, and the 400 says why in words a user can act on.
+#[tokio::test]
+async fn register_common_password_is_400_with_the_reason() {
+    let s = TestServer::new().await;
+    // zxcvbn's wording for one password may vary between runs (ties between patterns), so
+    // only its presence is checked.
+    for weak in [
+        "passwordpassword",
+        "123456789012345",
+        "qwertyuiopasdfgh",
+        "iloveyouiloveyou",
+    ] {
+        let r = s.register_raw("alice", weak).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{weak}");
+        assert_eq!(r.error_code(), "weak_password", "{weak}");
+        let why = r.json()["error_description"].as_str().unwrap().to_owned();
+        let reason = why.strip_prefix("password is too easy to guess: ");
+        assert!(reason.is_some_and(|r| r.len() > 10), "{weak}: {why}");
+    }
+    // Ordinary passphrases, no digits or symbols needed, are not caught by it.
+    for (user, good) in [
+        ("bob", "plum tractor velvet ocean"),
+        ("carol", PASSWORD),
+        ("dave", NEW_PASSWORD),
+    ] {
+        s.register(user, good).await;
     }
 }
 
