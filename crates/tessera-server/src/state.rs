@@ -34,6 +34,12 @@ pub enum StartupError {
     Keys(#[from] tessera_core::jose::JoseError),
 }
 
+/// How long `/readyz` waits for the store before answering `unavailable`. Load balancers and
+/// orchestrators commonly give a probe one second; the store's own timeouts (PostgreSQL's
+/// pool acquire, Redis's connection and response, 3 s) are sized for real requests, which
+/// should rather wait out a blip than fail, so the probe is bounded on its own instead.
+pub const READINESS_TIMEOUT: Duration = Duration::from_millis(800);
+
 /// The upkeep task sweeps expired records once per this many reload ticks.
 const SWEEP_EVERY_TICKS: u64 = 60;
 
@@ -234,12 +240,21 @@ impl AppState {
         Ok(())
     }
 
-    /// Whether the store answers a cheap indexed read (for `/readyz`); failures are logged.
+    /// Whether the store answers a cheap indexed read within [`READINESS_TIMEOUT`] (for
+    /// `/readyz`); failures and timeouts are logged.
     pub async fn store_answers(&self) -> bool {
-        match self.store.revocations_for("", None, "", self.now()).await {
-            Ok(_) => true,
-            Err(e) => {
+        let probe = self.store.revocations_for("", None, "", self.now());
+        match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %error_chain(&e), "readiness check failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = READINESS_TIMEOUT.as_millis(),
+                    "readiness check timed out"
+                );
                 false
             }
         }
