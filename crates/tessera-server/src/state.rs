@@ -43,6 +43,12 @@ pub enum StartupError {
     Kek(#[from] KekError),
 }
 
+/// How long `/readyz` waits for the store before answering `unavailable`. Load balancers and
+/// orchestrators commonly give a probe one second; the store's own timeouts (PostgreSQL's
+/// pool acquire, Redis's connection and response, 3 s) are sized for real requests, which
+/// should rather wait out a blip than fail, so the probe is bounded on its own instead.
+pub const READINESS_TIMEOUT: Duration = Duration::from_millis(800);
+
 /// The upkeep task sweeps expired records once per this many reload ticks.
 const SWEEP_EVERY_TICKS: u64 = 60;
 
@@ -331,12 +337,21 @@ impl AppState {
         Ok(count)
     }
 
-    /// Whether the store answers a cheap indexed read (for `/readyz`); failures are logged.
+    /// Whether the store answers a cheap indexed read within [`READINESS_TIMEOUT`] (for
+    /// `/readyz`); failures and timeouts are logged.
     pub async fn store_answers(&self) -> bool {
-        match self.store.revocations_for("", None, "", self.now()).await {
-            Ok(_) => true,
-            Err(e) => {
+        let probe = self.store.revocations_for("", None, "", self.now());
+        match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %error_chain(&e), "readiness check failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = READINESS_TIMEOUT.as_millis(),
+                    "readiness check timed out"
+                );
                 false
             }
         }
@@ -443,14 +458,26 @@ impl AppState {
             .map_err(|e| ApiError::Internal(e.to_string().into()))
     }
 
-    /// Hashes a password on the blocking pool.
+    /// Checks a new password against the policy and hashes it, both on the blocking pool: the
+    /// guessability estimate costs CPU time too (milliseconds, see
+    /// [`tessera_core::password::check_policy`]), so it waits its turn in the same bounded
+    /// queue as the hash instead of stalling the async runtime.
     ///
     /// # Errors
-    /// `Overloaded` when the hashing queue is full; `Internal` if hashing fails.
-    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
-        self.run_hashing(HashPriority::Normal, move |h| h.hash(&password))
-            .await?
-            .map_err(|e| ApiError::Internal(e.to_string().into()))
+    /// `WeakPassword` if the policy refuses it; `Overloaded` when the hashing queue is full;
+    /// `Internal` if hashing fails.
+    pub async fn hash_new_password(
+        &self,
+        username: String,
+        password: String,
+    ) -> Result<String, ApiError> {
+        self.run_hashing(HashPriority::Normal, move |h| {
+            tessera_core::password::check_policy(&username, &password)
+                .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
+            h.hash(&password)
+                .map_err(|e| ApiError::Internal(e.to_string().into()))
+        })
+        .await?
     }
 
     /// Checks a password on the blocking pool; with no stored hash (unknown user), does the

@@ -66,7 +66,7 @@ fn capitalised(word: &str) -> String {
 
 /// Offers every candidate, in list order, to `visit` until it breaks.
 fn for_each_candidate(mut visit: impl FnMut(&str, Source) -> ControlFlow<()>) -> ControlFlow<()> {
-    for common in crate::password::COMMON {
+    for common in COMMON_PASSWORDS {
         visit(common, Source::PasswordBlocklist)?;
     }
     let mut section = "";
@@ -140,6 +140,51 @@ pub fn find(alg: &str, token: &str) -> Option<WeakSecret> {
     });
     found
 }
+
+/// Commonly used long passwords (the password policy's former blocklist; its guessability
+/// estimate now refuses these by pattern), tried as HMAC secrets too.
+const COMMON_PASSWORDS: &[&str] = &[
+    "123456789012345",
+    "1234567890123456",
+    "12345678901234567890",
+    "111111111111111",
+    "000000000000000",
+    "passwordpassword",
+    "password1234567",
+    "password12345678",
+    "password123456789",
+    "qwertyuiopasdfg",
+    "qwertyuiopasdfghjkl",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "1q2w3e4r5t6y7u8i",
+    "1qaz2wsx3edc4rfv",
+    "zaq12wsxcde34rfv",
+    "iloveyouiloveyou",
+    "letmeinletmein1",
+    "abcdefghijklmnop",
+    "abc123abc123abc",
+    "correcthorsebatterystaple",
+    "correct horse battery staple",
+    "trustno1trustno1",
+    "welcome123456789",
+    "changemechangeme",
+    "administrator123",
+    "adminadminadmin",
+    "superman12345678",
+    "football12345678",
+    "baseball12345678",
+    "monkey1234567890",
+    "dragon1234567890",
+    "sunshine12345678",
+    "princess12345678",
+    "starwars12345678",
+    "whatever12345678",
+    "qazwsxedcrfvtgb",
+    "asdfghjklasdfgh",
+    "zxcvbnmzxcvbnm1",
+    "p@ssw0rdp@ssw0rd",
+    "passw0rdpassw0rd",
+];
 
 #[cfg(test)]
 mod tests {

@@ -23,9 +23,9 @@ async fn new_password_hash(
     username: &Username,
     password: String,
 ) -> Result<String, ApiError> {
-    tessera_core::password::check_policy(username.as_str(), &password)
-        .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
-    state.hash_password(password).await
+    state
+        .hash_new_password(username.as_str().to_owned(), password)
+        .await
 }
 
 /// Registers a user after checking the password policy.

@@ -42,8 +42,16 @@ async fn a_login_overtaken_by_a_credential_reset_leaves_no_session() {
 /// the credential epoch, 4 refresh families of 75 survived and kept minting JWTs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_racing_a_password_change_all_die() {
-    // Throttling is not under test here: let all 75 logins reach their password check.
-    let s = Arc::new(TestServer::with_config(|c| c.login_limit_per_account = 1000).await);
+    // Throttling and load shedding are not under test here: let all 75 logins reach their
+    // password check, and the change its hash (with the default queue of 16, the change's
+    // new-password check and hash could be refused `503 overloaded` behind the logins).
+    let s = Arc::new(
+        TestServer::with_config(|c| {
+            c.login_limit_per_account = 1000;
+            c.hashing_queue = 100;
+        })
+        .await,
+    );
     s.register("alice", PASSWORD).await;
     let owner = s.password_grant("alice", PASSWORD).await;
     let barrier = Arc::new(Barrier::new(76));

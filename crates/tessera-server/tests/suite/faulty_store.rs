@@ -1,5 +1,5 @@
-//! A store that fails on command: the memory store behind a switchboard of failing methods,
-//! for tests of what a flow does when its store gives way half-way.
+//! A store that fails on command: the memory store behind a switchboard of failing (or hanging)
+//! methods, for tests of what a flow does when its store gives way half-way.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -17,11 +17,13 @@ use tessera_store::{
     SessionStore, StoreError, Successor, User, UserStore,
 };
 
-/// The memory store, with methods that fail (as `Unavailable`) while named in `failing`.
+/// The memory store, with methods that fail (as `Unavailable`) while named in `failing`, and
+/// never answer while named in `hanging`.
 #[derive(Default)]
 pub struct FaultyStore {
     inner: MemoryStore,
     failing: Mutex<HashSet<&'static str>>,
+    hanging: Mutex<HashSet<&'static str>>,
     dead_feed: bool,
     reset_before_next_session: std::sync::atomic::AtomicBool,
 }
@@ -63,12 +65,23 @@ impl FaultyStore {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Makes `method` never answer until [`FaultyStore::heal`]: a server that accepted the
+    /// connection and went silent, or a pool waiting for a connection that never comes.
+    pub fn hang(&self, method: &'static str) {
+        self.hanging.lock().unwrap().insert(method);
+    }
+
     /// Makes every method work again.
     pub fn heal(&self) {
         self.failing.lock().unwrap().clear();
+        self.hanging.lock().unwrap().clear();
     }
 
-    fn check(&self, method: &'static str) -> Result<(), StoreError> {
+    async fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        let hangs = self.hanging.lock().unwrap().contains(method);
+        if hangs {
+            std::future::pending::<()>().await;
+        }
         if self.failing.lock().unwrap().contains(method) {
             Err(StoreError::Unavailable(BoxError::from(format!(
                 "{method}: injected fault"
@@ -82,23 +95,23 @@ impl FaultyStore {
 #[async_trait]
 impl UserStore for FaultyStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        self.check("create_user")?;
+        self.check("create_user").await?;
         self.inner.create_user(user).await
     }
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.check("user_by_name")?;
+        self.check("user_by_name").await?;
         self.inner.user_by_name(username).await
     }
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
-        self.check("user_by_id")?;
+        self.check("user_by_id").await?;
         self.inner.user_by_id(id).await
     }
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
-        self.check("set_password_hash")?;
+        self.check("set_password_hash").await?;
         self.inner.set_password_hash(user_id, hash).await
     }
     async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError> {
-        self.check("bump_credential_epoch")?;
+        self.check("bump_credential_epoch").await?;
         self.inner.bump_credential_epoch(user_id).await
     }
 }
@@ -106,7 +119,7 @@ impl UserStore for FaultyStore {
 #[async_trait]
 impl SessionStore for FaultyStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.check("create_session")?;
+        self.check("create_session").await?;
         if self
             .reset_before_next_session
             .swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -116,23 +129,23 @@ impl SessionStore for FaultyStore {
         self.inner.create_session(session).await
     }
     async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
-        self.check("session_by_token")?;
+        self.check("session_by_token").await?;
         self.inner.session_by_token(token).await
     }
     async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        self.check("session_by_id")?;
+        self.check("session_by_id").await?;
         self.inner.session_by_id(id).await
     }
     async fn touch_session(&self, id: &str, last_seen: UnixTime) -> Result<(), StoreError> {
-        self.check("touch_session")?;
+        self.check("touch_session").await?;
         self.inner.touch_session(id, last_seen).await
     }
     async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
-        self.check("sessions_of_user")?;
+        self.check("sessions_of_user").await?;
         self.inner.sessions_of_user(user_id).await
     }
     async fn delete_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        self.check("delete_session")?;
+        self.check("delete_session").await?;
         self.inner.delete_session(id).await
     }
     async fn delete_dead_sessions(
@@ -140,7 +153,7 @@ impl SessionStore for FaultyStore {
         now: UnixTime,
         policy: &SessionPolicy,
     ) -> Result<u64, StoreError> {
-        self.check("delete_dead_sessions")?;
+        self.check("delete_dead_sessions").await?;
         self.inner.delete_dead_sessions(now, policy).await
     }
 }
@@ -148,7 +161,7 @@ impl SessionStore for FaultyStore {
 #[async_trait]
 impl RefreshStore for FaultyStore {
     async fn create_family(&self, f: &RefreshFamily, first: &TokenHash) -> Result<(), StoreError> {
-        self.check("create_family")?;
+        self.check("create_family").await?;
         self.inner.create_family(f, first).await
     }
     async fn rotate(
@@ -158,7 +171,7 @@ impl RefreshStore for FaultyStore {
         grace_secs: i64,
         successor: &Successor,
     ) -> Result<RotateOutcome, StoreError> {
-        self.check("rotate")?;
+        self.check("rotate").await?;
         self.inner
             .rotate(presented, now, grace_secs, successor)
             .await
@@ -167,23 +180,23 @@ impl RefreshStore for FaultyStore {
         &self,
         token: &TokenHash,
     ) -> Result<Option<(RefreshFamily, u32)>, StoreError> {
-        self.check("family_by_token")?;
+        self.check("family_by_token").await?;
         self.inner.family_by_token(token).await
     }
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
-        self.check("revoke_family")?;
+        self.check("revoke_family").await?;
         self.inner.revoke_family(family_id, now).await
     }
     async fn revoke_families_of_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
-        self.check("revoke_families_of_session")?;
+        self.check("revoke_families_of_session").await?;
         self.inner.revoke_families_of_session(sid, now).await
     }
     async fn clear_stale_successors(&self, now: UnixTime, grace: i64) -> Result<u64, StoreError> {
-        self.check("clear_stale_successors")?;
+        self.check("clear_stale_successors").await?;
         self.inner.clear_stale_successors(now, grace).await
     }
     async fn delete_expired_families(&self, now: UnixTime) -> Result<u64, StoreError> {
-        self.check("delete_expired_families")?;
+        self.check("delete_expired_families").await?;
         self.inner.delete_expired_families(now).await
     }
 }
@@ -191,15 +204,15 @@ impl RefreshStore for FaultyStore {
 #[async_trait]
 impl RevocationStore for FaultyStore {
     async fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        self.check("add_revocation")?;
+        self.check("add_revocation").await?;
         self.inner.add_revocation(revocation).await
     }
     async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
-        self.check("revocations")?;
+        self.check("revocations").await?;
         self.inner.revocations(now).await
     }
     async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
-        self.check("prune_revocations")?;
+        self.check("prune_revocations").await?;
         self.inner.prune_revocations(now).await
     }
     fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {
@@ -211,19 +224,19 @@ impl RevocationStore for FaultyStore {
 #[async_trait]
 impl KeyStore for FaultyStore {
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.check("keys")?;
+        self.check("keys").await?;
         self.inner.keys().await
     }
     async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.check("insert_key")?;
+        self.check("insert_key").await?;
         self.inner.insert_key(key).await
     }
     async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
-        self.check("insert_first_key")?;
+        self.check("insert_first_key").await?;
         self.inner.insert_first_key(key).await
     }
     async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
-        self.check("set_key_status")?;
+        self.check("set_key_status").await?;
         self.inner.set_key_status(kid, status).await
     }
     async fn replace_key_secret(
@@ -232,7 +245,7 @@ impl KeyStore for FaultyStore {
         expected: &[u8],
         new: &[u8],
     ) -> Result<bool, StoreError> {
-        self.check("replace_key_secret")?;
+        self.check("replace_key_secret").await?;
         self.inner.replace_key_secret(kid, expected, new).await
     }
 }

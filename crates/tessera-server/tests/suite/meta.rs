@@ -11,6 +11,7 @@ use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::*;
+use tessera_server::state::READINESS_TIMEOUT;
 
 #[tokio::test]
 async fn discovery_is_consistent_with_the_issuer() {
@@ -158,6 +159,37 @@ async fn healthz_and_readyz_are_200() {
     let r = s.send(Req::get("/readyz")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "ready");
+}
+
+/// A store that accepts the call and never answers (PostgreSQL's pool waiting for a connection,
+/// Redis behind a dead link) must not hold `/readyz` for the store's own 3 s timeouts: the probe
+/// answers 503 `unavailable` after `READINESS_TIMEOUT`, well inside a one-second probe. The
+/// clock is paused and advances only when every task waits on it, so the measured time is the
+/// server's timer and nothing else.
+#[tokio::test(start_paused = true)]
+async fn readyz_answers_503_within_a_second_when_the_store_hangs() {
+    let store = crate::faulty_store::FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    assert_eq!(s.send(Req::get("/readyz")).await.status, StatusCode::OK);
+
+    store.hang("revocations");
+    let start = tokio::time::Instant::now();
+    // Bounded here too, so a probe that waits for ever fails the test instead of hanging it.
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.send(Req::get("/readyz")),
+    )
+    .await
+    .expect("/readyz answered");
+    let took = start.elapsed();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()["status"], "unavailable");
+    assert_eq!(r.json()["store"], "unreachable");
+    assert!(took >= READINESS_TIMEOUT, "{took:?}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+
+    store.heal();
+    assert_eq!(s.send(Req::get("/readyz")).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
