@@ -83,6 +83,7 @@ async fn propagation(name: &str, a: AppState, b: AppState) {
         })
         .await
         .unwrap();
+        // The feed is live (asserted above), so memory decides and no token is needed.
         while !b.is_revoked(subject, "").await.unwrap() {
             assert!(
                 start.elapsed() < Duration::from_secs(5),

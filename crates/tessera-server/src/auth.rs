@@ -147,21 +147,14 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credentia
 /// # Errors
 /// `InvalidToken`, whatever the reason; `Unavailable` if revocation cannot be checked.
 pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
-    let (claims, kid) = {
+    let claims = {
         let ring = state.key_ring();
-        // The key the verifier picked, for the store check while the feed is down.
-        let picked = std::cell::RefCell::new(String::new());
-        let refused_key = |kid: &str| {
-            kid.clone_into(&mut picked.borrow_mut());
-            state.revocations.is_key_revoked(kid)
-        };
-        let claims =
-            access::verify_except(token, &ring, refused_key, &state.access_policy, state.now())
-                .map_err(|e| {
-                    tracing::debug!(reason = %e, "access token refused");
-                    ApiError::InvalidToken
-                })?;
-        (claims, picked.into_inner())
+        let refused_key = |kid: &str| state.revocations.is_key_revoked(kid);
+        access::verify_except(token, &ring, refused_key, &state.access_policy, state.now())
+            .map_err(|e| {
+                tracing::debug!(reason = %e, "access token refused");
+                ApiError::InvalidToken
+            })?
     };
     let subject = RevocationSubject {
         jti: &claims.jti,
@@ -169,7 +162,7 @@ pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, A
         sub: &claims.sub,
         iat: claims.iat,
     };
-    if state.is_revoked(subject, &kid).await? {
+    if state.is_revoked(subject, token).await? {
         tracing::debug!(jti = %claims.jti, "revoked access token refused");
         return Err(ApiError::InvalidToken);
     }

@@ -13,6 +13,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tessera_core::jose::decode_unverified_dangerously;
 use tessera_core::keys::KeyStatus;
 use tessera_core::revocation::{Revocation, RevocationList, RevocationSubject};
 use tessera_core::time::UnixTime;
@@ -135,9 +136,11 @@ impl RevocationView {
         Ok(())
     }
 
-    /// Whether an access token, signed by key `kid`, is revoked: memory when exact, else memory
-    /// and the store — the token's own entries, and the key's status (a key revoked while the
-    /// feed is down must not keep verifying until the next key-ring reload).
+    /// Whether a verified access token is revoked: memory when exact (its key was checked
+    /// there by the verifier), else memory and the store — the token's own entries, and its
+    /// key's status (a key revoked while the feed is down must not keep verifying until the
+    /// next key-ring reload). The key id is read from `token` on that slow path only, so the
+    /// hot path allocates nothing for it.
     ///
     /// # Errors
     /// If the store must be asked and cannot answer.
@@ -145,16 +148,23 @@ impl RevocationView {
         &self,
         store: &dyn Store,
         s: RevocationSubject<'_>,
-        kid: &str,
+        token: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        if self.read(|l| l.is_revoked(s) || l.is_key_revoked(kid)) {
+        if self.read(|l| l.is_revoked(s)) {
             return Ok(true);
         }
         if self.memory_is_exact() {
             return Ok(false);
         }
         let found = store.revocations_for(s.jti, s.sid, s.sub, now).await?;
+        // The token verified, so its header decodes and names a kid; failing that, refuse.
+        let Some(kid) = decode_unverified_dangerously(token)
+            .ok()
+            .and_then(|(header, _)| header.get("kid")?.as_str().map(str::to_owned))
+        else {
+            return Ok(true);
+        };
         let key_revoked = store
             .keys()
             .await?

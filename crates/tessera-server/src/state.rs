@@ -382,18 +382,19 @@ impl AppState {
         &self.metrics
     }
 
-    /// Whether an access token with these claims, signed by key `kid`, is revoked.
+    /// Whether the verified access token `token`, with these claims, is revoked. (Its key was
+    /// already checked against the in-memory list by the verifier.)
     ///
     /// # Errors
     /// `Unavailable` if the feed is down and the store cannot be asked.
     pub async fn is_revoked(
         &self,
         subject: RevocationSubject<'_>,
-        kid: &str,
+        token: &str,
     ) -> Result<bool, ApiError> {
         Ok(self
             .revocations
-            .is_token_revoked(self.store.as_ref(), subject, kid, self.now())
+            .is_token_revoked(self.store.as_ref(), subject, token, self.now())
             .await?)
     }
 
