@@ -111,8 +111,7 @@ pub(super) async fn logout(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let sid = cred.sid().ok_or(ApiError::InvalidToken)?;
-    service::revoke_session_tree(&state, sid).await?;
+    service::logout(&state, &cred).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, cookie_header("", 0)?);

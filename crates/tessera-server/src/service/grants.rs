@@ -12,8 +12,8 @@ use tessera_core::revocation::Revocation;
 use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
 
-use super::sessions::{confirm_epoch, new_session};
-use super::{ClientContext, device_cookie, internal, login, revoke_session_tree, use_session};
+use super::sessions::{confirm_epoch, new_session, revoke_tree};
+use super::{ClientContext, device_cookie, internal, login, revoke_session, use_session};
 use crate::auth::verify_jwt;
 use crate::error::ApiError;
 use crate::state::{AppState, Metrics};
@@ -262,9 +262,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         // A family is revoked only with its whole tree (logout, reset, reuse). If the session
         // outlived it, that cascade failed half-way (reuse committed by `rotate`, then the
         // store gave way): finish it now, so a retry never leaves the tree standing.
-        if state.store.session_by_id(&family.sid).await?.is_some() {
+        if let Some(session) = state.store.session_by_id(&family.sid).await? {
             tracing::warn!(family = %family.id, sid = %family.sid, "finishing the revocation of a revoked family's session tree");
-            revoke_session_tree(state, &family.sid).await?;
+            revoke_session(state, &session).await?;
         }
         return Err(refused_grant());
     }
@@ -319,7 +319,8 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         RotateOutcome::Reused(family) => {
             Metrics::inc(&state.metrics.refresh_reuse_detected);
             tracing::warn!(family = %family.id, sid = %family.sid, "refresh token reuse: revoking the session tree");
-            revoke_session_tree(state, &family.sid).await?;
+            // A family ends with its session (`expires_at` is the session's): no lookup needed.
+            revoke_tree(state, &family.sid, Some(family.expires_at)).await?;
             return Err(refused_grant());
         }
         RotateOutcome::Refused => return Err(refused_grant()),
@@ -353,14 +354,14 @@ pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError>
         Some(TokenKind::Refresh) => {
             if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
                 if let Some((family, _)) = state.store.family_by_token(&refresh.hash()).await? {
-                    revoke_session_tree(state, &family.sid).await?;
+                    revoke_tree(state, &family.sid, Some(family.expires_at)).await?;
                 }
             }
         }
         Some(TokenKind::Session) => {
             if let Ok(session) = OpaqueToken::parse(TokenKind::Session, token) {
                 if let Some(s) = state.store.session_by_token(&session.hash()).await? {
-                    revoke_session_tree(state, &s.id).await?;
+                    revoke_session(state, &s).await?;
                 }
             }
         }

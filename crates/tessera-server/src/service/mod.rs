@@ -17,8 +17,8 @@ pub use grants::{
     revoke_access, revoke_token, token,
 };
 pub use sessions::{
-    active_sessions, revoke_own_session, revoke_session_tree, revoke_user, start_browser_session,
-    use_session,
+    active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
+    start_browser_session, use_session,
 };
 
 use crate::error::ApiError;

@@ -4,9 +4,11 @@
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionKind};
+use tessera_core::time::UnixTime;
 use tessera_store::User;
 
 use super::{ClientContext, internal};
+use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -115,18 +117,34 @@ pub async fn active_sessions(state: &AppState, user_id: &str) -> Result<Vec<Sess
     Ok(live)
 }
 
-/// Revokes a login session and everything derived from it: its access tokens (by `sid`),
-/// its refresh families, and the session itself.
-///
-/// The revocation record is kept until the session itself would have ended (and at least
-/// until every access token it could match has expired): if the clean-up after it fails, the
-/// record alone keeps the session dead for as long as the session row could be presented.
+/// Revokes a login session and everything derived from it — its access tokens (by `sid`), its
+/// refresh families, and the session itself — looking the session up for its end of life.
 ///
 /// # Errors
 /// A store failure; if the revocation record was written, the tree is already dead.
 pub async fn revoke_session_tree(state: &AppState, sid: &str) -> Result<(), ApiError> {
-    let now = state.now();
     let session_end = state.store.session_by_id(sid).await?.map(|s| s.expires_at);
+    revoke_tree(state, sid, session_end).await
+}
+
+/// [`revoke_session_tree`] for a session the caller already holds (no second lookup).
+///
+/// # Errors
+/// A store failure; if the revocation record was written, the tree is already dead.
+pub async fn revoke_session(state: &AppState, session: &Session) -> Result<(), ApiError> {
+    revoke_tree(state, &session.id, Some(session.expires_at)).await
+}
+
+/// The one revocation order: the durable `sid` record first (the commit point), then the
+/// clean-up. The record is kept until the session itself would have ended (`session_end`), and
+/// at least until every access token it could match has expired: if the clean-up fails, the
+/// record alone keeps the session dead for as long as the session row could be presented.
+pub(super) async fn revoke_tree(
+    state: &AppState,
+    sid: &str,
+    session_end: Option<UnixTime>,
+) -> Result<(), ApiError> {
+    let now = state.now();
     let horizon = now.plus(state.config.access_horizon_secs());
     let expires_at = session_end.map_or(horizon, |end| end.max(horizon));
     state
@@ -140,6 +158,22 @@ pub async fn revoke_session_tree(state: &AppState, sid: &str) -> Result<(), ApiE
     Ok(())
 }
 
+/// Logs out the login session a credential belongs to (and everything derived from it).
+///
+/// # Errors
+/// `InvalidToken` for a JWT without a session (nothing to log out), or a store failure.
+pub async fn logout(state: &AppState, credential: &Credential) -> Result<(), ApiError> {
+    match credential {
+        Credential::Cookie { session, .. } | Credential::BearerSession { session } => {
+            revoke_session(state, session).await
+        }
+        Credential::Jwt(claims) => {
+            let sid = claims.sid.as_deref().ok_or(ApiError::InvalidToken)?;
+            revoke_session_tree(state, sid).await
+        }
+    }
+}
+
 /// Revokes one of the user's own sessions by its id.
 ///
 /// # Errors
@@ -150,7 +184,7 @@ pub async fn revoke_own_session(
     sid: &str,
 ) -> Result<(), ApiError> {
     match state.store.session_by_id(sid).await? {
-        Some(s) if s.user_id == user_id => revoke_session_tree(state, &s.id).await,
+        Some(s) if s.user_id == user_id => revoke_session(state, &s).await,
         _ => Err(ApiError::NotFound),
     }
 }
@@ -183,7 +217,7 @@ pub async fn revoke_user(
     let mut count = 0;
     for s in state.store.sessions_of_user(user_id).await? {
         if Some(s.id.as_str()) != keep {
-            revoke_session_tree(state, &s.id).await?;
+            revoke_session(state, &s).await?;
             count += 1;
         }
     }
