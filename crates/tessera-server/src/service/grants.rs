@@ -56,8 +56,9 @@ impl GrantType {
     }
 }
 
-/// Every parameter any grant uses (RFC 6749); each grant checks its own.
-#[derive(Debug, Deserialize)]
+/// Every parameter any grant uses (RFC 6749); each grant checks its own. `Debug` shows which
+/// parameters were sent, never the password or the refresh token.
+#[derive(Deserialize)]
 pub struct TokenRequest {
     grant_type: String,
     username: Option<String>,
@@ -66,8 +67,8 @@ pub struct TokenRequest {
     scope: Option<String>,
 }
 
-/// The token endpoint's success body (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+/// The token endpoint's success body (RFC 6749 §5.1). `Debug` never prints the tokens.
+#[derive(Serialize)]
 pub struct TokenResponse {
     /// The access JWT.
     pub access_token: String,
@@ -84,13 +85,51 @@ pub struct TokenResponse {
 }
 
 /// What the token endpoint hands out: the body, and for a password login a device cookie,
-/// so an app that keeps cookies is throttled on its own device like a browser.
-#[derive(Debug)]
+/// so an app that keeps cookies is throttled on its own device like a browser. `Debug` never
+/// prints the tokens or the cookie.
 pub struct Granted {
     /// The RFC 6749 §5.1 body.
     pub body: TokenResponse,
     /// A fresh device cookie for the logged-in account, if one was made.
     pub device_cookie: Option<String>,
+}
+
+/// What `Debug` shows of a secret: whether it is there, never what it is.
+fn redacted(secret: Option<&String>) -> Option<&'static str> {
+    secret.map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("username", &self.username)
+            .field("password", &redacted(self.password.as_ref()))
+            .field("refresh_token", &redacted(self.refresh_token.as_ref()))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &redacted(self.refresh_token.as_ref()))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Granted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Granted")
+            .field("body", &self.body)
+            .field("device_cookie", &redacted(self.device_cookie.as_ref()))
+            .finish()
+    }
 }
 
 fn required(v: Option<String>, name: &'static str) -> Result<String, ApiError> {
@@ -416,4 +455,34 @@ pub async fn revoke_access(state: &AppState, claims: &AccessClaims) -> Result<()
         }
     };
     state.record_revocation(revocation).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secrets never reach a `Debug` print (a log line formatting a request or a response).
+    #[test]
+    fn debug_of_token_requests_and_responses_is_redacted() {
+        let req: TokenRequest = serde_json::from_value(serde_json::json!({
+            "grant_type": "password", "username": "alice",
+            "password": "plum tractor velvet ocean", "refresh_token": "trt_secretsecret",
+        }))
+        .unwrap();
+        let granted = Granted {
+            body: TokenResponse {
+                access_token: "eyJ.secret.jwt".into(),
+                token_type: "Bearer",
+                expires_in: 600,
+                refresh_token: Some("trt_secretsecret".into()),
+                scope: None,
+            },
+            device_cookie: Some("device-secret".into()),
+        };
+        let printed = format!("{req:?} {granted:?}");
+        for secret in ["plum tractor", "trt_secret", "eyJ.secret", "device-secret"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("alice") && printed.contains("<redacted>"));
+    }
 }

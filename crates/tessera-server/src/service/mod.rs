@@ -23,8 +23,9 @@ pub use sessions::{
 
 use crate::error::ApiError;
 
-/// Who is asking, as far as the request tells: for throttling and the session list.
-#[derive(Clone, Debug, Default)]
+/// Who is asking, as far as the request tells: for throttling and the session list. `Debug`
+/// never prints the device cookie (it exempts its holder from the account's throttle).
+#[derive(Clone, Default)]
 pub struct ClientContext {
     /// The client's address: the socket's peer, or the client a trusted proxy names
     /// ([`crate::extract::client_ip`]).
@@ -33,6 +34,19 @@ pub struct ClientContext {
     pub user_agent: Option<String>,
     /// The device cookie, if exactly one was sent.
     pub device_cookie: Option<String>,
+}
+
+impl std::fmt::Debug for ClientContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientContext")
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .field(
+                "device_cookie",
+                &self.device_cookie.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
