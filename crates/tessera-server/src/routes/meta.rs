@@ -115,15 +115,19 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             &m.revocations_recorded,
         ),
     ];
-    let mut out = String::from(
-        "# TYPE tessera_logins_total counter\n# TYPE tessera_password_checks_total counter\n# TYPE tessera_access_tokens_issued_total counter\n\
-         # TYPE tessera_refresh_rotations_total counter\n# TYPE tessera_refresh_grace_replays_total counter\n\
-         # TYPE tessera_password_hashing_refused_total counter\n# TYPE tessera_registrations_throttled_total counter\n# TYPE tessera_refresh_reuse_detected_total counter\n\
-         # TYPE tessera_revocations_recorded_total counter\n# TYPE tessera_revocation_list_entries gauge\n",
-    );
+    // Each family's TYPE line is derived from the list, once, before its first sample (the
+    // exposition format wants it there), so adding a counter is one line above.
+    let mut out = String::new();
+    let mut typed: Vec<&str> = Vec::new();
     for (name, c) in counters {
+        let family = name.split_once('{').map_or(name, |(family, _)| family);
+        if !typed.contains(&family) {
+            typed.push(family);
+            out.push_str(&format!("# TYPE {family} counter\n"));
+        }
         out.push_str(&format!("{name} {}\n", c.load(Ordering::Relaxed)));
     }
+    out.push_str("# TYPE tessera_revocation_list_entries gauge\n");
     out.push_str(&format!(
         "tessera_revocation_list_entries {}\n",
         state.revocations.len()
