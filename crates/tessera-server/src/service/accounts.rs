@@ -227,6 +227,11 @@ pub async fn change_password(
         })?;
     let name = username(&user.username)?;
     let hash = new_password_hash(state, &name, new_password).await?;
+    // Every credential dies *before* the hash changes: if the store gives way after the new
+    // hash is written, the client cannot redo the change (its `current_password` is no longer
+    // current), so a revocation left for afterwards could be lost for good. The second pass
+    // catches logins that verified the old password in between (see `confirm_epoch`).
+    revoke_user(state, &user.id, None).await?;
     state.store.set_password_hash(&user.id, &hash).await?;
     revoke_user(state, &user.id, None).await?;
     Ok(())

@@ -26,6 +26,8 @@ pub struct FaultyStore {
     hanging: Mutex<HashSet<&'static str>>,
     dead_feed: bool,
     reset_before_next_session: std::sync::atomic::AtomicBool,
+    /// `(trigger, method)`: once `trigger` has been called, `method` fails too.
+    armed: Mutex<Vec<(&'static str, &'static str)>>,
 }
 
 /// A revocation feed that never connects: the server stays in degraded mode and checks every
@@ -77,7 +79,24 @@ impl FaultyStore {
         self.hanging.lock().unwrap().clear();
     }
 
+    /// Makes `method` fail from the moment `trigger` has been called: a store that gives way
+    /// between two steps of a flow.
+    pub fn fail_after(&self, trigger: &'static str, method: &'static str) {
+        self.armed.lock().unwrap().push((trigger, method));
+    }
+
     async fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        let fired: Vec<&'static str> = {
+            let mut armed = self.armed.lock().unwrap();
+            let fired = armed
+                .iter()
+                .filter(|(t, _)| *t == method)
+                .map(|(_, m)| *m)
+                .collect();
+            armed.retain(|(t, _)| *t != method);
+            fired
+        };
+        self.failing.lock().unwrap().extend(fired);
         let hangs = self.hanging.lock().unwrap().contains(method);
         if hangs {
             std::future::pending::<()>().await;

@@ -138,3 +138,36 @@ async fn reuse_detected_while_the_cascade_fails_is_finished_by_the_next_attempt(
         StatusCode::BAD_REQUEST
     );
 }
+
+/// A password change whose store gives way right after the new hash is written must not leave
+/// the old sessions alive: the client's retry cannot redo it (its `current_password` is no
+/// longer current), so a stolen session would outlive the change. The old sessions are
+/// revoked before the hash changes.
+#[tokio::test]
+async fn a_password_change_failing_after_the_new_hash_leaves_no_old_session() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    let owner = user_with_cookie(&s, "alice").await;
+    let thief = s.password_grant("alice", PASSWORD).await;
+    store.fail_after("set_password_hash", "sessions_of_user");
+    store.fail_after("set_password_hash", "bump_credential_epoch");
+    let r = s
+        .send(Req::post("/v1/password").browser(&owner).json(
+            &serde_json::json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    store.heal();
+    assert_eq!(
+        s.userinfo_bearer(&thief.access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.refresh_raw(&thief.refresh).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        s.session_status(&owner.token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
