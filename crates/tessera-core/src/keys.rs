@@ -1,11 +1,12 @@
 //! The key ring: every signing key the issuer knows, with its place in the rotation
-//! (`next` → `current` → `retiring`, or `revoked`), and the JWKS it publishes. How keys move
+//! (`next` → `current` → `retiring` → `retired`, or `revoked`), and the JWKS it publishes. How keys move
 //! between those places is [`lifecycle`].
 //!
 //! Design decision: status, not time, decides what a key may do. Exactly one `current` key
 //! signs; `next`, `current` and `retiring` keys verify and are published (so verifiers learn a
-//! key before it signs and keep it until its tokens have expired); a `revoked` key is dropped
-//! entirely — it neither verifies nor is published, which is what emergency revocation means.
+//! key before it signs and keep it until its tokens have expired); a `retired` key (its tokens
+//! have all expired) and a `revoked` key (emergency revocation) are dropped entirely — they
+//! neither verify nor are published.
 
 use std::fmt;
 
@@ -29,18 +30,21 @@ pub enum KeyStatus {
     Current,
     /// No longer signs; still verifies and is published until its tokens expire.
     Retiring,
+    /// Every token it signed has expired: never verifies, never published, kept for the record.
+    Retired,
     /// Withdrawn: never verifies, never published.
     Revoked,
 }
 
 impl KeyStatus {
-    /// The stored name (`next`, `current`, `retiring`, `revoked`).
+    /// The stored name (`next`, `current`, `retiring`, `retired`, `revoked`).
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Next => "next",
             Self::Current => "current",
             Self::Retiring => "retiring",
+            Self::Retired => "retired",
             Self::Revoked => "revoked",
         }
     }
@@ -48,15 +52,21 @@ impl KeyStatus {
     /// Parses a stored name exactly.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Next, Self::Current, Self::Retiring, Self::Revoked]
-            .into_iter()
-            .find(|status| status.as_str() == s)
+        [
+            Self::Next,
+            Self::Current,
+            Self::Retiring,
+            Self::Retired,
+            Self::Revoked,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
     }
 
     /// Whether keys in this status verify tokens and appear in the JWKS.
     #[must_use]
     pub fn is_trusted(self) -> bool {
-        !matches!(self, Self::Revoked)
+        matches!(self, Self::Next | Self::Current | Self::Retiring)
     }
 }
 
@@ -71,6 +81,10 @@ pub struct KeyRecord {
     pub status: KeyStatus,
     /// When the key was created.
     pub created_at: UnixTime,
+    /// When the key entered its status: the clock of the schedule
+    /// ([`lifecycle::Schedule`]) — a `current` key signs for the rotation period from here,
+    /// a `retiring` key retires once every token it signed has expired, counted from here.
+    pub status_since: UnixTime,
     /// In a store: the secret sealed under the KEK ([`kek::Kek::seal_record`]), or, in a
     /// record written before sealing existed, the plain secret. Opened
     /// ([`kek::Kek::open_record`]): PKCS#8 DER (asymmetric) or raw HMAC key bytes; see
@@ -85,6 +99,7 @@ impl fmt::Debug for KeyRecord {
             .field("alg", &self.alg)
             .field("status", &self.status)
             .field("created_at", &self.created_at)
+            .field("status_since", &self.status_since)
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -105,7 +120,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads a ring from stored records. Revoked records are skipped without touching their
+    /// Loads a ring from stored records. Retired and revoked records are skipped without touching their
     /// secrets.
     ///
     /// # Errors
@@ -162,6 +177,7 @@ impl KeyRing {
             alg,
             status,
             created_at: now,
+            status_since: now,
             secret: key.secret_bytes_dangerously(),
         })
     }
@@ -232,6 +248,7 @@ mod tests {
             KeyStatus::Next,
             KeyStatus::Current,
             KeyStatus::Retiring,
+            KeyStatus::Retired,
             KeyStatus::Revoked,
         ] {
             assert_eq!(KeyStatus::parse(s.as_str()), Some(s));
@@ -258,12 +275,14 @@ mod tests {
         let current = record(Algorithm::EdDSA, KeyStatus::Current);
         let retiring = record(Algorithm::ES256, KeyStatus::Retiring);
         let revoked = record(Algorithm::EdDSA, KeyStatus::Revoked);
+        let retired = record(Algorithm::EdDSA, KeyStatus::Retired);
         let hmac = record(Algorithm::HS256, KeyStatus::Retiring);
         let ring = KeyRing::from_records(&[
             next.clone(),
             current.clone(),
             retiring.clone(),
             revoked.clone(),
+            retired.clone(),
             hmac.clone(),
         ])
         .unwrap();
@@ -272,6 +291,7 @@ mod tests {
             assert_eq!(ring.verifier(&r.kid).unwrap().alg(), r.alg);
         }
         assert!(ring.verifier(&revoked.kid).is_none());
+        assert!(ring.verifier(&retired.kid).is_none());
         assert!(ring.verifier("nope").is_none());
 
         let jwks = ring.jwks();

@@ -1,6 +1,7 @@
 //! Server settings, with secure defaults: everything here works unconfigured.
 
 use tessera_core::keys::kek::Kek;
+use tessera_core::keys::lifecycle::{self, Schedule};
 use tessera_core::session::SessionPolicy;
 
 use crate::net::IpNet;
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     /// that persists keys must be given the same KEK on every start and every instance.
     /// After startup, [`crate::AppState::config`] holds the KEK in use.
     pub kek: Option<Kek>,
+    /// How long a signing key signs before the server rotates to the next one by itself
+    /// (default 30 days); see [`ServerConfig::key_schedule`].
+    pub key_rotation_secs: i64,
 }
 
 impl ServerConfig {
@@ -70,6 +74,18 @@ impl ServerConfig {
             revocations_per_user: 100,
             trusted_proxies: Vec::new(),
             kek: None,
+            key_rotation_secs: lifecycle::DEFAULT_ROTATION_SECS,
+        }
+    }
+
+    /// The automatic key rotation schedule: rotate every [`ServerConfig::key_rotation_secs`];
+    /// retire a demoted key once the longest-lived token it signed has expired
+    /// ([`ServerConfig::access_horizon_secs`]).
+    #[must_use]
+    pub fn key_schedule(&self) -> Schedule {
+        Schedule {
+            rotation_secs: self.key_rotation_secs,
+            token_lifetime_secs: self.access_horizon_secs(),
         }
     }
 

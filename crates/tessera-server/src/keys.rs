@@ -1,13 +1,16 @@
-//! Carrying out a signing-key lifecycle plan ([`tessera_core::keys::lifecycle`]) on the store.
+//! Carrying out a signing-key lifecycle plan ([`tessera_core::keys::lifecycle`]) on the store,
+//! and the server's own rotation schedule.
 //!
 //! Design decision: [`apply`] is the one place plans meet the store, and it applies the steps
-//! one by one, in the plan's order, each a single store write — no transaction across them.
-//! The order is what keeps running instances safe while the steps land (see the lifecycle
-//! module); a failure part-way leaves a state the next rotation or revocation can continue
-//! from. Key revocations go through [`AppState::record_revocation`], so they reach every
-//! instance on the store's feed.
+//! one by one, in the plan's order, each a single conditional store write — no transaction
+//! across them. The order is what keeps running instances safe while the steps land (see the
+//! lifecycle module); the conditions are what make instances agree: a step whose condition no
+//! longer holds means another writer changed the keys first, and the plan stops there
+//! ([`ApplyError::Contended`]). A failure part-way leaves a state the next rotation, revocation
+//! or upkeep can continue from. Key revocations go through [`AppState::record_revocation`], so
+//! they reach every instance on the store's feed.
 
-use tessera_core::keys::lifecycle::Step;
+use tessera_core::keys::lifecycle::{self, Step, Upkeep};
 use tessera_store::StoreError;
 
 use crate::error::ApiError;
@@ -17,12 +20,20 @@ use crate::state::AppState;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApplyError {
+    /// Another writer changed the keys between the plan and this step (a key left the status
+    /// the plan found it in, or a `next` key was published meanwhile). Nothing from this
+    /// step on was applied; planning again from the store continues correctly.
+    #[error("the signing keys changed while this change was applied; nothing more was done")]
+    Contended,
     /// Storing a key or its status failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Sealing a new key failed.
     #[error(transparent)]
     Seal(#[from] tessera_core::keys::kek::KekError),
+    /// Planning the change failed.
+    #[error(transparent)]
+    Plan(#[from] lifecycle::LifecycleError),
     /// Recording a key revocation failed.
     #[error("{0}")]
     Revocation(ApiError),
@@ -33,32 +44,71 @@ impl From<ApplyError> for ApiError {
         match e {
             ApplyError::Store(e) => e.into(),
             ApplyError::Revocation(e) => e,
-            ApplyError::Seal(e) => ApiError::Internal(e.to_string().into()),
+            other => ApiError::Internal(other.to_string().into()),
         }
     }
 }
 
-/// Applies `steps` to the store behind `state`, in order, stopping at the first failure.
-///
-/// The store's answer to a status change for an unknown key (`false`) is not an error: plans
-/// only name keys read from the store, and keys are never deleted.
+/// Applies `steps` to the store behind `state`, in order, stopping at the first that fails
+/// or whose condition no longer holds.
 ///
 /// # Errors
-/// The first step that fails.
+/// [`ApplyError::Contended`] if another writer changed the keys first; otherwise the first
+/// step that fails.
 pub async fn apply(state: &AppState, steps: &[Step]) -> Result<(), ApplyError> {
+    let store = state.store();
     for step in steps {
-        match step {
+        let applied = match step {
             // Keys are generated plain in the pure core; they are sealed here, on their way
             // into the store, so no path can store one unsealed.
-            Step::Insert(record) => state.store().insert_key(&state.seal(record)?).await?,
-            Step::SetStatus { kid, status } => {
-                state.store().set_key_status(kid, *status).await?;
+            Step::Insert(record) => store.insert_key_if_vacant(&state.seal(record)?).await,
+            Step::SetStatus { kid, from, to } => {
+                store.set_key_status(kid, *from, *to, state.now()).await
             }
-            Step::RecordRevocation(revocation) => state
-                .record_revocation(revocation.clone())
-                .await
-                .map_err(ApplyError::Revocation)?,
+            Step::RecordRevocation(revocation) => {
+                state
+                    .record_revocation(revocation.clone())
+                    .await
+                    .map_err(ApplyError::Revocation)?;
+                Ok(true)
+            }
+        };
+        match applied {
+            Ok(true) => {}
+            // A second current or next key refused by a unique index: lost to another writer.
+            Ok(false) | Err(StoreError::Conflict("key status")) => {
+                return Err(ApplyError::Contended);
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
+}
+
+/// Runs the rotation schedule ([`lifecycle::upkeep`]) once: applies the change it asks for
+/// now, if any, and reloads the keys when something changed. Every instance calls this on
+/// its maintenance tick; when several plan the same change, one applies it and the others
+/// get `Ok(None)`.
+///
+/// # Errors
+/// If reading the keys, planning or applying fails.
+pub async fn run_schedule(state: &AppState) -> Result<Option<Upkeep>, ApplyError> {
+    let records = state.store().keys().await?;
+    let Some(plan) = lifecycle::upkeep(&records, state.now(), &state.config().key_schedule())?
+    else {
+        return Ok(None);
+    };
+    match apply(state, &plan.steps).await {
+        Ok(()) => {}
+        Err(ApplyError::Contended) => {
+            tracing::debug!(?plan.outcome, "another instance changed the keys first");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(?plan.outcome, "signing key schedule");
+    if let Err(e) = state.reload_keys().await {
+        tracing::warn!(error = %e, "reloading keys after a scheduled change failed");
+    }
+    Ok(Some(plan.outcome))
 }

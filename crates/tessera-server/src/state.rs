@@ -251,7 +251,7 @@ impl AppState {
                 KeyStatus::Current,
                 self.now(),
             )?;
-            if self.store.insert_first_key(&self.seal(&first)?).await? {
+            if self.store.insert_key_if_vacant(&self.seal(&first)?).await? {
                 tracing::info!(kid = %first.kid, "generated the first signing key");
             }
             records = self.open_keys().await?;
@@ -507,7 +507,7 @@ impl AppState {
 
     /// Starts the background upkeep, ticking every `every`: following the store's revocation
     /// feed, if it has one; reloading keys every tick (and at once when a key revocation
-    /// arrives); reloading revocations every tick without a live feed, as a safety net every
+    /// arrives) and running the key rotation schedule ([`crate::keys::run_schedule`]); reloading revocations every tick without a live feed, as a safety net every
     /// `SWEEP_EVERY_TICKS` with one; and on that slower beat pruning expired revocations,
     /// dead sessions and families.
     pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -540,10 +540,14 @@ impl AppState {
         })
     }
 
-    /// Re-reads the keys (a small table, so every tick) and, when asked, the revocations.
+    /// Re-reads the keys (a small table, so every tick), runs their schedule and, when
+    /// asked, re-reads the revocations.
     async fn reload(&self, revocations: bool) {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %error_chain(&e), "reloading keys failed");
+        }
+        if let Err(e) = crate::keys::run_schedule(self).await {
+            tracing::warn!(error = %error_chain(&e), "running the key rotation schedule failed");
         }
         if !revocations {
             return;

@@ -275,11 +275,22 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Inserts a key. [`StoreError::Conflict`]`("kid")` if the kid exists.
     async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
-    /// Inserts `key` as the current key only if no key is current; returns whether it was
-    /// inserted. Lets instances starting together agree on one first key.
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError>;
-    /// Sets a key's status; `false` if there is no such key.
-    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError>;
+    /// Inserts `key` only if no stored key has its status, which must be `current` or `next`
+    /// (the statuses one key holds at a time); returns whether it was inserted. Lets instances
+    /// starting together agree on one first key, and instances publishing a successor agree
+    /// on one `next` key.
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError>;
+    /// Moves key `kid` from status `from` to `to`, stamping `status_since` with `at`, only if
+    /// it is still in `from`; returns whether it moved (`false`: no such key, or another
+    /// writer moved it first). The compare-and-set that lets instances following one schedule
+    /// agree on a single winner for each change.
+    async fn set_key_status(
+        &self,
+        kid: &str,
+        from: KeyStatus,
+        to: KeyStatus,
+        at: UnixTime,
+    ) -> Result<bool, StoreError>;
     /// Replaces key `kid`'s stored secret with `new` only if it is still exactly `expected`;
     /// returns whether it was replaced. A compare-and-set, so instances sealing legacy keys
     /// or an operator re-wrapping them never overwrite each other's work.

@@ -424,26 +424,34 @@ impl KeyStore for MemoryStore {
         Ok(())
     }
 
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        if t.keys.iter().any(|k| k.status == KeyStatus::Current) {
+        if t.keys.iter().any(|k| k.status == key.status) {
             return Ok(false);
         }
         if t.keys.iter().any(|k| k.kid == key.kid) {
             return Err(StoreError::Conflict("kid"));
         }
-        let mut first = key.clone();
-        first.status = KeyStatus::Current;
-        t.keys.push(first);
+        t.keys.push(key.clone());
         Ok(true)
     }
 
-    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
+    async fn set_key_status(
+        &self,
+        kid: &str,
+        from: KeyStatus,
+        to: KeyStatus,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        Ok(t.keys.iter_mut().find(|k| k.kid == kid).is_some_and(|k| {
-            k.status = status;
-            true
-        }))
+        Ok(t.keys
+            .iter_mut()
+            .find(|k| k.kid == kid && k.status == from)
+            .is_some_and(|k| {
+                k.status = to;
+                k.status_since = at;
+                true
+            }))
     }
 
     async fn replace_key_secret(

@@ -117,6 +117,7 @@ pub(crate) fn key(row: &impl SqlRow) -> Result<KeyRecord, StoreError> {
         status: KeyStatus::parse(&row.text("status").map_err(&get)?)
             .ok_or(StoreError::Corrupt(TABLE))?,
         created_at: UnixTime(row.int("created_at").map_err(&get)?),
+        status_since: UnixTime(row.int("status_since").map_err(&get)?),
         secret: Zeroizing::new(
             row.bytes_opt("secret")
                 .map_err(&get)?

@@ -98,12 +98,18 @@ impl KeyStore for SplitStore {
         self.durable.insert_key(key).await
     }
 
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
-        self.durable.insert_first_key(key).await
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        self.durable.insert_key_if_vacant(key).await
     }
 
-    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
-        self.durable.set_key_status(kid, status).await
+    async fn set_key_status(
+        &self,
+        kid: &str,
+        from: KeyStatus,
+        to: KeyStatus,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.durable.set_key_status(kid, from, to, at).await
     }
 
     async fn replace_key_secret(

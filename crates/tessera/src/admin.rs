@@ -11,7 +11,7 @@ use tessera_core::keys::lifecycle::{self, LifecycleError, MIN_PUBLISHED_SECS, Ro
 use tessera_server::{keys, service};
 
 use crate::backends::{KekSource, admin_state, open_state, read_kek_file, runtime};
-use crate::cli::{KeysCommand, StoreArgs, UsersCommand};
+use crate::cli::{KeysCommand, ScheduleArgs, StoreArgs, UsersCommand};
 
 fn read_password() -> anyhow::Result<String> {
     let mut password = String::new();
@@ -63,7 +63,7 @@ pub fn users(command: UsersCommand) -> anyhow::Result<()> {
 pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         match command {
-            KeysCommand::List { store } => list(&store).await,
+            KeysCommand::List { schedule, store } => list(&store, &schedule).await,
             KeysCommand::Rotate { force, store } => rotate(&store, force).await,
             KeysCommand::Revoke { kid, store } => revoke(&store, &kid).await,
             KeysCommand::Rewrap {
@@ -74,12 +74,25 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
     })
 }
 
-async fn list(args: &StoreArgs) -> anyhow::Result<()> {
+/// One line of JSON per key: its status, since when, and when the schedule next changes it
+/// (`next_change_at`, null for retired and revoked keys).
+async fn list(args: &StoreArgs, schedule: &ScheduleArgs) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    for k in state.store().keys().await? {
+    let mut config = state.config().clone();
+    config.key_rotation_secs = schedule.key_rotation;
+    let schedule = config.key_schedule();
+    let records = state.store().keys().await?;
+    for k in &records {
         println!(
             "{}",
-            serde_json::json!({ "kid": k.kid, "alg": k.alg.as_str(), "status": k.status.as_str(), "created_at": k.created_at })
+            serde_json::json!({
+                "kid": k.kid,
+                "alg": k.alg.as_str(),
+                "status": k.status.as_str(),
+                "created_at": k.created_at,
+                "status_since": k.status_since,
+                "next_change_at": schedule.next_change(k, &records),
+            })
         );
     }
     Ok(())

@@ -95,9 +95,46 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// The signing-key schedule.
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// The automatic signing-key rotation schedule.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleArgs {
+    /// How long a signing key signs before the server rotates to the next by itself: seconds,
+    /// or a number with a unit `s`, `m`, `h`, `d` or `w` (e.g. `30d`, `12h`). The next key is
+    /// published half this period (at most 5 minutes) before it signs.
+    #[arg(long, env = "TESSERA_KEY_ROTATION", default_value = "30d", value_name = "DURATION", value_parser = parse_duration)]
+    pub key_rotation: i64,
+}
+
+/// The longest rotation period accepted: ten years.
+const MAX_ROTATION_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// Parses `SECONDS` or `N` followed by `s`, `m`, `h`, `d` or `w` into seconds, 1 s to ten years.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let (digits, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 24 * 3600,
+        "w" => 7 * 24 * 3600,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h, d or w")),
+    };
+    digits
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .filter(|secs| (1..=MAX_ROTATION_SECS).contains(secs))
+        .ok_or_else(|| format!("{text:?} is not a duration from 1s to 3650d"))
 }
 
 /// `tessera jws …`.
@@ -153,8 +190,11 @@ pub enum UsersCommand {
 /// `tessera keys …`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the signing keys and their status.
+    /// List the signing keys, their status and when the schedule next changes it.
     List {
+        /// The schedule the servers run (to tell when each key's status next changes).
+        #[command(flatten)]
+        schedule: ScheduleArgs,
         /// The store.
         #[command(flatten)]
         store: StoreArgs,
@@ -189,4 +229,37 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        for (text, secs) in [
+            ("3", 3),
+            ("3s", 3),
+            ("90m", 5_400),
+            ("12h", 43_200),
+            ("30d", 2_592_000),
+            ("2w", 1_209_600),
+        ] {
+            assert_eq!(parse_duration(text), Ok(secs), "{text}");
+        }
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "s",
+            "-1",
+            "1y",
+            "1.5h",
+            "3 s",
+            "3651d",
+            "99999999999999999999",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
-//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`), except that the repeatable
+//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`), except that the repeatable
 //! `--trusted-proxy` is the list `trusted_proxies`.
 //!
 //! The file's values become the flags' defaults, so precedence is: command-line flag, then
@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "refresh_grace",
     "trusted_proxies",
     "kek_file",
+    "key_rotation",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.

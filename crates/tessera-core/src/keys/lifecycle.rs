@@ -1,16 +1,21 @@
-//! The signing-key lifecycle as a state machine: `next → current → retiring`, and `revoked`
-//! from any status in an emergency.
+//! The signing-key lifecycle as a state machine: `next → current → retiring → retired`, and
+//! `revoked` from any status in an emergency.
 //!
-//! [`rotate`] and [`revoke`] look at the stored keys and the time and return a [`Plan`]: the
-//! [`Step`]s that carry the change out, in order, and what they achieve; or a
-//! [`LifecycleError`] saying why not. They decide; the caller (the CLI today, an admin API or
-//! automatic rotation later) applies the steps to its store, one after another.
+//! [`rotate`] and [`revoke`] (an operator's commands) and [`upkeep`] (the server's own
+//! schedule) look at the stored keys and the time and return a [`Plan`]: the [`Step`]s that
+//! carry the change out, in order, and what they achieve; or a [`LifecycleError`] saying why
+//! not. They decide; the caller applies the steps to its store, one after another.
 //!
 //! Design decision: the order of the steps is part of the plan, because instances read the
 //! store while the steps land. Every plan demotes the signing key before it promotes another,
 //! so at most one key is ever `current`; and every key that is about to sign has been
 //! published as `next` — which is why [`MIN_PUBLISHED_SECS`] is derived from
 //! [`JWKS_MAX_AGE_SECS`], the time a verifier may keep an old copy of the JWKS.
+//!
+//! Several instances run [`upkeep`] on one store, and they agree because every step is
+//! conditional: a status change names the status it moves the key *from* (a compare-and-set),
+//! and a new `next` key is inserted only if there is none. Instances that planned the same
+//! change race on the first step; one wins, and the others find the keys changed and stop.
 
 use crate::jose::{Algorithm, JoseError};
 use crate::keys::{KeyRecord, KeyRing, KeyStatus};
@@ -34,14 +39,22 @@ pub const KEY_REVOCATION_SECS: i64 = 24 * 3600;
 /// same the server picks for its first key).
 pub const DEFAULT_ALGORITHM: Algorithm = Algorithm::EdDSA;
 
+/// How often the server rotates its signing key by itself when `--key-rotation` is not given:
+/// 30 days.
+pub const DEFAULT_ROTATION_SECS: i64 = 30 * 24 * 3600;
+
 impl KeyStatus {
     /// Whether the lifecycle lets a key in this status move to `to`: `next → current →
-    /// retiring`, and `revoked` from anywhere (again from `revoked`, which re-announces it).
+    /// retiring → retired`, and `revoked` from anywhere (again from `revoked`, which
+    /// re-announces it).
     #[must_use]
     pub fn may_become(self, to: Self) -> bool {
         matches!(
             (self, to),
-            (Self::Next, Self::Current) | (Self::Current, Self::Retiring) | (_, Self::Revoked)
+            (Self::Next, Self::Current)
+                | (Self::Current, Self::Retiring)
+                | (Self::Retiring, Self::Retired)
+                | (_, Self::Revoked)
         )
     }
 }
@@ -49,14 +62,17 @@ impl KeyStatus {
 /// One change to the stored keys or the revocation list.
 #[derive(Clone, Debug)]
 pub enum Step {
-    /// Store this newly generated key (its status is in the record).
+    /// Store this newly generated `next` key — only if the store holds no `next` key (another
+    /// instance may have just published one).
     Insert(KeyRecord),
-    /// Move the stored key `kid` to `status`.
+    /// Move the stored key `kid` from `from` to `to` — only if it is still in `from`.
     SetStatus {
         /// The key.
         kid: String,
+        /// The status the plan found it in.
+        from: KeyStatus,
         /// Its new status.
-        status: KeyStatus,
+        to: KeyStatus,
     },
     /// Record this revocation, so every instance stops trusting the key at once (the store's
     /// feed carries it) rather than at its next key reload.
@@ -123,10 +139,11 @@ pub enum LifecycleError {
     Generate(#[from] JoseError),
 }
 
-fn set(kid: &str, status: KeyStatus) -> Step {
+fn set(kid: &str, from: KeyStatus, to: KeyStatus) -> Step {
     Step::SetStatus {
         kid: kid.to_owned(),
-        status,
+        from,
+        to,
     }
 }
 
@@ -167,14 +184,7 @@ pub fn rotate(
         });
     }
     let following = KeyRing::generate_record(next.alg, KeyStatus::Next, now)?;
-    let mut steps = Vec::with_capacity(3);
-    // Demote first: at most one key is ever current. Instances that read the store in between
-    // find no current key, see that the key they sign with is still trusted, and keep signing
-    // with it (the server's `reload_keys`); they already trust the promoted key as `next`.
-    if let Some(cur) = current {
-        steps.push(set(&cur.kid, KeyStatus::Retiring));
-    }
-    steps.push(set(&next.kid, KeyStatus::Current));
+    let mut steps = promote(current, next);
     steps.push(Step::Insert(following.clone()));
     Ok(Plan {
         steps,
@@ -184,6 +194,19 @@ pub fn rotate(
             next: following.kid,
         },
     })
+}
+
+/// The steps that make `next` the signing key and demote `current`, in that order.
+fn promote(current: Option<&KeyRecord>, next: &KeyRecord) -> Vec<Step> {
+    let mut steps = Vec::with_capacity(3);
+    // Demote first: at most one key is ever current. Instances that read the store in between
+    // find no current key, see that the key they sign with is still trusted, and keep signing
+    // with it (the server's `reload_keys`); they already trust the promoted key as `next`.
+    if let Some(cur) = current {
+        steps.push(set(&cur.kid, KeyStatus::Current, KeyStatus::Retiring));
+    }
+    steps.push(set(&next.kid, KeyStatus::Next, KeyStatus::Current));
+    steps
 }
 
 /// Emergency revocation of `kid` at `now`: the key stops verifying and is unpublished, and a
@@ -218,11 +241,13 @@ pub fn revoke(
         // Through `retiring`, not straight to `revoked`: until the successor is current, an
         // instance that finds no current key and no trusted signing key makes a first key of
         // its own. The revocation below still kills the key's tokens at once.
-        steps.push(set(kid, KeyStatus::Retiring));
-        steps.push(set(&next, KeyStatus::Current));
+        steps.push(set(kid, KeyStatus::Current, KeyStatus::Retiring));
+        steps.push(set(&next, KeyStatus::Next, KeyStatus::Current));
         successor = Some(next);
+        steps.push(set(kid, KeyStatus::Retiring, KeyStatus::Revoked));
+    } else {
+        steps.push(set(kid, target.status, KeyStatus::Revoked));
     }
-    steps.push(set(kid, KeyStatus::Revoked));
     steps.push(Step::RecordRevocation(Revocation::Key {
         kid: kid.to_owned(),
         expires_at: now.plus(KEY_REVOCATION_SECS),
@@ -236,6 +261,154 @@ pub fn revoke(
     })
 }
 
+/// The shortest time a `next` key is published before it signs, however short the rotation
+/// period: twice the interval at which servers reload their keys (1 s), so every instance
+/// trusts a key before any instance signs with it.
+pub const MIN_PUBLICATION_SECS: i64 = 2;
+
+/// The server's own rotation schedule ([`upkeep`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// How long a key signs before its successor takes over.
+    pub rotation_secs: i64,
+    /// How long after a key stops signing the last token it signed may still be accepted:
+    /// the longest access-token lifetime plus the verifiers' leeway. A `retiring` key retires
+    /// this long after it was demoted.
+    pub token_lifetime_secs: i64,
+}
+
+/// What an [`upkeep`] plan achieves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Upkeep {
+    /// A `retiring` key whose tokens have all expired is retired.
+    Retired {
+        /// The retired key.
+        kid: String,
+    },
+    /// The signing key's successor is published as `next`.
+    Published {
+        /// The new `next` key.
+        next: String,
+    },
+    /// The `next` key signs; the old signing key, if any, is `retiring`.
+    Promoted {
+        /// The new `current` key.
+        current: String,
+        /// The former `current` key.
+        retiring: Option<String>,
+    },
+}
+
+impl Schedule {
+    /// How long a `next` key is published before it signs, and so also how long verifiers
+    /// may cache the JWKS (its `max-age`): half the rotation period, capped at
+    /// [`JWKS_MAX_AGE_SECS`], and at least [`MIN_PUBLICATION_SECS`].
+    #[must_use]
+    pub fn publication_secs(&self) -> u32 {
+        let half =
+            (self.rotation_secs / 2).clamp(MIN_PUBLICATION_SECS, i64::from(JWKS_MAX_AGE_SECS));
+        u32::try_from(half).unwrap_or(JWKS_MAX_AGE_SECS)
+    }
+
+    /// When the schedule next changes `key`'s status, if it ever does: a `current` key is
+    /// demoted, a `next` key promoted, a `retiring` key retired. A time in the past means
+    /// the change is overdue — waiting for an instance to run it, or (a promotion) for the
+    /// `retiring` keys to retire first.
+    #[must_use]
+    pub fn next_change(&self, key: &KeyRecord, records: &[KeyRecord]) -> Option<UnixTime> {
+        let publication = i64::from(self.publication_secs());
+        match key.status {
+            KeyStatus::Current => Some(key.status_since.plus(self.rotation_secs)),
+            KeyStatus::Next => Some(match with_status(records, KeyStatus::Current) {
+                Some(cur) => UnixTime(
+                    cur.status_since
+                        .plus(self.rotation_secs)
+                        .0
+                        .max(key.status_since.plus(publication).0),
+                ),
+                None => key.status_since,
+            }),
+            KeyStatus::Retiring => Some(key.status_since.plus(self.token_lifetime_secs)),
+            KeyStatus::Retired | KeyStatus::Revoked => None,
+        }
+    }
+}
+
+/// The one change the schedule asks for at `now`, if any, in order of urgency:
+///
+/// 1. retire a `retiring` key whose tokens have all expired;
+/// 2. promote the `next` key when no key is `current` (a rotation cut short);
+/// 3. publish a `next` key [`Schedule::publication_secs`] before the signing key's rotation
+///    period ends;
+/// 4. promote the `next` key once the period has ended, it has been published long enough,
+///    and no `retiring` key is left — so the JWKS never holds more than a `next`, a `current`
+///    and a `retiring` key.
+///
+/// # Errors
+/// [`LifecycleError::Generate`] if a new key cannot be generated.
+pub fn upkeep(
+    records: &[KeyRecord],
+    now: UnixTime,
+    schedule: &Schedule,
+) -> Result<Option<Plan<Upkeep>>, LifecycleError> {
+    let due = |k: &KeyRecord| {
+        schedule
+            .next_change(k, records)
+            .is_some_and(|at| at.0 <= now.0)
+    };
+    if let Some(old) = records
+        .iter()
+        .find(|k| k.status == KeyStatus::Retiring && due(k))
+    {
+        return Ok(Some(Plan {
+            steps: vec![set(&old.kid, KeyStatus::Retiring, KeyStatus::Retired)],
+            outcome: Upkeep::Retired {
+                kid: old.kid.clone(),
+            },
+        }));
+    }
+    let current = with_status(records, KeyStatus::Current);
+    let next = with_status(records, KeyStatus::Next);
+    let publication = i64::from(schedule.publication_secs());
+    let plan = match (current, next) {
+        // No signing key at all is the server's first start, which makes its own first key.
+        (None, None) => None,
+        (Some(cur), None)
+            if now.0
+                >= cur
+                    .status_since
+                    .plus(schedule.rotation_secs - publication)
+                    .0 =>
+        {
+            let published = KeyRing::generate_record(cur.alg, KeyStatus::Next, now)?;
+            Some(Plan {
+                outcome: Upkeep::Published {
+                    next: published.kid.clone(),
+                },
+                steps: vec![Step::Insert(published)],
+            })
+        }
+        (None, Some(next)) => Some(promoted(None, next)),
+        (Some(cur), Some(next))
+            if due(next) && with_status(records, KeyStatus::Retiring).is_none() =>
+        {
+            Some(promoted(Some(cur), next))
+        }
+        _ => None,
+    };
+    Ok(plan)
+}
+
+fn promoted(current: Option<&KeyRecord>, next: &KeyRecord) -> Plan<Upkeep> {
+    Plan {
+        steps: promote(current, next),
+        outcome: Upkeep::Promoted {
+            current: next.kid.clone(),
+            retiring: current.map(|k| k.kid.clone()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,21 +419,28 @@ mod tests {
         KeyRing::generate_record(alg, status, created_at).unwrap()
     }
 
-    /// Applies `steps` to `records` as a store would, checking after every step that the
-    /// move is one the lifecycle allows and that at most one key is current.
-    fn apply(records: &mut Vec<KeyRecord>, steps: &[Step]) -> Vec<Revocation> {
+    /// Applies `steps` to `records` at `now` as a store would, checking after every step
+    /// that the step's condition holds, that the move is one the lifecycle allows and that at
+    /// most one key is current.
+    fn apply_at(records: &mut Vec<KeyRecord>, steps: &[Step], now: UnixTime) -> Vec<Revocation> {
         let mut revocations = Vec::new();
         for step in steps {
             match step {
                 Step::Insert(record) => {
                     assert!(records.iter().all(|k| k.kid != record.kid));
                     assert_eq!(record.status, KeyStatus::Next, "new keys start as next");
+                    assert!(
+                        with_status(records, KeyStatus::Next).is_none(),
+                        "two next keys"
+                    );
                     records.push(record.clone());
                 }
-                Step::SetStatus { kid, status } => {
+                Step::SetStatus { kid, from, to } => {
                     let k = records.iter_mut().find(|k| &k.kid == kid).unwrap();
-                    assert!(k.status.may_become(*status), "{:?} → {status:?}", k.status);
-                    k.status = *status;
+                    assert_eq!(k.status, *from, "{kid} moved meanwhile");
+                    assert!(from.may_become(*to), "{from:?} → {to:?}");
+                    k.status = *to;
+                    k.status_since = now;
                 }
                 Step::RecordRevocation(r) => revocations.push(r.clone()),
             }
@@ -272,6 +452,10 @@ mod tests {
             KeyRing::from_records(records).unwrap();
         }
         revocations
+    }
+
+    fn apply(records: &mut Vec<KeyRecord>, steps: &[Step]) -> Vec<Revocation> {
+        apply_at(records, steps, T0)
     }
 
     fn status_of(records: &[KeyRecord], kid: &str) -> KeyStatus {
@@ -286,13 +470,13 @@ mod tests {
 
     #[test]
     fn the_lifecycle_allows_only_its_edges() {
-        use KeyStatus::{Current, Next, Retiring, Revoked};
-        let all = [Next, Current, Retiring, Revoked];
+        use KeyStatus::{Current, Next, Retired, Retiring, Revoked};
+        let all = [Next, Current, Retiring, Retired, Revoked];
         for from in all {
             for to in all {
                 let allowed = matches!(
                     (from, to),
-                    (Next, Current) | (Current, Retiring) | (_, Revoked)
+                    (Next, Current) | (Current, Retiring) | (Retiring, Retired) | (_, Revoked)
                 );
                 assert_eq!(from.may_become(to), allowed, "{from:?} → {to:?}");
             }
@@ -385,11 +569,13 @@ mod tests {
         let [
             Step::SetStatus {
                 kid: demoted,
-                status: KeyStatus::Retiring,
+                from: KeyStatus::Current,
+                to: KeyStatus::Retiring,
             },
             Step::SetStatus {
                 kid: promoted,
-                status: KeyStatus::Current,
+                from: KeyStatus::Next,
+                to: KeyStatus::Current,
             },
             Step::Insert(inserted),
         ] = plan.steps.as_slice()
@@ -497,7 +683,7 @@ mod tests {
             .steps
             .iter()
             .filter_map(|s| match s {
-                Step::SetStatus { kid, status } => Some((kid.as_str(), *status)),
+                Step::SetStatus { kid, to, .. } => Some((kid.as_str(), *to)),
                 _ => None,
             })
             .collect();
@@ -539,5 +725,166 @@ mod tests {
         let ring = KeyRing::from_records(&records).unwrap();
         assert_eq!(ring.current().unwrap().kid(), fresh.kid);
         assert!(ring.verifier(&cur.kid).is_none());
+    }
+
+    const SCHEDULE: Schedule = Schedule {
+        rotation_secs: 100,
+        token_lifetime_secs: 30,
+    };
+
+    /// Runs the schedule second by second from one signing key, checking at every second
+    /// what verifiers rely on; returns the keys and how many promotions happened.
+    fn run_schedule(schedule: &Schedule, seconds: i64) -> (Vec<KeyRecord>, usize) {
+        let mut records = vec![key(Algorithm::EdDSA, KeyStatus::Current, T0)];
+        let mut promotions = 0;
+        let publication = i64::from(schedule.publication_secs());
+        for t in 1..=seconds {
+            let now = T0.plus(t);
+            let Some(plan) = upkeep(&records, now, schedule).unwrap() else {
+                continue;
+            };
+            let before = records.clone();
+            apply_at(&mut records, &plan.steps, now);
+            let ring = KeyRing::from_records(&records).unwrap();
+            let published = ring.jwks()["keys"].as_array().unwrap().len();
+            assert!(published <= 3, "{published} keys published at +{t}");
+            match &plan.outcome {
+                Upkeep::Promoted { current, retiring } => {
+                    promotions += 1;
+                    let was = before.iter().find(|k| &k.kid == current).unwrap();
+                    assert!(
+                        now.since(was.status_since) >= publication,
+                        "promoted unpublished"
+                    );
+                    let old = retiring.as_ref().unwrap();
+                    let old = before.iter().find(|k| &k.kid == old).unwrap();
+                    assert!(now.since(old.status_since) >= schedule.rotation_secs);
+                }
+                Upkeep::Retired { kid } => {
+                    let was = before.iter().find(|k| &k.kid == kid).unwrap();
+                    // Every token it signed (until its demotion) has expired.
+                    assert_eq!(now.since(was.status_since), schedule.token_lifetime_secs);
+                }
+                Upkeep::Published { .. } => {}
+            }
+        }
+        (records, promotions)
+    }
+
+    #[test]
+    fn the_publication_time_is_half_the_rotation_within_the_jwks_cache_time() {
+        let with = |rotation_secs| Schedule {
+            rotation_secs,
+            token_lifetime_secs: 0,
+        };
+        assert_eq!(
+            with(DEFAULT_ROTATION_SECS).publication_secs(),
+            JWKS_MAX_AGE_SECS
+        );
+        assert_eq!(with(100).publication_secs(), 50);
+        assert_eq!(with(3).publication_secs(), 2);
+        assert_eq!(with(0).publication_secs(), 2);
+    }
+
+    #[test]
+    fn the_schedule_rotates_every_period_and_retires_old_keys() {
+        // Promotions at +100, +200, … +1000; the last retiring key retires at +1030.
+        let (records, promotions) = run_schedule(&SCHEDULE, 1_050);
+        assert_eq!(promotions, 10);
+        // Every promoted key's predecessor retired once its tokens had expired.
+        let retired = records
+            .iter()
+            .filter(|k| k.status == KeyStatus::Retired)
+            .count();
+        assert_eq!(retired, 10);
+        assert!(with_status(&records, KeyStatus::Retiring).is_none());
+        assert!(with_status(&records, KeyStatus::Current).is_some());
+    }
+
+    #[test]
+    fn a_promotion_waits_for_the_retiring_key_when_tokens_outlive_the_period() {
+        let schedule = Schedule {
+            rotation_secs: 20,
+            token_lifetime_secs: 50,
+        };
+        // Checked every second: never more than three published keys.
+        let (_, promotions) = run_schedule(&schedule, 1_000);
+        // The first at +20; then each one a second after its predecessor retired (+71, +122,
+        // …), every 51 s rather than every rotation period of 20 s.
+        assert_eq!(promotions, 20);
+    }
+
+    #[test]
+    fn nothing_is_due_before_its_time() {
+        let cur = key(Algorithm::ES256, KeyStatus::Current, T0);
+        let publication = i64::from(SCHEDULE.publication_secs());
+        let publish_at = T0.plus(SCHEDULE.rotation_secs - publication);
+        let records = vec![cur.clone()];
+        assert!(
+            upkeep(&records, publish_at.plus(-1), &SCHEDULE)
+                .unwrap()
+                .is_none()
+        );
+        let plan = upkeep(&records, publish_at, &SCHEDULE).unwrap().unwrap();
+        let [Step::Insert(next)] = plan.steps.as_slice() else {
+            panic!("{:?}", plan.steps)
+        };
+        assert_eq!((next.alg, next.status), (Algorithm::ES256, KeyStatus::Next));
+
+        let mut records = records;
+        records.push(next.clone());
+        let promote_at = T0.plus(SCHEDULE.rotation_secs);
+        assert_eq!(SCHEDULE.next_change(next, &records), Some(promote_at));
+        assert_eq!(SCHEDULE.next_change(&cur, &records), Some(promote_at));
+        assert!(
+            upkeep(&records, promote_at.plus(-1), &SCHEDULE)
+                .unwrap()
+                .is_none()
+        );
+        let plan = upkeep(&records, promote_at, &SCHEDULE).unwrap().unwrap();
+        assert_eq!(
+            plan.outcome,
+            Upkeep::Promoted {
+                current: next.kid.clone(),
+                retiring: Some(cur.kid.clone())
+            }
+        );
+    }
+
+    #[test]
+    fn a_rotation_cut_short_is_finished_at_once() {
+        // The winner of a promotion stopped after demoting the old key.
+        let old = key(Algorithm::EdDSA, KeyStatus::Retiring, T0);
+        let next = key(Algorithm::EdDSA, KeyStatus::Next, T0);
+        let records = vec![old, next.clone()];
+        let plan = upkeep(&records, T0, &SCHEDULE).unwrap().unwrap();
+        assert_eq!(
+            plan.outcome,
+            Upkeep::Promoted {
+                current: next.kid,
+                retiring: None
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_store_is_left_to_the_first_start() {
+        assert!(upkeep(&[], T0, &SCHEDULE).unwrap().is_none());
+    }
+
+    #[test]
+    fn instances_planning_the_same_change_cannot_both_apply_it() {
+        let cur = key(Algorithm::EdDSA, KeyStatus::Current, T0);
+        let next = key(Algorithm::EdDSA, KeyStatus::Next, T0);
+        let mut records = vec![cur, next];
+        let now = T0.plus(SCHEDULE.rotation_secs);
+        let winner = upkeep(&records, now, &SCHEDULE).unwrap().unwrap();
+        let loser = upkeep(&records, now, &SCHEDULE).unwrap().unwrap();
+        apply_at(&mut records, &winner.steps, now);
+        // The loser's first step names a status its key no longer has.
+        let Some(Step::SetStatus { kid, from, .. }) = loser.steps.first() else {
+            panic!("{:?}", loser.steps)
+        };
+        assert_ne!(status_of(&records, kid), *from);
     }
 }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tessera_core::keys::lifecycle::JWKS_MAX_AGE_SECS;
 
 use crate::revocations::FeedState;
 use crate::service::GrantType;
@@ -48,13 +47,17 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
             "access_token_signing_alg_values_supported": algs,
             "verification_alg_values_supported": ["EdDSA", "ES256", "RS256", "PS256"],
         }),
-        JWKS_MAX_AGE_SECS,
+        state.config.key_schedule().publication_secs(),
     )
 }
 
-/// `GET /.well-known/jwks.json`: the public keys (next, current, retiring).
+/// `GET /.well-known/jwks.json`: the public keys (next, current, retiring). Verifiers may
+/// cache it for as long as a `next` key is published before it signs, so none can miss one.
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
-    cacheable(state.key_ring().jwks(), JWKS_MAX_AGE_SECS)
+    cacheable(
+        state.key_ring().jwks(),
+        state.config.key_schedule().publication_secs(),
+    )
 }
 
 /// `GET /healthz`: the process is up.

@@ -250,13 +250,19 @@ impl KeyStore for FaultyStore {
         self.check("insert_key").await?;
         self.inner.insert_key(key).await
     }
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
-        self.check("insert_first_key").await?;
-        self.inner.insert_first_key(key).await
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        self.check("insert_key_if_vacant").await?;
+        self.inner.insert_key_if_vacant(key).await
     }
-    async fn set_key_status(&self, kid: &str, status: KeyStatus) -> Result<bool, StoreError> {
+    async fn set_key_status(
+        &self,
+        kid: &str,
+        from: KeyStatus,
+        to: KeyStatus,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
         self.check("set_key_status").await?;
-        self.inner.set_key_status(kid, status).await
+        self.inner.set_key_status(kid, from, to, at).await
     }
     async fn replace_key_secret(
         &self,

@@ -13,6 +13,7 @@ mod credential_races;
 mod csrf_cookies;
 mod faulty_store;
 mod kek_at_rest;
+mod key_schedule;
 mod meta;
 mod oauth;
 mod password_change;

@@ -98,10 +98,11 @@ async fn a_key_revoked_while_the_feed_is_down_stops_verifying_at_once() {
     let app = s.password_grant("alice", PASSWORD).await;
     assert_eq!(s.userinfo_bearer(&app.access).await.status, StatusCode::OK);
     let kid = jwt_part(&app.access, 0)["kid"].as_str().unwrap().to_owned();
+    use tessera_core::keys::KeyStatus;
     use tessera_store::KeyStore;
     assert!(
         store
-            .set_key_status(&kid, tessera_core::keys::KeyStatus::Revoked)
+            .set_key_status(&kid, KeyStatus::Current, KeyStatus::Revoked, s.state.now())
             .await
             .unwrap()
     );

@@ -99,9 +99,9 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         revocations::lookup_for_a_credential_finds_only_what_it_names,
         keys::insert_and_list_keep_secrets,
         keys::duplicate_kid_conflicts,
-        keys::set_key_status,
+        keys::set_key_status_is_compare_and_set,
         keys::replace_key_secret_is_compare_and_set,
-        keys::first_key_is_inserted_once_under_race,
+        keys::one_key_per_status_under_race,
     )
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, Postgres};
-use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::keys::KeyRecord;
 use tessera_core::revocation::Revocation;
 
 use crate::sql::{self, Dialect, Tx};
@@ -220,20 +220,15 @@ impl Dialect for PostgresStore {
         self.pool.begin().await
     }
 
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
-        // A partial unique index admits at most one current key. The conflict target is that
-        // index only: losing the race to another current key inserts nothing, while a
-        // duplicate kid still fails as a conflict.
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        // A partial unique index admits at most one current and one next key. The conflict
+        // target is that index only: losing the race to another key of the status inserts
+        // nothing, while a duplicate kid still fails as a conflict.
         let sql = format!(
-            "{} ON CONFLICT (status) WHERE status = 'current' DO NOTHING",
+            "{} ON CONFLICT (status) WHERE status IN ('current', 'next') DO NOTHING",
             sql::keys::INSERT
         );
-        sqlx::query(&sql)
-            .bind(&key.kid)
-            .bind(key.alg.as_str())
-            .bind(KeyStatus::Current.as_str())
-            .bind(key.created_at.0)
-            .bind(key.secret.as_slice())
+        sql::keys::bind_insert(sqlx::query(&sql), key)
             .execute(&self.pool)
             .await
             .map(|r| r.rows_affected() == 1)

@@ -57,9 +57,9 @@ pub(crate) trait Dialect: Sized + Send + Sync {
     /// Opens the transaction a refresh rotation reads and writes in.
     async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error>;
 
-    /// Inserts `key` as the current key only if no key is current (see
-    /// [`crate::KeyStore::insert_first_key`]).
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError>;
+    /// Inserts `key` only if no key has its status (see
+    /// [`crate::KeyStore::insert_key_if_vacant`]).
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError>;
 
     /// Announces a revocation as stored, inside the transaction that stored it.
     async fn announce(&self, tx: &mut Tx<Self>, stored: &Revocation) -> Result<(), StoreError>;

@@ -18,7 +18,7 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tessera_core::keys::{KeyRecord, KeyStatus};
+use tessera_core::keys::KeyRecord;
 use tessera_core::revocation::Revocation;
 
 use crate::sql::{self, Dialect, Tx};
@@ -109,7 +109,7 @@ const SQLITE_BUSY: i32 = 5;
 const SQLITE_LOCKED: i32 = 6;
 
 /// Whether any key is current; the first-key insert's check.
-const ANY_CURRENT_KEY: &str = "SELECT 1 FROM signing_keys WHERE status = $1 LIMIT 1";
+const ANY_KEY_OF_STATUS: &str = "SELECT 1 FROM signing_keys WHERE status = $1 LIMIT 1";
 
 impl Dialect for SqliteStore {
     type Db = Sqlite;
@@ -131,26 +131,21 @@ impl Dialect for SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+    async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
         let err = sql::keys::on_write::<Self>;
         // IMMEDIATE: the check and the insert happen under the write lock, so instances
-        // starting together cannot both see "no current key".
+        // inserting together cannot both see "no key of this status".
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let current = sqlx::query(ANY_CURRENT_KEY)
-            .bind(KeyStatus::Current.as_str())
+        let taken = sqlx::query(ANY_KEY_OF_STATUS)
+            .bind(key.status.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(err)?;
-        if current.is_some() {
+        if taken.is_some() {
             tx.rollback().await.map_err(err)?;
             return Ok(false);
         }
-        sqlx::query(sql::keys::INSERT)
-            .bind(&key.kid)
-            .bind(key.alg.as_str())
-            .bind(KeyStatus::Current.as_str())
-            .bind(key.created_at.0)
-            .bind(key.secret.as_slice())
+        sql::keys::bind_insert(sqlx::query(sql::keys::INSERT), key)
             .execute(&mut *tx)
             .await
             .map_err(err)?;

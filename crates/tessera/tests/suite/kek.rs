@@ -301,12 +301,14 @@ fn legacy_plain_keys_are_sealed_on_first_start() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path()).unwrap();
     // As a version before sealing stored them: the secret in the clear, and no KEK file.
-    let legacy = KeyRing::generate_record(
+    let mut legacy = KeyRing::generate_record(
         Algorithm::EdDSA,
         KeyStatus::Current,
         UnixTime(1_700_000_000),
     )
     .unwrap();
+    // Stamped by the schedule's migration with the time it ran: today, so no rotation is due.
+    legacy.status_since = tessera_core::time::Clock::now(&tessera_core::time::SystemClock);
     let retired = KeyRing::generate_record(
         Algorithm::ES256,
         KeyStatus::Revoked,

@@ -210,3 +210,94 @@ fn rotation_publishes_first_and_revocation_kills_a_key_everywhere() {
     assert_ne!(kid_of(&jwt3), k1);
     assert_eq!(userinfo_bearer(b, &jwt3).status, 200);
 }
+
+/// `--key-rotation 4s`: the instances publish, promote and agree by themselves. Every token
+/// either signs verifies on both, and neither ever publishes more than three keys. (Tokens
+/// live 10 minutes, so within the test the demoted key stays `retiring`, which holds further
+/// promotions back: the schedule's fourth rule.)
+#[test]
+fn two_instances_rotate_by_themselves_on_a_short_schedule() {
+    let url = postgres_url();
+    if !postgres_answers(&url) {
+        skip(&format!("PostgreSQL unreachable at {url}"));
+        return;
+    }
+    let ns = format!("kr_{}", random_hex(8));
+    let _schema = Schema(ns.clone());
+    let servers = start_servers(2, |cmd, addr, _| {
+        cmd.env("TESSERA_KEK", TEST_KEK).args([
+            "--listen",
+            &addr.to_string(),
+            "--issuer",
+            ISSUER,
+            "--store",
+            &url,
+            "--namespace",
+            &ns,
+            "--key-rotation",
+            "4s",
+        ]);
+    });
+    for s in &servers {
+        s.wait_readiness(&["ready"], Duration::from_secs(10));
+    }
+    register(&servers[0], "alice", PASSWORD);
+    let mut kids = Vec::<String>::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) && kids.len() < 2 {
+        for (i, signer) in servers.iter().enumerate() {
+            let (jwt, _) = password_grant(signer, "alice", PASSWORD);
+            let other = &servers[1 - i];
+            assert_eq!(
+                userinfo_bearer(other, &jwt).status,
+                200,
+                "a token signed by instance {i} with key {} is refused by the other",
+                kid_of(&jwt)
+            );
+            if !kids.contains(&kid_of(&jwt)) {
+                kids.push(kid_of(&jwt));
+            }
+            for s in &servers {
+                let published = jwks_kids(s);
+                assert!(published.len() <= 3, "{published:?}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(kids.len(), 2, "no scheduled promotion within 30 s");
+
+    // The schedule, as `keys list` shows it: the first key retiring (until its tokens have
+    // expired), the second signing, and its successor already published.
+    let out = tessera()
+        .env("TESSERA_KEK", TEST_KEK)
+        .args(["keys", "list", "--key-rotation", "4s"])
+        .args(["--store", &url, "--namespace", &ns])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listed: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let status_of = |kid: &str| {
+        listed
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap_or_else(|| panic!("{kid} not listed: {listed:?}"))
+            .clone()
+    };
+    let (first, second) = (status_of(&kids[0]), status_of(&kids[1]));
+    assert_eq!(first["status"], "retiring");
+    assert_eq!(second["status"], "current");
+    // Retires once its last token (10 min + 30 s leeway) has expired; rotates 4 s in.
+    let since = |k: &serde_json::Value| k["status_since"].as_i64().unwrap();
+    assert_eq!(
+        first["next_change_at"].as_i64().unwrap(),
+        since(&first) + 630
+    );
+    assert_eq!(
+        second["next_change_at"].as_i64().unwrap(),
+        since(&second) + 4
+    );
+}
