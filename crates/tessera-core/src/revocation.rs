@@ -58,6 +58,61 @@ impl Revocation {
             | Self::Key { expires_at, .. } => *expires_at,
         }
     }
+
+    /// The form resource servers receive (the revocation stream's `data`, the catch-up
+    /// list): `{"jti"|"sid"|"sub"+"not_before"|"kid", "exp"}`.
+    #[must_use]
+    pub fn to_wire(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Self::Token { jti, expires_at } => json!({ "jti": jti, "exp": expires_at }),
+            Self::Session { sid, expires_at } => json!({ "sid": sid, "exp": expires_at }),
+            Self::User {
+                user_id,
+                not_before,
+                expires_at,
+            } => json!({ "sub": user_id, "not_before": not_before, "exp": expires_at }),
+            Self::Key { kid, expires_at } => json!({ "kid": kid, "exp": expires_at }),
+        }
+    }
+
+    /// Reads [`Revocation::to_wire`]'s form back: exactly one of `jti`, `sid`, `sub` (with
+    /// `not_before`) or `kid`, and `exp`; `None` for anything else.
+    #[must_use]
+    pub fn from_wire(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        let text = |k: &str| {
+            obj.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let time = |k: &str| obj.get(k).and_then(serde_json::Value::as_i64).map(UnixTime);
+        let expires_at = time("exp")?;
+        let named = ["jti", "sid", "sub", "kid"].map(|k| obj.contains_key(k));
+        if named.iter().filter(|n| **n).count() != 1 {
+            return None;
+        }
+        let r = match named {
+            [true, ..] => Self::Token {
+                jti: text("jti")?,
+                expires_at,
+            },
+            [_, true, ..] => Self::Session {
+                sid: text("sid")?,
+                expires_at,
+            },
+            [_, _, true, _] => Self::User {
+                user_id: text("sub")?,
+                not_before: time("not_before")?,
+                expires_at,
+            },
+            _ => Self::Key {
+                kid: text("kid")?,
+                expires_at,
+            },
+        };
+        Some(r)
+    }
 }
 
 /// The claims of an access token that revocation looks at.
@@ -90,32 +145,64 @@ impl RevocationList {
     }
 
     /// Adds an entry; repeated entries keep the widest reach (latest cutoff, latest expiry).
-    pub fn insert(&mut self, r: &Revocation) {
+    /// Returns whether the list changed: a new entry, or one whose reach grew.
+    pub fn insert(&mut self, r: &Revocation) -> bool {
+        fn widen(slot: &mut UnixTime, to: UnixTime) -> bool {
+            let grew = to > *slot;
+            *slot = (*slot).max(to);
+            grew
+        }
+        fn upsert(map: &mut HashMap<String, UnixTime>, key: &str, value: UnixTime) -> bool {
+            match map.get_mut(key) {
+                Some(slot) => widen(slot, value),
+                None => {
+                    map.insert(key.to_owned(), value);
+                    true
+                }
+            }
+        }
         match r {
-            Revocation::Token { jti, expires_at } => {
-                let e = self.tokens.entry(jti.clone()).or_insert(*expires_at);
-                *e = (*e).max(*expires_at);
-            }
-            Revocation::Session { sid, expires_at } => {
-                let e = self.sessions.entry(sid.clone()).or_insert(*expires_at);
-                *e = (*e).max(*expires_at);
-            }
+            Revocation::Token { jti, expires_at } => upsert(&mut self.tokens, jti, *expires_at),
+            Revocation::Session { sid, expires_at } => upsert(&mut self.sessions, sid, *expires_at),
             Revocation::User {
                 user_id,
                 not_before,
                 expires_at,
-            } => {
-                let e = self
-                    .users
-                    .entry(user_id.clone())
-                    .or_insert((*not_before, *expires_at));
-                *e = (e.0.max(*not_before), e.1.max(*expires_at));
-            }
-            Revocation::Key { kid, expires_at } => {
-                let e = self.keys.entry(kid.clone()).or_insert(*expires_at);
-                *e = (*e).max(*expires_at);
-            }
+            } => match self.users.get_mut(user_id.as_str()) {
+                // Each bound widens on its own: the latest cutoff, the latest expiry.
+                Some((nb, exp)) => widen(nb, *not_before) | widen(exp, *expires_at),
+                None => {
+                    self.users
+                        .insert(user_id.clone(), (*not_before, *expires_at));
+                    true
+                }
+            },
+            Revocation::Key { kid, expires_at } => upsert(&mut self.keys, kid, *expires_at),
         }
+    }
+
+    /// Every entry, as revocations (in no particular order): the list to hand a new
+    /// subscriber.
+    #[must_use]
+    pub fn entries(&self) -> Vec<Revocation> {
+        let tokens = self.tokens.iter().map(|(jti, e)| Revocation::Token {
+            jti: jti.clone(),
+            expires_at: *e,
+        });
+        let sessions = self.sessions.iter().map(|(sid, e)| Revocation::Session {
+            sid: sid.clone(),
+            expires_at: *e,
+        });
+        let users = self.users.iter().map(|(u, (nb, e))| Revocation::User {
+            user_id: u.clone(),
+            not_before: *nb,
+            expires_at: *e,
+        });
+        let keys = self.keys.iter().map(|(kid, e)| Revocation::Key {
+            kid: kid.clone(),
+            expires_at: *e,
+        });
+        tokens.chain(sessions).chain(users).chain(keys).collect()
     }
 
     /// Whether a token with these claims is revoked. Pure memory lookups: this runs on every
@@ -248,5 +335,69 @@ mod tests {
         assert!(l.is_revoked(subject("j", None, 45)));
         l.prune(UnixTime(650));
         assert!(l.is_revoked(subject("j", None, 45)));
+    }
+
+    #[test]
+    fn insert_reports_whether_the_list_changed() {
+        let mut l = RevocationList::new();
+        let user = |nb, exp| Revocation::User {
+            user_id: "alice".into(),
+            not_before: UnixTime(nb),
+            expires_at: UnixTime(exp),
+        };
+        assert!(l.insert(&user(50, 700)));
+        assert!(!l.insert(&user(50, 700)), "the same entry again");
+        assert!(!l.insert(&user(40, 600)), "a narrower entry");
+        assert!(l.insert(&user(60, 650)), "a later cutoff");
+        assert!(l.insert(&user(10, 800)), "a later expiry");
+        assert_eq!(l.entries(), [user(60, 800)]);
+        let jti = |exp| Revocation::Token {
+            jti: "j".into(),
+            expires_at: UnixTime(exp),
+        };
+        assert!(l.insert(&jti(5)));
+        assert!(!l.insert(&jti(4)));
+        assert!(l.insert(&jti(6)));
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn the_wire_form_round_trips_and_refuses_ambiguity() {
+        let all = [
+            Revocation::Token {
+                jti: "j".into(),
+                expires_at: UnixTime(10),
+            },
+            Revocation::Session {
+                sid: "s".into(),
+                expires_at: UnixTime(11),
+            },
+            Revocation::User {
+                user_id: "u".into(),
+                not_before: UnixTime(5),
+                expires_at: UnixTime(12),
+            },
+            Revocation::Key {
+                kid: "k".into(),
+                expires_at: UnixTime(13),
+            },
+        ];
+        for r in &all {
+            assert_eq!(Revocation::from_wire(&r.to_wire()).as_ref(), Some(r));
+        }
+        assert_eq!(
+            all[2].to_wire(),
+            serde_json::json!({ "sub": "u", "not_before": 5, "exp": 12 })
+        );
+        for bad in [
+            serde_json::json!({ "jti": "j", "sid": "s", "exp": 1 }),
+            serde_json::json!({ "jti": "j" }),
+            serde_json::json!({ "sub": "u", "exp": 1 }),
+            serde_json::json!({ "exp": 1 }),
+            serde_json::json!({ "kid": 7, "exp": 1 }),
+            serde_json::json!(["jti"]),
+        ] {
+            assert_eq!(Revocation::from_wire(&bad), None, "{bad}");
+        }
     }
 }
