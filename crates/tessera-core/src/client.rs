@@ -118,7 +118,7 @@ impl fmt::Display for ClientId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "scope must be scope tokens separated by single spaces, each of printable ASCII except '\"' \
-     and '\\\\', at most {SCOPE_MAX_LEN} bytes in all"
+     and '\\', at most {SCOPE_MAX_LEN} bytes in all"
 )]
 pub struct InvalidScope;
 
@@ -644,6 +644,8 @@ mod tests {
         ] {
             assert_eq!(Scope::parse(bad), Err(InvalidScope), "{bad:?}");
         }
+        let why = InvalidScope.to_string();
+        assert!(why.contains(r#"except '"' and '\', at most 1024"#), "{why}");
     }
 
     #[test]
