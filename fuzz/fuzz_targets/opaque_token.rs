@@ -1,5 +1,5 @@
-//! Opaque `tss_` / `trt_` tokens: arbitrary text through `OpaqueToken::parse` for both kinds,
-//! and `TokenHash::from_hex`.
+//! Opaque `tss_` / `trt_` tokens and `tcs_` client secrets: arbitrary text through
+//! `OpaqueToken::parse` for every opaque kind, and `TokenHash::from_hex`.
 //!
 //! Invariants: a token that parses is exactly the input (it round-trips through
 //! `expose_secret`), has the kind's prefix and length, parses as one kind only, and any change
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut parsed = 0;
-    for kind in [TokenKind::Session, TokenKind::Refresh] {
+    for kind in TokenKind::OPAQUE {
         let Ok(token) = OpaqueToken::parse(kind, text) else {
             continue;
         };
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
             "mutation at {at} accepted"
         );
     }
-    assert!(parsed <= 1, "a token parsed as both kinds");
+    assert!(parsed <= 1, "a token parsed as two kinds");
     if let Some(hash) = TokenHash::from_hex(text) {
         assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
     }

@@ -94,7 +94,7 @@ pub fn inspect(token: &str, now: UnixTime) -> Inspection {
         findings: Vec::new(),
     };
     match report.kind {
-        Some(kind @ (TokenKind::Session | TokenKind::Refresh)) => {
+        Some(kind @ (TokenKind::Session | TokenKind::Refresh | TokenKind::ClientSecret)) => {
             check_opaque(&mut report, kind, token);
             return report;
         }
@@ -139,9 +139,14 @@ fn check_opaque(report: &mut Inspection, kind: TokenKind, token: &str) {
             Severity::Info,
             "opaque session token: only the issuing server can check or revoke it",
         ),
-        Ok(_) => report.note(
+        Ok(_) if kind == TokenKind::Refresh => report.note(
             Severity::Info,
             "opaque refresh token: single use, rotated by the issuing server",
+        ),
+        Ok(_) => report.note(
+            Severity::Info,
+            "OAuth client secret: authenticates a registered client to its issuing server, \
+             which keeps only its hash; keep it like a password",
         ),
         Err(e) => report.note(
             Severity::Warning,
@@ -348,6 +353,9 @@ mod tests {
         }
         assert_eq!(inspect("tss_abc", NOW).kind, Some(TokenKind::Session));
         assert_eq!(inspect("trt_abc", NOW).kind, Some(TokenKind::Refresh));
+        let secret = OpaqueToken::generate(TokenKind::ClientSecret).unwrap();
+        let r = inspect(secret.expose_secret(), NOW);
+        assert!(has(&r, Severity::Info, "OAuth client secret"), "{r}");
         let r = inspect("hello", NOW);
         assert_eq!(r.kind, None);
         assert!(r.header.is_none() && r.claims.is_none());

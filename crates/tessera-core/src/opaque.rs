@@ -1,4 +1,5 @@
-//! Opaque bearer tokens: session tokens (`tss_`) and refresh tokens (`trt_`).
+//! Opaque credentials: session tokens (`tss_`), refresh tokens (`trt_`) and OAuth client
+//! secrets (`tcs_`, wrapped by [`crate::client::ClientSecret`]).
 //!
 //! A token is `prefix || base64url(32 random bytes) || checksum`, where the checksum is the first
 //! 4 bytes of SHA-256 over everything before it. The prefix lets secret scanners recognise a
@@ -179,6 +180,14 @@ impl TokenHash {
     }
 }
 
+/// Constant time, for comparing a presented credential's hash with a stored one outside a
+/// store lookup (a client secret against its record): `==` may stop at the first difference.
+impl ConstantTimeEq for TokenHash {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
 impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A hash is not a credential, but a short form keeps logs readable.
@@ -208,7 +217,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_shape() {
-        for kind in [TokenKind::Session, TokenKind::Refresh] {
+        for kind in TokenKind::OPAQUE {
             let t = OpaqueToken::generate(kind).unwrap();
             assert_eq!(t.expose_secret().len(), TOKEN_LEN);
             assert!(t.expose_secret().starts_with(kind.prefix().unwrap()));
@@ -219,11 +228,28 @@ mod tests {
 
     #[test]
     fn kinds_are_not_interchangeable() {
-        let t = OpaqueToken::generate(TokenKind::Refresh).unwrap();
-        assert_eq!(
-            OpaqueToken::parse(TokenKind::Session, t.expose_secret()),
-            Err(OpaqueError::Malformed)
-        );
+        for kind in TokenKind::OPAQUE {
+            let t = OpaqueToken::generate(kind).unwrap();
+            for other in TokenKind::OPAQUE.into_iter().filter(|&k| k != kind) {
+                assert_eq!(
+                    OpaqueToken::parse(other, t.expose_secret()),
+                    Err(OpaqueError::Malformed),
+                    "{kind:?} parsed as {other:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_compare_in_constant_time_as_equality() {
+        let a = OpaqueToken::generate(TokenKind::ClientSecret)
+            .unwrap()
+            .hash();
+        let b = OpaqueToken::generate(TokenKind::ClientSecret)
+            .unwrap()
+            .hash();
+        assert!(bool::from(a.ct_eq(&a)));
+        assert!(!bool::from(a.ct_eq(&b)));
     }
 
     #[test]

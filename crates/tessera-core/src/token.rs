@@ -1,8 +1,8 @@
 //! Which kind of credential a token string is, decided in one place by its form alone.
 //!
 //! Design decision: classification never verifies anything — it only routes a string to the
-//! one parser that may accept it (the opaque-token parser for `tss_`/`trt_`, the strict JWS
-//! verifier for JWTs). Every caller — authentication, the token and revocation endpoints,
+//! one parser that may accept it (the opaque-token parser for `tss_`/`trt_`/`tcs_`, the strict
+//! JWS verifier for JWTs). Every caller — authentication, the token and revocation endpoints,
 //! `tessera token inspect` — asks [`TokenKind::of`], so a new kind is added here once.
 
 /// The kinds of token Tessera issues or is shown.
@@ -12,13 +12,16 @@ pub enum TokenKind {
     Session,
     /// An opaque refresh token, prefix `trt_`.
     Refresh,
+    /// A confidential OAuth client's secret, prefix `tcs_` ([`crate::client::ClientSecret`]).
+    /// Not a bearer token: it authenticates a client, never a user.
+    ClientSecret,
     /// A compact JWS (three dot-separated segments): an access token, or a third party's JWT.
     Jwt,
 }
 
 impl TokenKind {
     /// The opaque kinds, each with its own prefix.
-    pub const OPAQUE: [Self; 2] = [Self::Session, Self::Refresh];
+    pub const OPAQUE: [Self; 3] = [Self::Session, Self::Refresh, Self::ClientSecret];
 
     /// The kind `token` has the form of, or `None` if it has none of them. A match says where
     /// to send the token, never that it is valid.
@@ -39,6 +42,7 @@ impl TokenKind {
         match self {
             Self::Session => Some("tss_"),
             Self::Refresh => Some("trt_"),
+            Self::ClientSecret => Some("tcs_"),
             Self::Jwt => None,
         }
     }
@@ -49,6 +53,7 @@ impl TokenKind {
         match self {
             Self::Session => "tessera session token",
             Self::Refresh => "tessera refresh token",
+            Self::ClientSecret => "tessera client secret",
             Self::Jwt => "jwt",
         }
     }
@@ -62,17 +67,25 @@ mod tests {
     fn classification_by_form() {
         assert_eq!(TokenKind::of("tss_abc"), Some(TokenKind::Session));
         assert_eq!(TokenKind::of("trt_abc"), Some(TokenKind::Refresh));
+        assert_eq!(TokenKind::of("tcs_abc"), Some(TokenKind::ClientSecret));
         assert_eq!(TokenKind::of("a.b.c"), Some(TokenKind::Jwt));
         assert_eq!(TokenKind::of(".."), Some(TokenKind::Jwt));
-        for none in ["", "abc", "a.b", "a.b.c.d", "TSS_abc", "tss"] {
+        for none in [
+            "", "abc", "a.b", "a.b.c.d", "TSS_abc", "tss", "TCS_abc", "tcs",
+        ] {
             assert_eq!(TokenKind::of(none), None, "{none}");
         }
     }
 
     #[test]
     fn opaque_prefixes_are_distinct() {
-        let [a, b] = TokenKind::OPAQUE.map(|k| k.prefix());
-        assert!(a.is_some() && b.is_some() && a != b);
+        let prefixes = TokenKind::OPAQUE.map(|k| k.prefix());
+        for (i, a) in prefixes.iter().enumerate() {
+            assert!(a.is_some(), "{:?} has no prefix", TokenKind::OPAQUE[i]);
+            for b in &prefixes[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
         assert_eq!(TokenKind::Jwt.prefix(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Storage for Tessera: small async traits, one conformance suite, several backends.
 //!
 //! Each trait covers one kind of record (users, sessions, refresh families, revocations,
-//! signing keys) and has few methods. The operations that must be atomic when several server
+//! signing keys, OAuth clients) and has few methods. The operations that must be atomic when several server
 //! instances race — refresh rotation above all — are single trait methods, so each backend
 //! enforces atomicity with its own tools (a mutex, a transaction, `SELECT … FOR UPDATE`), never
 //! the caller with an in-process lock. Stores see only hashes of opaque tokens.
@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
 use tessera_core::refresh::RefreshFamily;
@@ -302,10 +303,35 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-/// Everything a Tessera server needs from storage.
-pub trait Store: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore {}
+/// The registry of OAuth clients. A store keeps records as validated by
+/// [`ClientRecord::validate`], and of a confidential client's secret only its hash.
+#[async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    /// Inserts a client. [`StoreError::Conflict`]`("client_id")` if the id exists.
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// The client with this id.
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
+    /// Every client, oldest first; clients registered in the same second in insertion order.
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    /// Deletes a client's registration; `false` if there was none.
+    ///
+    /// Only the registration goes: refresh families and access tokens already issued to the
+    /// client are not revoked by this method. Ending them, so that every instance refuses
+    /// them, is the server's revocation flow, which a deletion from a live deployment runs
+    /// besides this store operation.
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
+}
 
-impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore> Store for T {}
+/// Everything a Tessera server needs from storage.
+pub trait Store:
+    UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore
+{
+}
+
+impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore> Store
+    for T
+{
+}
 
 /// Fixed-window attempt counters for login throttling, shared by every instance that uses the
 /// same backend. Windows are kept by the backend's own clock (Redis key expiry, or the

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
 use tessera_core::refresh::{RefreshFamily, Transition, keeps_sealed_successor, transition};
@@ -19,8 +20,8 @@ use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 
 use crate::{
-    KeyStore, RefreshStore, RevocationStore, RotateOutcome, SessionStore, StoreError, Successor,
-    User, UserStore,
+    ClientStore, KeyStore, RefreshStore, RevocationStore, RotateOutcome, SessionStore, StoreError,
+    Successor, User, UserStore,
 };
 
 /// Which kind of revocation an entry is; with the key, the identity of an entry.
@@ -53,6 +54,8 @@ struct Tables {
     revocations: HashMap<(RevocationKind, String), RevocationEntry>,
     /// In insertion order.
     keys: Vec<KeyRecord>,
+    /// In insertion order.
+    clients: Vec<ClientRecord>,
 }
 
 /// A store that keeps everything in process memory.
@@ -468,5 +471,35 @@ impl KeyStore for MemoryStore {
                 k.secret = zeroize::Zeroizing::new(new.to_vec());
                 true
             }))
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.clients.iter().any(|c| c.id == client.id) {
+            return Err(StoreError::Conflict("client_id"));
+        }
+        t.clients.push(client.clone());
+        Ok(())
+    }
+
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock().clients.iter().find(|c| c.id == *id).cloned())
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut all = self.lock().clients.clone();
+        // Stable: clients of one second stay in insertion order.
+        all.sort_by_key(|c| c.created_at);
+        Ok(all)
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let before = t.clients.len();
+        t.clients.retain(|c| c.id != *id);
+        Ok(t.clients.len() < before)
     }
 }

@@ -5,6 +5,7 @@
 //! every record decoder is written against it.
 
 use sqlx::Row;
+use tessera_core::client::{ClientId, ClientRecord, Scope};
 use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -14,7 +15,7 @@ use tessera_core::session::{Session, SessionKind};
 use tessera_core::time::UnixTime;
 use zeroize::Zeroizing;
 
-use crate::{StoreError, User};
+use crate::{BoxError, StoreError, User};
 
 /// The column types of Tessera's schema, read by name.
 pub(crate) trait SqlRow {
@@ -123,6 +124,71 @@ pub(crate) fn key(row: &impl SqlRow) -> Result<KeyRecord, StoreError> {
                 .map_err(&get)?
                 .ok_or(StoreError::Corrupt(TABLE))?,
         ),
+    })
+}
+
+/// The text columns of a `clients` row.
+pub(crate) struct ClientColumns {
+    /// The canonical scope string.
+    pub(crate) scope: String,
+    /// The redirect URIs, in order, separated by single spaces.
+    pub(crate) redirect_uris: String,
+}
+
+/// A client's text columns. A redirect URI that is empty or holds a space — which
+/// [`ClientRecord::validate`] never lets through — would not read back as written, so it is
+/// refused rather than stored.
+pub(crate) fn client_columns(c: &ClientRecord) -> Result<ClientColumns, StoreError> {
+    if c.redirect_uris
+        .iter()
+        .any(|u| u.is_empty() || u.contains(' '))
+    {
+        return Err(StoreError::Backend(BoxError::from(
+            "a redirect URI that is empty or holds a space cannot be stored",
+        )));
+    }
+    Ok(ClientColumns {
+        scope: c.scope.to_string(),
+        redirect_uris: c.redirect_uris.join(" "),
+    })
+}
+
+/// A `clients` row: the inverse of [`client_columns`] and the plain columns.
+pub(crate) fn client(row: &impl SqlRow) -> Result<ClientRecord, StoreError> {
+    const TABLE: &str = "clients";
+    let get = undecodable(TABLE);
+    let uris = row.text("redirect_uris").map_err(&get)?;
+    let redirect_uris = if uris.is_empty() {
+        Vec::new()
+    } else {
+        uris.split(' ')
+            .map(|u| {
+                if u.is_empty() {
+                    Err(StoreError::Corrupt(TABLE))
+                } else {
+                    Ok(u.to_owned())
+                }
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let secret_hash = match row.bytes_opt("secret_hash").map_err(&get)? {
+        Some(bytes) => Some(TokenHash(
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt(TABLE))?,
+        )),
+        None => None,
+    };
+    Ok(ClientRecord {
+        id: ClientId::parse(&row.text("id").map_err(&get)?)
+            .map_err(|_| StoreError::Corrupt(TABLE))?,
+        name: row.text("name").map_err(&get)?,
+        scope: Scope::parse(&row.text("scope").map_err(&get)?)
+            .map_err(|_| StoreError::Corrupt(TABLE))?,
+        redirect_uris,
+        public: row.flag("is_public").map_err(&get)?,
+        first_party: row.flag("first_party").map_err(&get)?,
+        dpop: row.flag("dpop").map_err(&get)?,
+        secret_hash,
+        created_at: UnixTime(row.int("created_at").map_err(&get)?),
     })
 }
 

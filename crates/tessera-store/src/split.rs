@@ -1,17 +1,18 @@
 //! A store split between a durable backend and Redis: what `tessera serve --redis` runs on.
 //!
-//! Design decision: the split is by record kind. Users, signing keys and refresh families live
-//! only in the durable store (they must survive anything); sessions and attempt counters live
-//! only in Redis (hot, short-lived, shared by every instance; losing them logs people out,
-//! which is safe). Revocations are the one exception, because losing one is *not* safe: each is
-//! written to the durable store first — the commit point, and what every reload and
-//! per-request check reads — and then to Redis, whose script keeps a copy with key expiry and
-//! announces it on the pub/sub feed. A Redis that restarts empty therefore forgets no
-//! revocation: followers reload from the durable store when their feed reconnects.
+//! Design decision: the split is by record kind. Users, signing keys, refresh families and
+//! OAuth clients live only in the durable store (they must survive anything); sessions and
+//! attempt counters live only in Redis (hot, short-lived, shared by every instance; losing them
+//! logs people out, which is safe). Revocations are the one exception, because losing one is
+//! *not* safe: each is written to the durable store first — the commit point, and what every
+//! reload and per-request check reads — and then to Redis, whose script keeps a copy with key
+//! expiry and announces it on the pub/sub feed. A Redis that restarts empty therefore forgets
+//! no revocation: followers reload from the durable store when their feed reconnects.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
 use tessera_core::refresh::RefreshFamily;
@@ -21,11 +22,11 @@ use tessera_core::time::UnixTime;
 
 use crate::redis::RedisStore;
 use crate::{
-    AttemptCounter, KeyStore, RefreshStore, RevocationFeed, RevocationStore, RotateOutcome,
-    SessionStore, Store, StoreError, Successor, User, UserStore,
+    AttemptCounter, ClientStore, KeyStore, RefreshStore, RevocationFeed, RevocationStore,
+    RotateOutcome, SessionStore, Store, StoreError, Successor, User, UserStore,
 };
 
-/// Users, keys, refresh families and the revocation record in `durable`; sessions, attempt
+/// Users, keys, refresh families, clients and the revocation record in `durable`; sessions, attempt
 /// counters and the revocation feed (with a copy of the list) in Redis.
 #[derive(Clone)]
 pub struct SplitStore {
@@ -119,6 +120,25 @@ impl KeyStore for SplitStore {
         new: &[u8],
     ) -> Result<bool, StoreError> {
         self.durable.replace_key_secret(kid, expected, new).await
+    }
+}
+
+#[async_trait]
+impl ClientStore for SplitStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.durable.insert_client(client).await
+    }
+
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        self.durable.client(id).await
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.durable.clients().await
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        self.durable.delete_client(id).await
     }
 }
 

@@ -44,6 +44,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// OAuth client registry (works on the store directly).
+    Clients {
+        /// What to do with clients.
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -225,6 +231,51 @@ pub enum KeysCommand {
         /// The key id. Key ids are base64url, so one may start with `-`.
         #[arg(allow_hyphen_values = true)]
         kid: String,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `tessera clients …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client and print its `client_id` and — for a confidential client, once and
+    /// never again — its `client_secret`, as JSON.
+    Create {
+        /// A human name (1-100 characters).
+        name: String,
+        /// The scopes the client may be granted, space-separated (e.g. "read write").
+        /// Default: none.
+        #[arg(long)]
+        scope: Option<String>,
+        /// An exact redirect URI: https, or http on a loopback host; no fragment. Repeatable.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (browser or native app): no secret.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client: no consent screen.
+        #[arg(long)]
+        first_party: bool,
+        /// The client's tokens must be bound to a DPoP key (RFC 9449).
+        #[arg(long)]
+        dpop: bool,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print every client as JSON, one per line, oldest first (never a secret or its hash).
+    List {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a client's registration (tokens already issued to it are not revoked).
+    Delete {
+        /// The client id. Client ids are base64url, so one may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        id: String,
         /// The store.
         #[command(flatten)]
         store: StoreArgs,

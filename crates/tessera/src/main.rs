@@ -5,6 +5,7 @@
 mod admin;
 mod backends;
 mod cli;
+mod clients;
 mod config;
 mod jws;
 mod serve;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         } => jws::inspect(&token),
         cli::Command::Users { command } => report(admin::users(command)),
         cli::Command::Keys { command } => report(admin::keys(command)),
+        cli::Command::Clients { command } => report(clients::run(command)),
     }
 }
 

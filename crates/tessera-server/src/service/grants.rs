@@ -411,7 +411,8 @@ pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError>
             Err(e @ ApiError::Unavailable(_)) => return Err(e),
             Err(_) => {}
         },
-        None => {}
+        // A client secret is no token of RFC 7009: it ends with the client's registration.
+        Some(TokenKind::ClientSecret) | None => {}
     }
     Ok(())
 }

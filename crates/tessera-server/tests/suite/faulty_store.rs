@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
 use tessera_core::refresh::RefreshFamily;
@@ -13,8 +14,8 @@ use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 use tessera_store::memory::MemoryStore;
 use tessera_store::{
-    BoxError, FeedEvent, KeyStore, RefreshStore, RevocationFeed, RevocationStore, RotateOutcome,
-    SessionStore, StoreError, Successor, User, UserStore,
+    BoxError, ClientStore, FeedEvent, KeyStore, RefreshStore, RevocationFeed, RevocationStore,
+    RotateOutcome, SessionStore, StoreError, Successor, User, UserStore,
 };
 
 /// The memory store, with methods that fail (as `Unavailable`) while named in `failing`, and
@@ -237,6 +238,26 @@ impl RevocationStore for FaultyStore {
     fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {
         self.dead_feed
             .then(|| Arc::new(DeadFeed) as Arc<dyn RevocationFeed>)
+    }
+}
+
+#[async_trait]
+impl ClientStore for FaultyStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.check("insert_client").await?;
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        self.check("client").await?;
+        self.inner.client(id).await
+    }
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.check("clients").await?;
+        self.inner.clients().await
+    }
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        self.check("delete_client").await?;
+        self.inner.delete_client(id).await
     }
 }
 

@@ -15,6 +15,7 @@
 )]
 
 mod attempts;
+mod clients;
 mod keys;
 mod refresh;
 mod revocations;
@@ -102,6 +103,11 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         keys::set_key_status_is_compare_and_set,
         keys::replace_key_secret_is_compare_and_set,
         keys::one_key_per_status_under_race,
+        clients::insert_and_look_up,
+        clients::secret_hash_survives_exactly,
+        clients::duplicate_id_conflicts,
+        clients::list_is_ordered_by_creation_then_insertion,
+        clients::delete_reports_whether_it_deleted,
     )
 }
 

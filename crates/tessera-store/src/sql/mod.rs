@@ -2,7 +2,7 @@
 //!
 //! Each submodule holds one record kind's statement texts (`$N` placeholders, which sqlx
 //! accepts on both drivers) and a macro that implements that record's store trait over them.
-//! [`sql_store!`] emits all five implementations for a backend's store type; the backend
+//! [`sql_store!`] emits all six implementations for a backend's store type; the backend
 //! supplies only what really differs between the dialects, through [`Dialect`]: error codes,
 //! how a rotation takes its lock, the first-key insert and the revocation announcement.
 //!
@@ -12,6 +12,7 @@
 //! would repeat on every function — bounds that also break the `Send` proofs `async_trait`
 //! needs. Row decoding is already shared by [`crate::rows`].
 
+pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod refresh;
 pub(crate) mod revocations;
@@ -111,6 +112,7 @@ macro_rules! sql_store {
         $crate::sql::refresh::impl_refresh_store!($store);
         $crate::sql::revocations::impl_revocation_store!($store);
         $crate::sql::keys::impl_key_store!($store);
+        $crate::sql::clients::impl_client_store!($store);
     };
 }
 pub(crate) use sql_store;

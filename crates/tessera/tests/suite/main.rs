@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 mod cli;
+mod clients;
 mod common;
 mod crash_durability;
 mod faults;

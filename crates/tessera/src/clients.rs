@@ -1,0 +1,106 @@
+//! `tessera clients …`: the OAuth client registry, worked on in the store directly.
+//!
+//! Design decision: these commands open only the store (`--store`/`--data-dir`, `--redis`,
+//! `--namespace`), not a server state: registering, listing and deleting a client needs no
+//! signing key, so no KEK is asked for. The rules — ids, secrets, scopes, redirect URIs — are
+//! `tessera_core::client`'s; this module parses, calls the store and prints JSON. A client
+//! secret is printed once, by `create`, and exists nowhere else: the store keeps its hash.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tessera_core::client::{ClientId, ClientRecord, NewClient, Scope};
+use tessera_core::time::{Clock, SystemClock};
+use tessera_store::{Store, StoreError};
+
+use crate::backends::{open_backends, runtime};
+use crate::cli::{ClientsCommand, StoreArgs};
+
+/// Runs one `tessera clients` command.
+pub fn run(command: ClientsCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        match command {
+            ClientsCommand::Create {
+                name,
+                scope,
+                redirect_uris,
+                public,
+                first_party,
+                dpop,
+                store,
+            } => {
+                let scope =
+                    Scope::parse(scope.as_deref().unwrap_or_default()).context("--scope")?;
+                let new = NewClient {
+                    name,
+                    scope,
+                    redirect_uris,
+                    public,
+                    first_party,
+                    dpop,
+                };
+                create(&store, new).await
+            }
+            ClientsCommand::List { store } => list(&store).await,
+            ClientsCommand::Delete { id, store } => delete(&store, &id).await,
+        }
+    })
+}
+
+async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let (store, _) = open_backends(args, Arc::new(SystemClock))
+        .await
+        .context("opening the store")?;
+    Ok(store)
+}
+
+async fn create(args: &StoreArgs, new: NewClient) -> anyhow::Result<()> {
+    // Checked before the store is opened (or created): a refused registration writes nothing.
+    let (record, secret) = new.register(SystemClock.now())?;
+    let store = open(args).await?;
+    match store.insert_client(&record).await {
+        Ok(()) => {}
+        // 128 random bits: a collision means a broken generator, not bad luck.
+        Err(StoreError::Conflict(_)) => bail!("client id {} already exists", record.id),
+        Err(e) => return Err(e.into()),
+    }
+    let out = match &secret {
+        Some(secret) => {
+            json!({ "client_id": record.id.as_str(), "client_secret": secret.expose_secret() })
+        }
+        None => json!({ "client_id": record.id.as_str() }),
+    };
+    println!("{out}");
+    Ok(())
+}
+
+/// A client as `list` prints it: everything but the secret hash.
+fn listing(c: &ClientRecord) -> serde_json::Value {
+    json!({
+        "client_id": c.id.as_str(),
+        "name": c.name,
+        "scope": c.scope.to_string(),
+        "redirect_uris": c.redirect_uris,
+        "public": c.public,
+        "first_party": c.first_party,
+        "dpop": c.dpop,
+        "created_at": c.created_at,
+    })
+}
+
+async fn list(args: &StoreArgs) -> anyhow::Result<()> {
+    for c in open(args).await?.clients().await? {
+        println!("{}", listing(&c));
+    }
+    Ok(())
+}
+
+async fn delete(args: &StoreArgs, id: &str) -> anyhow::Result<()> {
+    let id = ClientId::parse(id).with_context(|| format!("no client {id:?}"))?;
+    if !open(args).await?.delete_client(&id).await? {
+        bail!("no client {:?}", id.as_str());
+    }
+    println!("{}", json!({ "deleted": id.as_str() }));
+    Ok(())
+}
