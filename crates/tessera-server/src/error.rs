@@ -22,6 +22,16 @@ pub enum ApiError {
     /// A grant (password, refresh token) was refused (400 `invalid_grant`).
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
+    /// Client authentication failed: unknown client, wrong secret, or none where one is
+    /// needed (401 `invalid_client`, `WWW-Authenticate: Basic`; RFC 6749 §5.2).
+    #[error("invalid client")]
+    InvalidClient,
+    /// The client may not use this grant (400 `unauthorized_client`).
+    #[error("unauthorized client: {0}")]
+    UnauthorizedClient(&'static str),
+    /// The requested scope exceeds what the client may be granted (400 `invalid_scope`).
+    #[error("invalid scope")]
+    InvalidScope,
     /// The `grant_type` is not one this server takes (400 `unsupported_grant_type`).
     #[error("unsupported grant type")]
     UnsupportedGrantType,
@@ -102,6 +112,19 @@ impl ApiError {
         match self {
             Self::InvalidRequest(d) => (S::BAD_REQUEST, "invalid_request", d.clone()),
             Self::InvalidGrant(d) => (S::BAD_REQUEST, "invalid_grant", Cow::Borrowed(*d)),
+            Self::InvalidClient => (
+                S::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed".into(),
+            ),
+            Self::UnauthorizedClient(d) => {
+                (S::BAD_REQUEST, "unauthorized_client", Cow::Borrowed(*d))
+            }
+            Self::InvalidScope => (
+                S::BAD_REQUEST,
+                "invalid_scope",
+                "the scope exceeds what the client may be granted".into(),
+            ),
             Self::UnsupportedGrantType => (
                 S::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -196,6 +219,12 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\""),
+                );
+            }
+            Self::InvalidClient => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\""),
                 );
             }
             Self::RateLimited { retry_after } | Self::Overloaded { retry_after } => {

@@ -9,9 +9,17 @@
 //! never undone, so a merge cannot lose an event that raced the reload).
 //!
 //! Without a feed (memory, SQLite: one instance owns the store) memory is authoritative.
+//!
+//! Every revocation that changes the list — from this instance, the feed, or a reload — is
+//! also numbered in a bounded journal and broadcast, for resource servers following
+//! `/v1/revocations/stream`. A cursor (`<instance epoch>-<number>`) names a point in this
+//! instance's journal; one this instance cannot continue from (another instance's, a
+//! restarted instance's, or one older than the journal) is answered with the whole live list,
+//! which is always correct for a subscriber because revocations only accumulate.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_core::jose::decode_unverified_dangerously;
 use tessera_core::keys::KeyStatus;
@@ -19,14 +27,73 @@ use tessera_core::revocation::{Revocation, RevocationList, RevocationSubject};
 use tessera_core::time::UnixTime;
 use tessera_store::{FeedEvent, RevocationFeed, Store, StoreError};
 
+/// How many numbered revocations the journal keeps for subscribers resuming from a cursor.
+const JOURNAL_LEN: usize = 10_000;
+
+/// How many revocations a live subscriber may fall behind before it is disconnected (it then
+/// resumes from its cursor).
+const SUBSCRIBER_BUFFER: usize = 1_024;
+
 /// The revocation list as this instance knows it.
 #[derive(Debug)]
 pub struct RevocationView {
     list: RwLock<RevocationList>,
     has_feed: bool,
     feed_live: AtomicBool,
+    journal: Mutex<Journal>,
+    events: tokio::sync::broadcast::Sender<Numbered>,
     /// Woken when a key revocation arrives, so the key ring is reloaded without waiting.
     pub keys_changed: tokio::sync::Notify,
+}
+
+/// A revocation and its number in this instance's journal.
+pub type Numbered = (u64, Revocation);
+
+/// The numbered revocations this instance has learned, newest last.
+#[derive(Debug)]
+struct Journal {
+    /// Random per process: cursors of another instance or an earlier run never match.
+    epoch: String,
+    /// The number of the last entry (0 before the first).
+    last: u64,
+    entries: VecDeque<Numbered>,
+}
+
+impl Journal {
+    fn cursor(&self, n: u64) -> String {
+        format!("{}-{n}", self.epoch)
+    }
+
+    /// The entries after `cursor`, or `None` if this journal cannot continue from it.
+    fn after(&self, cursor: &str) -> Option<Vec<Numbered>> {
+        let (epoch, n) = cursor.rsplit_once('-')?;
+        let n: u64 = n.parse().ok()?;
+        let oldest = self
+            .entries
+            .front()
+            .map_or(self.last, |(first, _)| first - 1);
+        if epoch != self.epoch || n < oldest || n > self.last {
+            return None;
+        }
+        Some(
+            self.entries
+                .iter()
+                .filter(|(m, _)| *m > n)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+/// What a subscriber gets to catch up: the revocations it has not seen, and the cursor to
+/// resume from afterwards.
+#[derive(Debug)]
+pub struct CatchUp {
+    /// Where the subscriber stands after these revocations.
+    pub cursor: String,
+    /// The revocations after the subscriber's cursor — or, when its cursor could not be
+    /// continued from (or it gave none), the whole live list.
+    pub revocations: Vec<Revocation>,
 }
 
 /// The state of the revocation feed, as `/readyz` reports it.
@@ -60,8 +127,87 @@ impl RevocationView {
             list: RwLock::new(RevocationList::new()),
             has_feed,
             feed_live: AtomicBool::new(false),
+            journal: Mutex::new(Journal {
+                epoch: tessera_core::opaque::random_id().unwrap_or_else(|_| "0".to_owned()),
+                last: 0,
+                entries: VecDeque::new(),
+            }),
+            events: tokio::sync::broadcast::channel(SUBSCRIBER_BUFFER).0,
             keys_changed: tokio::sync::Notify::new(),
         }
+    }
+
+    fn journal<R>(&self, f: impl FnOnce(&mut Journal) -> R) -> R {
+        match self.journal.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Numbers `changes` in the journal and sends them to live subscribers, under the
+    /// journal's lock, so a subscriber's catch-up and its live events neither overlap nor
+    /// leave a gap.
+    fn publish(&self, changes: Vec<Revocation>) {
+        if changes.is_empty() {
+            return;
+        }
+        self.journal(|j| {
+            for r in changes {
+                j.last += 1;
+                let entry = (j.last, r);
+                // No receivers is not an error: nobody follows the stream right now.
+                let _ = self.events.send(entry.clone());
+                if j.entries.len() == JOURNAL_LEN {
+                    j.entries.pop_front();
+                }
+                j.entries.push_back(entry);
+            }
+        });
+    }
+
+    /// The revocations a subscriber at `since` has not seen, for `GET /v1/revocations`.
+    #[must_use]
+    pub fn catch_up(&self, since: Option<&str>) -> CatchUp {
+        self.journal(|j| self.catch_up_locked(j, since))
+    }
+
+    fn catch_up_locked(&self, j: &Journal, since: Option<&str>) -> CatchUp {
+        let revocations = match since.and_then(|c| j.after(c)) {
+            Some(entries) => entries.into_iter().map(|(_, r)| r).collect(),
+            None => self.read(RevocationList::entries),
+        };
+        CatchUp {
+            cursor: j.cursor(j.last),
+            revocations,
+        }
+    }
+
+    /// Subscribes to revocations as they arrive, for the stream: from `since` (what came
+    /// after it, or the whole live list if it cannot be continued from), or from the present
+    /// without a cursor. The receiver reports `Lagged` once the subscriber has fallen
+    /// [`SUBSCRIBER_BUFFER`] revocations behind.
+    #[must_use]
+    pub fn subscribe(
+        &self,
+        since: Option<&str>,
+    ) -> (CatchUp, tokio::sync::broadcast::Receiver<Numbered>) {
+        self.journal(|j| {
+            let receiver = self.events.subscribe();
+            let catch_up = match since {
+                Some(c) => self.catch_up_locked(j, Some(c)),
+                None => CatchUp {
+                    cursor: j.cursor(j.last),
+                    revocations: Vec::new(),
+                },
+            };
+            (catch_up, receiver)
+        })
+    }
+
+    /// The cursor naming entry `n` of this instance's journal.
+    #[must_use]
+    pub fn cursor(&self, n: u64) -> String {
+        self.journal(|j| j.cursor(n))
     }
 
     fn read<R>(&self, f: impl FnOnce(&RevocationList) -> R) -> R {
@@ -113,9 +259,11 @@ impl RevocationView {
         self.read(|l| l.is_key_revoked(kid))
     }
 
-    /// Applies one revocation in memory.
+    /// Applies one revocation in memory (and publishes it to subscribers if it is news).
     pub fn insert(&self, r: &Revocation) {
-        self.write(|l| l.insert(r));
+        if self.write(|l| l.insert(r)) {
+            self.publish(vec![r.clone()]);
+        }
         if matches!(r, Revocation::Key { .. }) {
             self.keys_changed.notify_one();
         }
@@ -127,12 +275,12 @@ impl RevocationView {
     /// If the store fails (memory unchanged).
     pub async fn reload(&self, store: &dyn Store, now: UnixTime) -> Result<(), StoreError> {
         let all = store.revocations(now).await?;
-        self.write(|l| {
-            for r in &all {
-                l.insert(r);
-            }
+        let news = self.write(|l| {
+            let news: Vec<Revocation> = all.into_iter().filter(|r| l.insert(r)).collect();
             l.prune(now);
+            news
         });
+        self.publish(news);
         Ok(())
     }
 

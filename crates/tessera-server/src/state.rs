@@ -114,6 +114,9 @@ pub struct Inner {
     hashing: Semaphore,
     /// Hash jobs waiting or running, bounded by `config.hashing_queue`.
     hashing_queued: AtomicUsize,
+    /// Set when the server shuts down: long-lived responses (the revocation stream) end, so
+    /// a graceful shutdown is not held open by subscribers.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Who a password hash is for, which decides how much of the hashing queue it may use.
@@ -196,6 +199,7 @@ impl AppState {
             keys: RwLock::new(Arc::new(KeyRing::from_records(&[])?)),
             hashing: Semaphore::new(permits),
             hashing_queued: AtomicUsize::new(0),
+            closing: tokio::sync::watch::Sender::new(false),
         }));
         state.seal_legacy_keys().await?;
         state.reload_keys().await?;
@@ -204,6 +208,18 @@ impl AppState {
             .reload(state.store.as_ref(), state.now())
             .await?;
         Ok(state)
+    }
+
+    /// Ends every long-lived response (revocation streams): call when shutting down, so
+    /// draining in-flight requests finishes.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Watches for [`AppState::close_streams`].
+    #[must_use]
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// The current time.

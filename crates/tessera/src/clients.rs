@@ -1,8 +1,8 @@
 //! `tessera clients …`: the OAuth client registry, worked on in the store directly.
 //!
 //! Design decision: these commands open only the store (`--store`/`--data-dir`, `--redis`,
-//! `--namespace`), not a server state: registering, listing and deleting a client needs no
-//! signing key, so no KEK is asked for. The rules — ids, secrets, scopes, redirect URIs — are
+//! `--namespace`), not a server state: registering and listing a client needs no signing key,
+//! so no KEK is asked for. Deleting one runs the server's flow, which revokes its tokens. The rules — ids, secrets, scopes, redirect URIs — are
 //! `tessera_core::client`'s; this module parses, calls the store and prints JSON. A client
 //! secret is printed once, by `create`, and exists nowhere else: the store keeps its hash.
 
@@ -96,9 +96,17 @@ async fn list(args: &StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes a client and ends its tokens: through the server's flow
+/// ([`tessera_server::service::delete_client`]), so the revocation is announced on the feed
+/// running instances and resource servers follow — which is why, unlike `create` and `list`,
+/// this opens a server state (and so needs the KEK).
 async fn delete(args: &StoreArgs, id: &str) -> anyhow::Result<()> {
     let id = ClientId::parse(id).with_context(|| format!("no client {id:?}"))?;
-    if !open(args).await?.delete_client(&id).await? {
+    let state = crate::backends::admin_state(args).await?;
+    let existed = tessera_server::service::delete_client(&state, &id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !existed {
         bail!("no client {:?}", id.as_str());
     }
     println!("{}", json!({ "deleted": id.as_str() }));

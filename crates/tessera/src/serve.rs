@@ -26,8 +26,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let maintenance = state.spawn_maintenance(Duration::from_secs(1));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(addr = %listener.local_addr()?, issuer = %state.config().issuer, "tessera listening");
+        // Shutting down ends the revocation streams too, or their subscribers would hold
+        // the graceful shutdown open forever.
+        let closer = state.clone();
         axum::serve(listener, tessera_server::app(state).into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown())
+            .with_graceful_shutdown(async move {
+                shutdown().await;
+                closer.close_streams();
+            })
             .await
             .context("serving")?;
         maintenance.abort();

@@ -4,6 +4,7 @@
 mod account;
 mod meta;
 mod oauth;
+mod revocations;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -84,6 +85,9 @@ fn api() -> Api {
     .route(Post, "/v1/password", account::change_password)
     .route(Post, "/oauth/token", oauth::token)
     .route(Post, "/oauth/revoke", oauth::revoke)
+    .route(Post, "/oauth/introspect", oauth::introspect)
+    .route(Get, "/v1/revocations", revocations::list)
+    .route(Get, "/v1/revocations/stream", revocations::stream)
     .route(Get, "/.well-known/openid-configuration", meta::discovery)
     .route(Get, "/.well-known/jwks.json", meta::jwks)
     .route(Get, "/healthz", meta::healthz)

@@ -12,9 +12,13 @@ use tessera_core::revocation::Revocation;
 use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
 
+use tessera_core::client::ClientRecord;
+
+use super::clients::{authenticate_client, client_credentials};
 use super::sessions::{confirm_epoch, new_session, revoke_tree};
 use super::{ClientContext, device_cookie, internal, login, revoke_session, use_session};
 use crate::auth::verify_jwt;
+use crate::client_auth::{BasicCredentials, ClientCredentials};
 use crate::error::ApiError;
 use crate::state::{AppState, Metrics};
 
@@ -28,11 +32,13 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6: rotate a refresh token.
     RefreshToken,
+    /// RFC 6749 §4.4: a confidential client's token for itself.
+    ClientCredentials,
 }
 
 impl GrantType {
     /// Every grant, in the order discovery lists them.
-    pub const ALL: [Self; 2] = [Self::Password, Self::RefreshToken];
+    pub const ALL: [Self; 3] = [Self::Password, Self::RefreshToken, Self::ClientCredentials];
 
     /// The `grant_type` value.
     #[must_use]
@@ -40,6 +46,7 @@ impl GrantType {
         match self {
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
         }
     }
 
@@ -65,6 +72,8 @@ pub struct TokenRequest {
     password: Option<String>,
     refresh_token: Option<String>,
     scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1). `Debug` never prints the tokens.
@@ -107,6 +116,8 @@ impl std::fmt::Debug for TokenRequest {
             .field("password", &redacted(self.password.as_ref()))
             .field("refresh_token", &redacted(self.refresh_token.as_ref()))
             .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(self.client_secret.as_ref()))
             .finish()
     }
 }
@@ -155,17 +166,37 @@ fn scope(raw: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// `POST /oauth/token`: dispatches on the grant type.
+/// `POST /oauth/token`: authenticates the client if the request names one (Basic or the
+/// body), then dispatches on the grant type. `password` and `refresh_token` need no client
+/// (first-party apps); a client that does authenticate on them must be first-party.
 ///
 /// # Errors
-/// `UnsupportedGrantType`, `InvalidRequest`, `InvalidGrant`, `RateLimited`, or a store failure.
+/// `UnsupportedGrantType`, `InvalidRequest`, `InvalidClient`, `UnauthorizedClient`,
+/// `InvalidGrant`, `InvalidScope`, `RateLimited`, or a store failure.
 pub async fn token(
     state: &AppState,
-    req: TokenRequest,
+    mut req: TokenRequest,
+    basic: BasicCredentials,
     client: &ClientContext,
 ) -> Result<Granted, ApiError> {
     let grant = GrantType::parse(&req.grant_type).ok_or(ApiError::UnsupportedGrantType)?;
+    let credentials =
+        ClientCredentials::from_request(basic, req.client_id.take(), req.client_secret.take())?;
+    let registered = match credentials {
+        Some(c) => Some(authenticate_client(state, &c).await?),
+        None => None,
+    };
+    if grant != GrantType::ClientCredentials && registered.as_ref().is_some_and(|c| !c.first_party)
+    {
+        return Err(ApiError::UnauthorizedClient(
+            "only first-party clients may use this grant",
+        ));
+    }
     match grant {
+        GrantType::ClientCredentials => Ok(Granted {
+            body: client_credentials(state, registered.as_ref(), req.scope.as_deref())?,
+            device_cookie: None,
+        }),
         GrantType::Password => {
             let username = required(req.username, "username")?;
             let password = required(req.password, "password")?;
@@ -385,10 +416,16 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
 /// RFC 7009 revocation of whatever token was presented: a refresh or session token ends its
 /// login session's whole tree, an access JWT is revoked by `jti`. An invalid or unknown token
 /// is not an error (§2.2), so revocation cannot be used to test whether a token is live.
+/// An access token issued to a registered client needs that client, authenticated.
 ///
 /// # Errors
-/// A store failure, or `Unavailable` when a JWT's revocation state cannot be checked.
-pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+/// `UnauthorizedClient` for another client's token; a store failure, or `Unavailable` when a
+/// JWT's revocation state cannot be checked.
+pub async fn revoke_token(
+    state: &AppState,
+    token: &str,
+    client: Option<&ClientRecord>,
+) -> Result<(), ApiError> {
     match TokenKind::of(token) {
         Some(TokenKind::Refresh) => {
             if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
@@ -405,6 +442,16 @@ pub async fn revoke_token(state: &AppState, token: &str) -> Result<(), ApiError>
             }
         }
         Some(TokenKind::Jwt) => match verify_jwt(state, token).await {
+            // A token issued to a registered client is revoked only by that client,
+            // authenticated (RFC 7009 §2.1); first-party tokens need no client.
+            Ok(claims)
+                if claims.client_id != FIRST_PARTY_CLIENT
+                    && client.is_none_or(|c| c.id.as_str() != claims.client_id) =>
+            {
+                return Err(ApiError::UnauthorizedClient(
+                    "the token was issued to another client",
+                ));
+            }
             Ok(claims) => revoke_access(state, &claims).await?,
             // Revocation state unknown (feed and store down): answering 200 would claim a
             // revocation that did not happen.

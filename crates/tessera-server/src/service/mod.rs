@@ -8,10 +8,14 @@
 //! its `sid`), then the clean-up of refresh families and the session row.
 
 mod accounts;
+mod clients;
 mod grants;
 mod sessions;
 
 pub use accounts::{change_password, device_cookie, login, register, user};
+pub use clients::{
+    authenticate_client, client_credentials, delete_client, introspect, register_client,
+};
 pub use grants::{
     FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, refresh,
     revoke_access, revoke_token, token,

@@ -315,6 +315,15 @@ impl TestServer {
         self.send_request(req.build()).await
     }
 
+    /// Sends a request and returns the response with its body unread (a stream).
+    pub async fn open(&self, req: Req) -> axum::response::Response {
+        self.router
+            .clone()
+            .oneshot(req.build())
+            .await
+            .expect("infallible router")
+    }
+
     /// Sends a prepared request and reads the whole response.
     pub async fn send_request(&self, req: Request<Body>) -> Resp {
         let resp = self

@@ -8,6 +8,7 @@
 )]
 mod attacks;
 mod bad_input;
+mod clients_oauth;
 mod common;
 mod credential_races;
 mod csrf_cookies;

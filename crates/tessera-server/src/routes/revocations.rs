@@ -1,0 +1,119 @@
+//! The revocation list for resource servers: `GET /v1/revocations[?since=CURSOR]` to catch up,
+//! `GET /v1/revocations/stream` (server-sent events) to follow. Both serve this instance's view
+//! ([`crate::revocations::RevocationView`]), which the store's feed keeps exact, so a
+//! revocation made on any instance reaches every subscriber of every instance.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_core::revocation::Revocation;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::client_auth::AuthenticatedClient;
+use crate::revocations::Numbered;
+use crate::state::AppState;
+
+/// How often an idle stream carries a comment line, so subscribers (and proxies) can tell a
+/// quiet stream from a dead one. The contract promises one at least every 15 s.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Since {
+    since: Option<String>,
+}
+
+fn wire(revocations: &[Revocation]) -> Vec<Value> {
+    revocations.iter().map(Revocation::to_wire).collect()
+}
+
+/// `GET /v1/revocations[?since=CURSOR]`: what came after the cursor, or the whole live list.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    _client: AuthenticatedClient,
+    Query(Since { since }): Query<Since>,
+) -> Json<Value> {
+    let caught_up = state.revocations.catch_up(since.as_deref());
+    Json(json!({
+        "cursor": caught_up.cursor,
+        "revocations": wire(&caught_up.revocations),
+    }))
+}
+
+/// `GET /v1/revocations/stream`: each revocation as `event: revocation`, `id: <cursor>`; from
+/// `Last-Event-ID` if given (the whole live list first when that cursor cannot be continued
+/// from), else from the present. A subscriber that falls behind is disconnected and resumes
+/// from its cursor; every stream ends when the server shuts down.
+pub(super) async fn stream(
+    State(state): State<AppState>,
+    _client: AuthenticatedClient,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (caught_up, live) = state.revocations.subscribe(since.as_deref());
+    let backlog: Vec<Event> = caught_up
+        .revocations
+        .iter()
+        .map(|r| event(&caught_up.cursor, r))
+        .collect();
+    let closing = state.closing();
+    let follow = Follow {
+        state,
+        backlog: backlog.into_iter(),
+        live,
+        closing,
+    };
+    let events = futures_util::stream::unfold(follow, Follow::next);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT))
+}
+
+fn event(cursor: &str, r: &Revocation) -> Event {
+    Event::default()
+        .event("revocation")
+        .id(cursor)
+        .data(r.to_wire().to_string())
+}
+
+/// One subscriber's position: its catch-up still to send, then the live events.
+struct Follow {
+    state: AppState,
+    backlog: std::vec::IntoIter<Event>,
+    live: Receiver<Numbered>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        if let Some(e) = self.backlog.next() {
+            return Some((Ok(e), self));
+        }
+        let received = tokio::select! {
+            received = self.live.recv() => received,
+            _ = self.closing.wait_for(|closing| *closing) => return None,
+        };
+        match received {
+            Ok((n, r)) => {
+                let e = event(&self.state.revocations.cursor(n), &r);
+                Some((Ok(e), self))
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::info!(
+                    missed,
+                    "revocation subscriber fell behind; disconnected to resume from its cursor"
+                );
+                None
+            }
+            Err(RecvError::Closed) => None,
+        }
+    }
+}

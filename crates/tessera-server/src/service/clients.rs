@@ -1,0 +1,172 @@
+//! Flows of registered clients: authenticating one, registering and deleting one, the
+//! `client_credentials` grant, and introspection (RFC 7662).
+
+use serde_json::{Map, Value, json};
+use tessera_core::client::{ClientId, ClientRecord, ClientSecret, NewClient, Scope};
+use tessera_core::revocation::Revocation;
+use tessera_core::token::TokenKind;
+
+use crate::auth::{check_session, verify_jwt};
+use crate::client_auth::ClientCredentials;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use super::grants::{TokenResponse, issue_access};
+
+/// The registered, confidential client these credentials name, if the secret is right.
+///
+/// # Errors
+/// `InvalidClient` for an unknown or malformed id, a public client (it has no secret to
+/// authenticate with), a missing or wrong secret; a store failure.
+pub async fn authenticate_client(
+    state: &AppState,
+    credentials: &ClientCredentials,
+) -> Result<ClientRecord, ApiError> {
+    let id = ClientId::parse(&credentials.id).map_err(|_| ApiError::InvalidClient)?;
+    let client = state
+        .store
+        .client(&id)
+        .await?
+        .ok_or(ApiError::InvalidClient)?;
+    let secret = credentials.secret.as_ref().ok_or(ApiError::InvalidClient)?;
+    if client.verify_secret(secret) {
+        Ok(client)
+    } else {
+        Err(ApiError::InvalidClient)
+    }
+}
+
+/// Registers a client; returns it and, for a confidential client, its secret (shown once).
+///
+/// # Errors
+/// `InvalidRequest` naming the rule a field breaks; a store failure.
+pub async fn register_client(
+    state: &AppState,
+    new: NewClient,
+) -> Result<(ClientRecord, Option<ClientSecret>), ApiError> {
+    let (record, secret) = new
+        .register(state.now())
+        .map_err(|e| ApiError::InvalidRequest(e.to_string().into()))?;
+    state.store.insert_client(&record).await?;
+    Ok((record, secret))
+}
+
+/// Deletes a client and ends its tokens: the revocation (every token whose `sub` is the
+/// client, issued up to now) is recorded first, so every instance and every resource server
+/// following the stream refuses them; then the registration goes, so no new token is issued.
+/// Returns whether the client existed.
+///
+/// # Errors
+/// A store failure.
+pub async fn delete_client(state: &AppState, id: &ClientId) -> Result<bool, ApiError> {
+    if state.store.client(id).await?.is_none() {
+        return Ok(false);
+    }
+    let now = state.now();
+    // `not_before` one second on: tokens issued within this second are refused too (their
+    // `iat` equals `now`), and none can be issued after the registration is gone.
+    state
+        .record_revocation(Revocation::User {
+            user_id: id.as_str().to_owned(),
+            not_before: now.plus(1),
+            expires_at: now.plus(state.config.access_horizon_secs()),
+        })
+        .await?;
+    Ok(state.store.delete_client(id).await?)
+}
+
+/// `grant_type=client_credentials` (RFC 6749 §4.4): an access token for the client itself
+/// (`sub` = `client_id`, no `sid`, no refresh token), with the requested scope — every scope
+/// the client may be granted when none is asked for.
+///
+/// # Errors
+/// `InvalidClient` without credentials; `InvalidScope` for a scope beyond the client's.
+pub fn client_credentials(
+    state: &AppState,
+    client: Option<&ClientRecord>,
+    requested: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
+    let client = client.ok_or(ApiError::InvalidClient)?;
+    let scope = match requested.filter(|s| !s.is_empty()) {
+        Some(raw) => {
+            let asked = Scope::parse(raw)
+                .map_err(|_| ApiError::InvalidRequest("malformed scope".into()))?;
+            if !asked.is_subset(&client.scope) {
+                return Err(ApiError::InvalidScope);
+            }
+            asked
+        }
+        None => client.scope.clone(),
+    };
+    let scope = (!scope.is_empty()).then(|| scope.to_string());
+    let id = client.id.as_str();
+    let access = issue_access(state, id, None, None, scope.as_deref(), id)?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.config.access_ttl_secs,
+        refresh_token: None,
+        scope,
+    })
+}
+
+/// RFC 7662 introspection: the live token's facts, or `{"active": false}` for anything else
+/// (expired, revoked, forged, unknown, a refresh token). Introspection is itself
+/// client-authenticated, so answering it reveals nothing to a stranger.
+///
+/// # Errors
+/// `Unavailable` when revocation state cannot be known (feed and store down): `active:true`
+/// could then be a lie, and `active:false` would log people out for an outage.
+pub async fn introspect(state: &AppState, token: &str) -> Result<Value, ApiError> {
+    let inactive = || json!({ "active": false });
+    let facts = match TokenKind::of(token) {
+        Some(TokenKind::Jwt) => match verify_jwt(state, token).await {
+            Ok(c) => {
+                let mut m = Map::new();
+                m.insert("active".into(), true.into());
+                m.insert("token_type".into(), "Bearer".into());
+                m.insert("iss".into(), c.iss.into());
+                m.insert("sub".into(), c.sub.into());
+                m.insert("aud".into(), c.aud.into());
+                m.insert("exp".into(), c.exp.0.into());
+                m.insert("iat".into(), c.iat.0.into());
+                m.insert("jti".into(), c.jti.into());
+                m.insert("client_id".into(), c.client_id.into());
+                for (k, v) in [("sid", c.sid), ("scope", c.scope), ("username", c.username)] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v.into());
+                    }
+                }
+                Value::Object(m)
+            }
+            Err(e @ ApiError::Unavailable(_)) => return Err(e),
+            Err(_) => inactive(),
+        },
+        Some(TokenKind::Session) => match check_session(state, token).await {
+            Ok((session, _)) => {
+                let username = state
+                    .store
+                    .user_by_id(&session.user_id)
+                    .await?
+                    .map(|u| u.username);
+                let mut m = json!({
+                    "active": true,
+                    "token_type": "session",
+                    "iss": state.config.issuer,
+                    "sub": session.user_id,
+                    "sid": session.id,
+                    "iat": session.created_at,
+                    "exp": session.expires_at,
+                });
+                if let (Some(obj), Some(name)) = (m.as_object_mut(), username) {
+                    obj.insert("username".into(), name.into());
+                }
+                m
+            }
+            Err(e @ ApiError::Unavailable(_)) => return Err(e),
+            Err(_) => inactive(),
+        },
+        _ => inactive(),
+    };
+    Ok(facts)
+}
