@@ -105,6 +105,7 @@ fn build() -> Fixture {
                 _ => KeyStatus::Retiring,
             },
             created_at: NOW,
+            status_since: NOW,
             secret: key.secret_bytes_dangerously(),
         })
         .collect();
@@ -113,6 +114,7 @@ fn build() -> Fixture {
         alg: Algorithm::EdDSA,
         status: KeyStatus::Revoked,
         created_at: NOW,
+        status_since: NOW,
         secret: revoked.secret_bytes_dangerously(),
     });
     let ring = KeyRing::from_records(&records).expect("fixture ring loads");
