@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::jose::{self, JoseError, SigningKey};
+use crate::jose::{self, JoseError, SigningKey, VerifyingKey};
 use crate::keys::KeyRing;
 use crate::time::UnixTime;
 
@@ -121,10 +121,35 @@ pub fn verify_except(
     policy: &AccessPolicy,
     now: UnixTime,
 ) -> Result<AccessClaims, AccessError> {
-    let verified = jose::verify_compact(token, |kid| {
-        kid.filter(|kid| !refused(kid))
-            .and_then(|kid| ring.verifier(kid))
-    })?;
+    verify_with(
+        token,
+        |kid| {
+            if refused(kid) {
+                None
+            } else {
+                ring.verifier(kid)
+            }
+        },
+        policy,
+        now,
+    )
+}
+
+/// Verifies an access token with keys found by `lookup(kid)`: the one verification both the
+/// issuer (its private [`KeyRing`], through [`verify_except`]) and resource servers (public
+/// keys from the JWKS, [`crate::keys::PublicKeySet`]) run. A token without a `kid` is refused
+/// before `lookup` is asked; `lookup` returning `None` refuses the token as signed by an
+/// unknown key.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_with<'k>(
+    token: &str,
+    lookup: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
+    policy: &AccessPolicy,
+    now: UnixTime,
+) -> Result<AccessClaims, AccessError> {
+    let verified = jose::verify_compact(token, |kid| kid.and_then(lookup))?;
     let typ_ok = verified.header().typ.as_deref().is_some_and(|typ| {
         typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt")
     });

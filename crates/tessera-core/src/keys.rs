@@ -8,13 +8,14 @@
 //! have all expired) and a `revoked` key (emergency revocation) are dropped entirely — they
 //! neither verify nor are published.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::jose::{Algorithm, JoseError, SigningKey, VerifyingKey, b64};
+use crate::jose::{Algorithm, JoseError, Jwk, SigningKey, VerifyingKey, b64, json};
 use crate::time::UnixTime;
 
 pub mod kek;
@@ -231,6 +232,86 @@ impl KeyRing {
     }
 }
 
+/// The public keys a resource server trusts: `kid` → [`VerifyingKey`], read from the issuer's
+/// JWKS document `{"keys": [...]}` through the one JWK parser ([`Jwk::from_value`],
+/// [`VerifyingKey::from_jwk`]).
+///
+/// Design decision: the document is taken whole or not at all. Every member must be an
+/// asymmetric key that may verify (`use`/`key_ops`, [`Jwk::check_may_verify`]) and carries a
+/// `kid` of its own; one bad member refuses the set, so a verifier keeps the set it had
+/// rather than quietly trusting part of a document it does not understand.
+#[derive(Clone, Debug, Default)]
+pub struct PublicKeySet {
+    keys: HashMap<String, VerifyingKey>,
+}
+
+impl PublicKeySet {
+    /// Parses a JWKS document from strict JSON (no duplicate member names anywhere).
+    ///
+    /// # Errors
+    /// As [`PublicKeySet::from_jwks`], plus [`JoseError::BadJson`] /
+    /// [`JoseError::DuplicateKey`] for text that is not strict JSON.
+    pub fn from_jwks_json(text: &[u8]) -> Result<Self, JoseError> {
+        Self::from_jwks(json::parse(text)?)
+    }
+
+    /// Builds the set from a parsed JWKS document.
+    ///
+    /// # Errors
+    /// [`JoseError::BadJson`] if the document is not an object with a `keys` array;
+    /// [`JoseError::Malformed`] for a key without `kid`; [`JoseError::DuplicateKid`] if two
+    /// keys share a `kid`; [`JoseError::UnsupportedKey`] for a symmetric key (a published
+    /// HMAC key would let anyone sign); any error of [`Jwk::from_value`] or
+    /// [`VerifyingKey::from_jwk`] (including [`JoseError::KeyUseForbidden`]).
+    pub fn from_jwks(document: Value) -> Result<Self, JoseError> {
+        let Value::Object(mut document) = document else {
+            return Err(JoseError::BadJson);
+        };
+        let Some(Value::Array(members)) = document.remove("keys") else {
+            return Err(JoseError::BadJson);
+        };
+        let mut keys = HashMap::with_capacity(members.len());
+        for member in members {
+            let jwk = Jwk::from_value(member)?;
+            let key = VerifyingKey::from_jwk(&jwk)?;
+            if key.alg().is_symmetric() {
+                return Err(JoseError::UnsupportedKey("symmetric key in a JWKS"));
+            }
+            let kid = key
+                .kid()
+                .ok_or(JoseError::Malformed("JWKS key without kid"))?
+                .to_owned();
+            if keys.insert(kid, key).is_some() {
+                return Err(JoseError::DuplicateKid);
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// The key for `kid`, if the set has one.
+    #[must_use]
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid)
+    }
+
+    /// The key ids in the set (in no particular order).
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Number of keys.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no key.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +434,75 @@ mod tests {
         assert!(matches!(
             KeyRing::from_records(&[wrong]),
             Err(JoseError::InvalidKey)
+        ));
+    }
+
+    #[test]
+    fn public_key_set_trusts_exactly_the_published_keys() {
+        let current = record(Algorithm::EdDSA, KeyStatus::Current);
+        let next = record(Algorithm::ES256, KeyStatus::Next);
+        let ring = KeyRing::from_records(&[current.clone(), next.clone()]).unwrap();
+        let text = serde_json::to_vec(&ring.jwks()).unwrap();
+        let set = PublicKeySet::from_jwks_json(&text).unwrap();
+        assert_eq!(set.len(), 2);
+        let mut kids: Vec<&str> = set.kids().collect();
+        kids.sort_unstable();
+        let mut expected = [current.kid.as_str(), next.kid.as_str()];
+        expected.sort_unstable();
+        assert_eq!(kids, expected);
+        assert_eq!(set.get(&next.kid).unwrap().alg(), Algorithm::ES256);
+        assert!(set.get("nope").is_none());
+
+        let token = ring
+            .current()
+            .unwrap()
+            .sign_compact("JWT", &json!({}))
+            .unwrap();
+        assert!(verify_compact(&token, |kid| kid.and_then(|k| set.get(k))).is_ok());
+        assert!(
+            PublicKeySet::from_jwks(json!({ "keys": [] }))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn public_key_set_refuses_documents_it_cannot_wholly_trust() {
+        let ring = KeyRing::from_records(&[record(Algorithm::EdDSA, KeyStatus::Current)]).unwrap();
+        let good = ring.jwks()["keys"][0].clone();
+        let with = |member: &str, value: Value| {
+            let mut key = good.clone();
+            key[member] = value;
+            json!({ "keys": [key] })
+        };
+        let mut no_kid = good.clone();
+        no_kid.as_object_mut().unwrap().remove("kid");
+        let hmac = json!({"kty": "oct", "k": b64::encode(&[7u8; 32]), "kid": "h", "alg": "HS256"});
+        let cases = [
+            (with("use", json!("enc")), "use enc"),
+            (with("key_ops", json!(["sign"])), "key_ops without verify"),
+            (with("alg", json!("none")), "alg none"),
+            (with("x", json!("AAAA")), "short key"),
+            (
+                json!({ "keys": [good.clone(), good.clone()] }),
+                "duplicate kid",
+            ),
+            (json!({ "keys": [hmac] }), "symmetric key"),
+            (json!({ "keys": [no_kid] }), "no kid"),
+            (json!({ "keys": {} }), "keys not an array"),
+            (json!({}), "no keys"),
+            (json!([good]), "not an object"),
+        ];
+        for (document, why) in cases {
+            assert!(PublicKeySet::from_jwks(document).is_err(), "{why}");
+        }
+        assert!(matches!(
+            PublicKeySet::from_jwks_json(br#"{"keys":[],"keys":[]}"#),
+            Err(JoseError::DuplicateKey)
+        ));
+        assert!(matches!(
+            PublicKeySet::from_jwks(json!({ "keys": [good.clone(), good] })),
+            Err(JoseError::DuplicateKid)
         ));
     }
 }

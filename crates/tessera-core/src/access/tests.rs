@@ -342,3 +342,48 @@ fn opaque_and_garbage_tokens_fail_cleanly() {
         );
     }
 }
+
+#[test]
+fn verify_with_public_keys_runs_the_same_checks() {
+    let (ring, record) = ring_with(Algorithm::EdDSA);
+    let set = crate::keys::PublicKeySet::from_jwks(ring.jwks()).unwrap();
+    let token = issue(ring.current().unwrap(), &claims()).unwrap();
+    let lookup = |kid: &str| set.get(kid);
+    assert_eq!(
+        verify_with(&token, lookup, &policy(), NOW).unwrap(),
+        claims()
+    );
+    let asked = std::cell::RefCell::new(Vec::new());
+    let refused = verify_with(
+        &token,
+        |kid: &str| {
+            asked.borrow_mut().push(kid.to_owned());
+            None
+        },
+        &policy(),
+        NOW,
+    );
+    assert!(matches!(
+        refused,
+        Err(AccessError::Jose(JoseError::UnknownKey))
+    ));
+    assert_eq!(asked.into_inner(), [record.kid]);
+    let late = NOW.plus(3600);
+    assert!(matches!(
+        verify_with(&token, lookup, &policy(), late),
+        Err(AccessError::Expired)
+    ));
+    let other = AccessPolicy {
+        audience: "other".into(),
+        ..policy()
+    };
+    assert!(matches!(
+        verify_with(&token, lookup, &other, NOW),
+        Err(AccessError::WrongAudience)
+    ));
+    let id_token = sign_raw(&ring, "JWT", &serde_json::to_value(claims()).unwrap());
+    assert!(matches!(
+        verify_with(&id_token, lookup, &policy(), NOW),
+        Err(AccessError::Jose(JoseError::WrongType))
+    ));
+}
