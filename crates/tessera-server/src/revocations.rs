@@ -185,7 +185,7 @@ impl RevocationView {
     /// Subscribes to revocations as they arrive, for the stream: from `since` (what came
     /// after it, or the whole live list if it cannot be continued from), or from the present
     /// without a cursor. The receiver reports `Lagged` once the subscriber has fallen
-    /// [`SUBSCRIBER_BUFFER`] revocations behind.
+    /// 1,024 revocations behind.
     #[must_use]
     pub fn subscribe(
         &self,

@@ -317,8 +317,8 @@ pub trait ClientStore: Send + Sync + 'static {
     ///
     /// Only the registration goes: refresh families and access tokens already issued to the
     /// client are not revoked by this method. Ending them, so that every instance refuses
-    /// them, is the server's revocation flow, which a deletion from a live deployment runs
-    /// besides this store operation.
+    /// them, is the server's `service::delete_client` flow, which records the revocation
+    /// before it calls this.
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
 }
 

@@ -271,7 +271,7 @@ pub enum ClientsCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Delete a client's registration (tokens already issued to it are not revoked).
+    /// Delete a client: its tokens are revoked on every instance, then the registration goes.
     Delete {
         /// The client id. Client ids are base64url, so one may start with `-`.
         #[arg(allow_hyphen_values = true)]

@@ -19,8 +19,11 @@ use tessera_store::ClientStore;
 use tessera_store::open::DEFAULT_DB_FILE;
 use tessera_store::sqlite::SqliteStore;
 
+/// `tessera clients ARGS --data-dir DATA_DIR`, logging at debug level so a test can check that
+/// no secret reaches the log.
 fn clients(data_dir: &Path, args: &[&str]) -> Output {
     tessera()
+        .env("TESSERA_LOG", "debug")
         .arg("clients")
         .args(args)
         .arg("--data-dir")
@@ -79,7 +82,7 @@ fn clients_create_list_and_delete_on_an_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
 
-    let made = json(&clients(
+    let create = clients(
         data,
         &[
             "create",
@@ -92,7 +95,8 @@ fn clients_create_list_and_delete_on_an_embedded_store() {
             "http://127.0.0.1:8123/callback",
             "--first-party",
         ],
-    ));
+    );
+    let made = json(&create);
     let confidential = made["client_id"].as_str().unwrap().to_owned();
     let secret = made["client_secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("tcs_"), "{secret}");
@@ -107,6 +111,8 @@ fn clients_create_list_and_delete_on_an_embedded_store() {
         "a public client has no secret: {made}"
     );
     assert_ne!(public, confidential);
+
+    assert!(!stderr(&create).contains(&secret), "{}", stderr(&create));
 
     let (text, rows) = list(data);
     assert!(!text.contains(&secret), "the secret is listed: {text}");
