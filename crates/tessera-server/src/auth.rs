@@ -147,14 +147,48 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credentia
 /// # Errors
 /// `InvalidToken`, whatever the reason; `Unavailable` if revocation cannot be checked.
 pub async fn verify_jwt(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
+    verify_jwt_with(state, token, &state.access_policy).await
+}
+
+/// [`verify_jwt`] for a token meant for any audience this server issues for — its own, or
+/// one token exchange may target (`--audience`): what introspection, which answers for every
+/// resource server, accepts. The audience is read from the token only to pick the policy; the
+/// policy then checks it like any other claim.
+///
+/// # Errors
+/// As [`verify_jwt`].
+pub async fn verify_jwt_any_audience(
+    state: &AppState,
+    token: &str,
+) -> Result<AccessClaims, ApiError> {
+    let exchanged = tessera_core::jose::decode_unverified_dangerously(token)
+        .ok()
+        .and_then(|(_, claims)| claims.get("aud")?.as_str().map(str::to_owned))
+        .filter(|aud| *aud != state.access_policy.audience && state.config.accepts_audience(aud));
+    match exchanged {
+        Some(audience) => {
+            let policy = access::AccessPolicy {
+                audience,
+                ..state.access_policy.clone()
+            };
+            verify_jwt_with(state, token, &policy).await
+        }
+        None => verify_jwt(state, token).await,
+    }
+}
+
+async fn verify_jwt_with(
+    state: &AppState,
+    token: &str,
+    policy: &access::AccessPolicy,
+) -> Result<AccessClaims, ApiError> {
     let claims = {
         let ring = state.key_ring();
         let refused_key = |kid: &str| state.revocations.is_key_revoked(kid);
-        access::verify_except(token, &ring, refused_key, &state.access_policy, state.now())
-            .map_err(|e| {
-                tracing::debug!(reason = %e, "access token refused");
-                ApiError::InvalidToken
-            })?
+        access::verify_except(token, &ring, refused_key, policy, state.now()).map_err(|e| {
+            tracing::debug!(reason = %e, "access token refused");
+            ApiError::InvalidToken
+        })?
     };
     let subject = RevocationSubject {
         jti: &claims.jti,

@@ -13,6 +13,9 @@ pub struct ServerConfig {
     pub issuer: String,
     /// The `aud` of access tokens this server issues and accepts (default: the issuer).
     pub audience: String,
+    /// Further audiences token exchange may issue tokens for (`--audience`, repeatable);
+    /// [`ServerConfig::audience`] always counts.
+    pub exchange_audiences: Vec<String>,
     /// Lifetime of access JWTs (default 10 minutes).
     pub access_ttl_secs: i64,
     /// Clock leeway when checking `exp`/`nbf`/`iat` (default 30 s, at most 60).
@@ -60,6 +63,7 @@ impl ServerConfig {
         let issuer = issuer.into().trim_end_matches('/').to_owned();
         Self {
             audience: issuer.clone(),
+            exchange_audiences: Vec::new(),
             issuer,
             access_ttl_secs: 600,
             leeway_secs: 30,
@@ -87,6 +91,12 @@ impl ServerConfig {
             rotation_secs: self.key_rotation_secs,
             token_lifetime_secs: self.access_horizon_secs(),
         }
+    }
+
+    /// Whether token exchange may issue a token for `aud`.
+    #[must_use]
+    pub fn accepts_audience(&self, aud: &str) -> bool {
+        aud == self.audience || self.exchange_audiences.iter().any(|a| a == aud)
     }
 
     /// How long a revocation of a session or user must be kept: until every access token it

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// The client may not use this grant (400 `unauthorized_client`).
     #[error("unauthorized client: {0}")]
     UnauthorizedClient(&'static str),
+    /// Token exchange asked for an audience this server does not issue for (400
+    /// `invalid_target`, RFC 8693 §2.2.2).
+    #[error("invalid target")]
+    InvalidTarget,
     /// The requested scope exceeds what the client may be granted (400 `invalid_scope`).
     #[error("invalid scope")]
     InvalidScope,
@@ -120,6 +124,11 @@ impl ApiError {
             Self::UnauthorizedClient(d) => {
                 (S::BAD_REQUEST, "unauthorized_client", Cow::Borrowed(*d))
             }
+            Self::InvalidTarget => (
+                S::BAD_REQUEST,
+                "invalid_target",
+                "the audience is not one this server issues tokens for".into(),
+            ),
             Self::InvalidScope => (
                 S::BAD_REQUEST,
                 "invalid_scope",

@@ -101,6 +101,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// An audience token exchange may issue access tokens for (besides the issuer itself);
+    /// repeatable, or comma-separated.
+    #[arg(
+        long = "audience",
+        value_name = "AUD",
+        env = "TESSERA_AUDIENCE",
+        value_delimiter = ','
+    )]
+    pub audiences: Vec<String>,
     /// The signing-key schedule.
     #[command(flatten)]
     pub schedule: ScheduleArgs,

@@ -1,6 +1,7 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
-//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`), except that the repeatable
-//! `--trusted-proxy` is the list `trusted_proxies`.
+//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`), except that the
+//! repeatable `--trusted-proxy` and `--audience` are the lists `trusted_proxies` and
+//! `audiences`.
 //!
 //! The file's values become the flags' defaults, so precedence is: command-line flag, then
 //! `TESSERA_*` environment variable, then the file, then the built-in default. The file is found
@@ -24,6 +25,7 @@ const KEYS: &[&str] = &[
     "trusted_proxies",
     "kek_file",
     "key_rotation",
+    "audiences",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.

@@ -6,7 +6,7 @@ use tessera_core::client::{ClientId, ClientRecord, ClientSecret, NewClient, Scop
 use tessera_core::revocation::Revocation;
 use tessera_core::token::TokenKind;
 
-use crate::auth::{check_session, verify_jwt};
+use crate::auth::{check_session, verify_jwt_any_audience};
 use crate::client_auth::ClientCredentials;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -107,6 +107,7 @@ pub fn client_credentials(
         expires_in: state.config.access_ttl_secs,
         refresh_token: None,
         scope,
+        issued_token_type: None,
     })
 }
 
@@ -120,7 +121,7 @@ pub fn client_credentials(
 pub async fn introspect(state: &AppState, token: &str) -> Result<Value, ApiError> {
     let inactive = || json!({ "active": false });
     let facts = match TokenKind::of(token) {
-        Some(TokenKind::Jwt) => match verify_jwt(state, token).await {
+        Some(TokenKind::Jwt) => match verify_jwt_any_audience(state, token).await {
             Ok(c) => {
                 let mut m = Map::new();
                 m.insert("active".into(), true.into());

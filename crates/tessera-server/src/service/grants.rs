@@ -15,6 +15,7 @@ use tessera_store::{RotateOutcome, Successor, User};
 use tessera_core::client::ClientRecord;
 
 use super::clients::{authenticate_client, client_credentials};
+use super::exchange::{Exchange, exchange};
 use super::sessions::{confirm_epoch, new_session, revoke_tree};
 use super::{ClientContext, device_cookie, internal, login, revoke_session, use_session};
 use crate::auth::verify_jwt;
@@ -34,11 +35,18 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4: a confidential client's token for itself.
     ClientCredentials,
+    /// RFC 8693: a session token or access JWT for an audience-bound access JWT.
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant, in the order discovery lists them.
-    pub const ALL: [Self; 3] = [Self::Password, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [Self; 4] = [
+        Self::Password,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::TokenExchange,
+    ];
 
     /// The `grant_type` value.
     #[must_use]
@@ -47,6 +55,7 @@ impl GrantType {
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
@@ -74,6 +83,9 @@ pub struct TokenRequest {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    audience: Option<String>,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1). `Debug` never prints the tokens.
@@ -91,6 +103,9 @@ pub struct TokenResponse {
     /// The granted scope, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Token exchange only (RFC 8693 §2.2.1): what `access_token` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// What the token endpoint hands out: the body, and for a password login a device cookie,
@@ -118,6 +133,9 @@ impl std::fmt::Debug for TokenRequest {
             .field("scope", &self.scope)
             .field("client_id", &self.client_id)
             .field("client_secret", &redacted(self.client_secret.as_ref()))
+            .field("subject_token", &redacted(self.subject_token.as_ref()))
+            .field("subject_token_type", &self.subject_token_type)
+            .field("audience", &self.audience)
             .finish()
     }
 }
@@ -130,6 +148,7 @@ impl std::fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("refresh_token", &redacted(self.refresh_token.as_ref()))
             .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
 }
@@ -186,8 +205,11 @@ pub async fn token(
         Some(c) => Some(authenticate_client(state, &c).await?),
         None => None,
     };
-    if grant != GrantType::ClientCredentials && registered.as_ref().is_some_and(|c| !c.first_party)
-    {
+    let any_client = matches!(
+        grant,
+        GrantType::ClientCredentials | GrantType::TokenExchange
+    );
+    if !any_client && registered.as_ref().is_some_and(|c| !c.first_party) {
         return Err(ApiError::UnauthorizedClient(
             "only first-party clients may use this grant",
         ));
@@ -197,6 +219,18 @@ pub async fn token(
             body: client_credentials(state, registered.as_ref(), req.scope.as_deref())?,
             device_cookie: None,
         }),
+        GrantType::TokenExchange => {
+            let request = Exchange {
+                subject_token: required(req.subject_token, "subject_token")?,
+                subject_token_type: required(req.subject_token_type, "subject_token_type")?,
+                audience: req.audience.filter(|a| !a.is_empty()),
+                scope: req.scope.filter(|s| !s.is_empty()),
+            };
+            Ok(Granted {
+                body: exchange(state, registered.as_ref(), request).await?,
+                device_cookie: None,
+            })
+        }
         GrantType::Password => {
             let username = required(req.username, "username")?;
             let password = required(req.password, "password")?;
@@ -252,11 +286,19 @@ pub fn issue_access(
         client_id: client_id.to_owned(),
         username: username.map(str::to_owned),
     };
+    sign_access(state, &claims)
+}
+
+/// Signs `claims` with the current key: the one place access tokens are minted.
+///
+/// # Errors
+/// If there is no current key or signing fails.
+pub(super) fn sign_access(state: &AppState, claims: &AccessClaims) -> Result<String, ApiError> {
     let ring = state.key_ring();
     let key = ring
         .current()
         .ok_or_else(|| internal("no current signing key"))?;
-    let jwt = access::issue(key, &claims).map_err(internal)?;
+    let jwt = access::issue(key, claims).map_err(internal)?;
     Metrics::inc(&state.metrics.access_tokens_issued);
     Ok(jwt)
 }
@@ -303,6 +345,7 @@ async fn start_app_session(
         expires_in: state.config.access_ttl_secs,
         refresh_token: Some(refresh_token.expose_secret().to_owned()),
         scope,
+        issued_token_type: None,
     })
 }
 
@@ -410,6 +453,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         expires_in: state.config.access_ttl_secs,
         refresh_token: Some(next.expose_secret().to_owned()),
         scope: family.scope,
+        issued_token_type: None,
     })
 }
 
@@ -524,6 +568,7 @@ mod tests {
                 expires_in: 600,
                 refresh_token: Some("trt_secretsecret".into()),
                 scope: None,
+                issued_token_type: None,
             },
             device_cookie: Some("device-secret".into()),
         };

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod clients;
+mod exchange;
 mod grants;
 mod sessions;
 
@@ -16,6 +17,7 @@ pub use accounts::{change_password, device_cookie, login, register, user};
 pub use clients::{
     authenticate_client, client_credentials, delete_client, introspect, register_client,
 };
+pub use exchange::ACCESS_TOKEN_TYPE;
 pub use grants::{
     FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, refresh,
     revoke_access, revoke_token, token,

@@ -24,5 +24,6 @@ mod refresh_replays;
 mod store_faults;
 mod throttle_races;
 mod timeouts;
+mod token_exchange;
 mod trusted_proxy;
 mod users_sessions;

@@ -1,0 +1,264 @@
+//! Token exchange (RFC 8693), attacked: every way to widen what a token may do (another
+//! audience, more scope, a longer life, a dead or forged subject, re-exchanging an exchanged
+//! token), and exchanges racing the logout of their subject.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use tessera_core::client::{NewClient, Scope};
+use tessera_server::service::{self, ACCESS_TOKEN_TYPE};
+
+use crate::common::{PASSWORD, Req, Resp, TestServer, jwt_part};
+
+const API: &str = "https://api.example";
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+async fn server() -> TestServer {
+    TestServer::with_config(|c| c.exchange_audiences = vec![API.to_owned()]).await
+}
+
+async fn exchange_raw(s: &TestServer, subject: &str, extra: &[(&str, &str)]) -> Resp {
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+    ];
+    form.extend_from_slice(extra);
+    s.send(Req::post("/oauth/token").form(&form)).await
+}
+
+async fn exchange(s: &TestServer, subject: &str, extra: &[(&str, &str)]) -> Value {
+    let r = exchange_raw(s, subject, extra).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+/// A confidential client allowed to introspect; its Basic header.
+async fn introspector(s: &TestServer) -> String {
+    let (record, secret) = service::register_client(
+        &s.state,
+        NewClient {
+            name: "api".into(),
+            scope: Scope::parse("read").unwrap(),
+            ..NewClient::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pair = format!("{}:{}", record.id.as_str(), secret.unwrap().expose_secret());
+    format!("Basic {}", STANDARD.encode(pair))
+}
+
+async fn active(s: &TestServer, basic: &str, token: &str) -> bool {
+    let r = s
+        .send(
+            Req::post("/oauth/introspect")
+                .header("authorization", basic)
+                .form(&[("token", token)]),
+        )
+        .await;
+    r.json()["active"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn a_session_becomes_an_audience_bound_token_that_dies_with_it() {
+    let s = server().await;
+    let api = introspector(&s).await;
+    s.register("alice", PASSWORD).await;
+    let browser = s.login("alice", PASSWORD).await;
+    let body = exchange(&s, &browser.token, &[("audience", API)]).await;
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    let token = body["access_token"].as_str().unwrap();
+    let claims = jwt_part(token, 1);
+    assert_eq!(claims["aud"], API);
+    assert_eq!(claims["sid"], browser.id.as_str());
+    assert_eq!(claims["username"], "alice");
+    // Meant for the API, not for Tessera's own endpoints.
+    assert_eq!(
+        s.userinfo_bearer(token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(active(&s, &api, token).await);
+    // Logging out of the session ends the exchanged token too.
+    let r = s.send(Req::delete("/v1/session").browser(&browser)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert!(!active(&s, &api, token).await);
+    assert_eq!(
+        exchange_raw(&s, &browser.token, &[("audience", API)])
+            .await
+            .error_code(),
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn an_exchanged_token_never_outlives_or_outreaches_its_subject() {
+    let s = server().await;
+    s.register("alice", PASSWORD).await;
+    let r = s
+        .send(Req::post("/oauth/token").form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("scope", "read write"),
+        ]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let app = crate::common::app_tokens(&r);
+    s.advance(500);
+    // 100 s of the subject's 600 left: so is the new token's life.
+    let body = exchange(&s, &app.access, &[("audience", API), ("scope", "read")]).await;
+    assert_eq!(body["expires_in"], 100);
+    assert_eq!(body["scope"], "read");
+    let claims = jwt_part(body["access_token"].as_str().unwrap(), 1);
+    assert_eq!(
+        claims["exp"].as_i64(),
+        jwt_part(&app.access, 1)["exp"].as_i64()
+    );
+    assert_eq!(claims["sid"], jwt_part(&app.access, 1)["sid"]);
+
+    for (extra, code) in [
+        (vec![("audience", "https://evil.example")], "invalid_target"),
+        (
+            vec![("audience", API), ("scope", "read admin")],
+            "invalid_scope",
+        ),
+    ] {
+        let r = exchange_raw(&s, &app.access, &extra).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (StatusCode::BAD_REQUEST, code.to_owned())
+        );
+    }
+    // An exchanged token cannot be exchanged again (its audience is not the issuer's).
+    let hop = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        exchange_raw(&s, hop, &[]).await.error_code(),
+        "invalid_grant"
+    );
+    // Wrong type, missing subject, forged and dead subjects.
+    let r = s
+        .send(Req::post("/oauth/token").form(&[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &app.access),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+        ]))
+        .await;
+    assert_eq!(r.error_code(), "invalid_request");
+    let r = s
+        .send(Req::post("/oauth/token").form(&[("grant_type", EXCHANGE)]))
+        .await;
+    assert_eq!(r.error_code(), "invalid_request");
+    for dead in [app.refresh.as_str(), "tss_forged", "not.a.jwt"] {
+        assert_eq!(
+            exchange_raw(&s, dead, &[]).await.error_code(),
+            "invalid_grant",
+            "{dead}"
+        );
+    }
+    s.advance(101);
+    assert_eq!(
+        exchange_raw(&s, &app.access, &[]).await.error_code(),
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn an_authenticated_client_owns_the_new_token() {
+    let s = server().await;
+    let basic = introspector(&s).await;
+    s.register("alice", PASSWORD).await;
+    let app = s.password_grant("alice", PASSWORD).await;
+    let r = s
+        .send(
+            Req::post("/oauth/token")
+                .header("authorization", &basic)
+                .form(&[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", &app.access),
+                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                    ("audience", API),
+                ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let claims = jwt_part(r.json()["access_token"].as_str().unwrap(), 1);
+    let client_id = STANDARD
+        .decode(basic.trim_start_matches("Basic "))
+        .map(|b| String::from_utf8(b).unwrap())
+        .unwrap();
+    assert_eq!(claims["client_id"], client_id.split(':').next().unwrap());
+    // A wrong secret is not ignored.
+    let r = s
+        .send(
+            Req::post("/oauth/token")
+                .header(
+                    "authorization",
+                    format!("Basic {}", STANDARD.encode("nobody:tcs_x")),
+                )
+                .form(&[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", &app.access),
+                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Exchanges racing the logout of their subject: four clients exchange the session over and
+/// over while it is logged out under them. Whichever way each race goes, once the logout has
+/// answered no exchanged token is accepted anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_racing_a_logout_all_die_with_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let s = Arc::new(server().await);
+    let api = introspector(&s).await;
+    s.register("alice", PASSWORD).await;
+    let browser = s.login("alice", PASSWORD).await;
+    let issued = Arc::new(AtomicUsize::new(0));
+    let exchangers: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, issued, session) = (Arc::clone(&s), Arc::clone(&issued), browser.token.clone());
+            tokio::spawn(async move {
+                let mut tokens = Vec::new();
+                loop {
+                    let r = exchange_raw(&s, &session, &[("audience", API)]).await;
+                    if r.status != StatusCode::OK {
+                        assert_eq!(r.error_code(), "invalid_grant", "{}", r.text());
+                        return tokens;
+                    }
+                    tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
+                    issued.fetch_add(1, Ordering::SeqCst);
+                    // Memory-store calls never wait: let the other tasks in.
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    while issued.load(Ordering::SeqCst) < 20 {
+        tokio::task::yield_now().await;
+    }
+    let out = s.send(Req::delete("/v1/session").browser(&browser)).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let mut tokens = Vec::new();
+    for e in exchangers {
+        tokens.extend(e.await.unwrap());
+    }
+    for token in &tokens {
+        assert!(
+            !active(&s, &api, token).await,
+            "an exchanged token outlived the logout"
+        );
+    }
+    println!(
+        "{} tokens exchanged while the logout raced them; all dead after it",
+        tokens.len()
+    );
+}
