@@ -323,6 +323,22 @@ impl ClientRecord {
         }
     }
 
+    /// The client as operators see it (the CLI's `clients list`, the admin API): everything
+    /// but the secret hash.
+    #[must_use]
+    pub fn listing(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.id.as_str(),
+            "name": self.name,
+            "scope": self.scope.to_string(),
+            "redirect_uris": self.redirect_uris,
+            "public": self.public,
+            "first_party": self.first_party,
+            "dpop": self.dpop,
+            "created_at": self.created_at,
+        })
+    }
+
     /// Whether `presented` is this client's secret. A public client has none, and a string
     /// that is not a well-formed `tcs_` secret is refused before any comparison; otherwise the
     /// hashes are compared in constant time.

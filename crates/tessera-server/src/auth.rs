@@ -101,6 +101,30 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// An administrator: a user marked admin (`tessera users create --admin`), authenticated
+/// exactly as [`Authenticated`] — CSRF checks included for a cookie. Anyone else
+/// authenticated gets `403`; a credential that is not a user's (a client's own token) too.
+#[derive(Debug)]
+pub struct Admin(pub Credential);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated(credential) = Authenticated::from_request_parts(parts, state).await?;
+        let admin = state
+            .store
+            .user_by_id(credential.user_id())
+            .await?
+            .is_some_and(|u| u.is_admin);
+        if admin {
+            Ok(Self(credential))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
 /// A request that passed the origin checks of `check_origin`: for cookie login, which must
 /// not be triggered by a foreign page (login CSRF) but has no session to derive a token from.
 #[derive(Debug)]

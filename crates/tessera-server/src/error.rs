@@ -54,6 +54,9 @@ pub enum ApiError {
     /// A cookie-authenticated write failed the CSRF defence (403).
     #[error("csrf: {0}")]
     Csrf(&'static str),
+    /// Authenticated, but not allowed: an admin route for a user who is not one (403).
+    #[error("forbidden")]
+    Forbidden,
     /// The thing named does not exist, or is not the caller's (404).
     #[error("not found")]
     NotFound,
@@ -160,6 +163,11 @@ impl ApiError {
                 "unknown user or wrong password".into(),
             ),
             Self::Csrf(d) => (S::FORBIDDEN, "csrf_rejected", Cow::Borrowed(*d)),
+            Self::Forbidden => (
+                S::FORBIDDEN,
+                "forbidden",
+                "this needs an administrator".into(),
+            ),
             Self::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
             Self::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use tessera_core::client::{ClientId, ClientRecord, NewClient, Scope};
+use tessera_core::client::{ClientId, NewClient, Scope};
 use tessera_core::time::{Clock, SystemClock};
 use tessera_store::{Store, StoreError};
 
@@ -75,23 +75,9 @@ async fn create(args: &StoreArgs, new: NewClient) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A client as `list` prints it: everything but the secret hash.
-fn listing(c: &ClientRecord) -> serde_json::Value {
-    json!({
-        "client_id": c.id.as_str(),
-        "name": c.name,
-        "scope": c.scope.to_string(),
-        "redirect_uris": c.redirect_uris,
-        "public": c.public,
-        "first_party": c.first_party,
-        "dpop": c.dpop,
-        "created_at": c.created_at,
-    })
-}
-
 async fn list(args: &StoreArgs) -> anyhow::Result<()> {
     for c in open(args).await?.clients().await? {
-        println!("{}", listing(&c));
+        println!("{}", c.listing());
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! tests (`tower::ServiceExt::oneshot`) exactly as the binary serves it.
 
 mod account;
+mod admin;
 mod meta;
 mod oauth;
 mod revocations;
@@ -88,6 +89,9 @@ fn api() -> Api {
     .route(Post, "/oauth/introspect", oauth::introspect)
     .route(Get, "/v1/revocations", revocations::list)
     .route(Get, "/v1/revocations/stream", revocations::stream)
+    .route(Get, "/v1/admin/clients", admin::list_clients)
+    .route(Post, "/v1/admin/clients", admin::create_client)
+    .route(Delete, "/v1/admin/clients/{id}", admin::delete_client)
     .route(Get, "/.well-known/openid-configuration", meta::discovery)
     .route(Get, "/.well-known/jwks.json", meta::jwks)
     .route(Get, "/healthz", meta::healthz)

@@ -51,6 +51,14 @@ pub async fn register_client(
     Ok((record, secret))
 }
 
+/// Every registered client, oldest first.
+///
+/// # Errors
+/// A store failure.
+pub async fn clients(state: &AppState) -> Result<Vec<ClientRecord>, ApiError> {
+    Ok(state.store.clients().await?)
+}
+
 /// Deletes a client and ends its tokens: the revocation (every token whose `sub` is the
 /// client, issued up to now) is recorded first, so every instance and every resource server
 /// following the stream refuses them; then the registration goes, so no new token is issued.

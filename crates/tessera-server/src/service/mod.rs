@@ -15,7 +15,7 @@ mod sessions;
 
 pub use accounts::{change_password, device_cookie, login, register, user};
 pub use clients::{
-    authenticate_client, client_credentials, delete_client, introspect, register_client,
+    authenticate_client, client_credentials, clients, delete_client, introspect, register_client,
 };
 pub use exchange::ACCESS_TOKEN_TYPE;
 pub use grants::{
