@@ -71,17 +71,18 @@ struct RequestFramer {
 
 impl RequestFramer {
     /// Feeds bytes; returns the request line of every request head completed by them.
-    fn feed(&mut self, mut bytes: &[u8]) -> Result<Vec<String>, String> {
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, String> {
         let mut lines = Vec::new();
-        while !bytes.is_empty() {
-            if self.body_left > 0 {
-                let n = self.body_left.min(bytes.len());
-                self.body_left -= n;
-                bytes = &bytes[n..];
-                continue;
+        let mut pending = bytes.to_vec();
+        loop {
+            let body = self.body_left.min(pending.len());
+            self.body_left -= body;
+            pending.drain(..body);
+            if pending.is_empty() {
+                return Ok(lines);
             }
             let searched_from = self.head.len().saturating_sub(3);
-            self.head.extend_from_slice(bytes);
+            self.head.append(&mut pending);
             let Some(end) = self.head[searched_from..]
                 .windows(4)
                 .position(|w| w == b"\r\n\r\n")
@@ -89,17 +90,15 @@ impl RequestFramer {
             else {
                 return Ok(lines);
             };
-            let rest = self.head.split_off(end);
+            // What follows the head: its body, then possibly the next (pipelined) request.
+            pending = self.head.split_off(end);
             let head = String::from_utf8(std::mem::take(&mut self.head))
                 .map_err(|_| "a request head that is not UTF-8".to_owned())?;
             let line = head.lines().next().unwrap_or_default().to_owned();
             if !line.ends_with(" HTTP/1.1") && !line.ends_with(" HTTP/1.0") {
                 return Err(format!("not an HTTP/1.x request line: {line:?}"));
             }
-            for header in head.lines().skip(1) {
-                let Some((name, value)) = header.split_once(':') else {
-                    continue;
-                };
+            for (name, value) in head.lines().skip(1).filter_map(|h| h.split_once(':')) {
                 let (name, value) = (name.trim(), value.trim());
                 if name.eq_ignore_ascii_case("transfer-encoding") {
                     return Err(format!("{line}: a Transfer-Encoding body ({value})"));
@@ -111,13 +110,7 @@ impl RequestFramer {
                 }
             }
             lines.push(line);
-            // What followed the head: its body, then possibly the next (pipelined) request.
-            return self.feed(&rest).map(|more| {
-                lines.extend(more);
-                lines
-            });
         }
-        Ok(lines)
     }
 }
 
@@ -546,4 +539,37 @@ fn resource_server_verifies_locally_follows_revocations_and_fails_closed_when_cu
             .any(|r| r.starts_with("GET /v1/revocations?since=")),
         "recovery is a catch-up from the cursor: {requests:?}"
     );
+}
+
+/// The proxy's count is only as good as its framing: requests split across reads, pipelined
+/// in one read, and bodies that look like requests are each counted once; what cannot be
+/// framed is an error.
+#[test]
+fn the_counting_proxy_frames_http_requests_exactly() {
+    let mut framer = RequestFramer::default();
+    let stream = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+        POST /b HTTP/1.1\r\nContent-Length: 31\r\n\r\nGET /not-a-request HTTP/1.1\r\n\r\n\
+        GET /c?since=1 HTTP/1.1\r\n\r\n";
+    let (first, second) = stream.split_at(20);
+    let mut lines = framer.feed(first).unwrap();
+    assert!(lines.is_empty(), "{lines:?}");
+    lines.extend(framer.feed(second).unwrap());
+    assert_eq!(
+        lines,
+        [
+            "GET /a HTTP/1.1",
+            "POST /b HTTP/1.1",
+            "GET /c?since=1 HTTP/1.1"
+        ]
+    );
+    let mut byte_by_byte = RequestFramer::default();
+    let mut lines = Vec::new();
+    for b in stream {
+        lines.extend(byte_by_byte.feed(&[*b]).unwrap());
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let chunked = b"POST /d HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert!(RequestFramer::default().feed(chunked).is_err());
+    let h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    assert!(RequestFramer::default().feed(h2).is_err());
 }
