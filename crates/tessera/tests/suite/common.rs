@@ -1,6 +1,8 @@
 //! Helpers for the real-binary tests: run the `tessera` executable, start `tessera serve` on a
-//! free port (killed on drop, so a failing test leaves no process behind), and a tiny HTTP/1.1
-//! client over `std::net::TcpStream` — a handful of requests need no HTTP crate.
+//! free port (killed on drop, so a failing test leaves no process behind), a tiny HTTP/1.1
+//! client over `std::net::TcpStream` — a handful of requests need no HTTP crate —, and
+//! [`Deployment`]: instances over the shared PostgreSQL and Redis in a namespace of their own,
+//! removed when dropped.
 
 // Each test crate uses a different subset of these helpers.
 #![allow(
@@ -11,8 +13,8 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -462,4 +464,312 @@ pub fn userinfo_bearer(server: &Server, token: &str) -> Response {
 /// `GET /v1/userinfo` with a `Cookie` header.
 pub fn userinfo_cookie(server: &Server, cookie: &str) -> Response {
     server.get("/v1/userinfo", &[("Cookie", cookie)])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments: instances over the machine's shared PostgreSQL and Redis, in a namespace of
+// their own. The services are named by `TESSERA_TEST_POSTGRES` (default
+// `postgres://postgres@127.0.0.1:5432/test`) and `TESSERA_TEST_REDIS` (default
+// `redis://127.0.0.1:6379`).
+
+/// Every instance behind one load balancer is given the same issuer: tokens minted by one
+/// must verify on the others.
+pub const ISSUER: &str = "http://tessera.test";
+
+/// How long a fresh instance may take to follow the feed (`/readyz` says `ready`).
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+pub fn postgres_url() -> String {
+    std::env::var("TESSERA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TESSERA_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The parts of `scheme://[user][:password]@host[:port][/path]` the tests need.
+struct UrlParts {
+    authority: String,
+    password: Option<String>,
+    path: String,
+}
+
+fn parse_url(url: &str, default_port: u16) -> Option<UrlParts> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (userinfo, host) = match rest[..end].rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, &rest[..end]),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let has_port = !host.ends_with(']')
+        && host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let authority = if has_port {
+        host.to_owned()
+    } else {
+        format!("{host}:{default_port}")
+    };
+    let password = userinfo
+        .and_then(|u| u.split_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .filter(|p| !p.is_empty());
+    let path = rest[end..]
+        .trim_start_matches('/')
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    Some(UrlParts {
+        authority,
+        password,
+        path,
+    })
+}
+
+fn connect(url: &str, default_port: u16) -> Result<TcpStream, String> {
+    let parts = parse_url(url, default_port).ok_or_else(|| format!("cannot parse {url}"))?;
+    let mut last = format!("{} resolves to nothing", parts.authority);
+    for addr in parts
+        .authority
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+    {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+// A minimal RESP client, enough to find and delete a namespace's keys. ---
+
+enum RespValue {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<String>),
+    Array(Vec<RespValue>),
+}
+
+struct Redis {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Redis {
+    fn connect(url: &str) -> Result<Self, String> {
+        let stream = connect(url, 6379)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        let writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut redis = Self {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        let parts = parse_url(url, 6379).ok_or("unparsable URL")?;
+        if let Some(password) = parts.password {
+            redis.call(&["AUTH", &password])?;
+        }
+        if !parts.path.is_empty() {
+            redis.call(&["SELECT", &parts.path])?;
+        }
+        Ok(redis)
+    }
+
+    fn call(&mut self, args: &[&str]) -> Result<RespValue, String> {
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        self.writer
+            .write_all(out.as_bytes())
+            .map_err(|e| e.to_string())?;
+        match self.read()? {
+            RespValue::Error(e) => Err(e),
+            v => Ok(v),
+        }
+    }
+
+    fn read(&mut self) -> Result<RespValue, String> {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let line = line.trim_end_matches("\r\n");
+        let (kind, rest) = line.split_at_checked(1).ok_or("empty reply")?;
+        let number = || rest.parse::<i64>().map_err(|e| format!("{line:?}: {e}"));
+        Ok(match kind {
+            "+" => RespValue::Simple(rest.to_owned()),
+            "-" => RespValue::Error(rest.to_owned()),
+            ":" => RespValue::Int(number()?),
+            "$" => match usize::try_from(number()?) {
+                Err(_) => RespValue::Bulk(None),
+                Ok(len) => {
+                    let mut buf = vec![0; len + 2];
+                    self.reader
+                        .read_exact(&mut buf)
+                        .map_err(|e| e.to_string())?;
+                    buf.truncate(len);
+                    RespValue::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
+                }
+            },
+            "*" => {
+                let n = usize::try_from(number()?).unwrap_or(0);
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.read()?);
+                }
+                RespValue::Array(items)
+            }
+            _ => return Err(format!("unexpected reply {line:?}")),
+        })
+    }
+
+    /// Deletes every key matching `pattern`; returns how many.
+    fn delete_matching(&mut self, pattern: &str) -> Result<usize, String> {
+        let mut cursor = "0".to_owned();
+        let mut deleted = 0;
+        loop {
+            let RespValue::Array(reply) =
+                self.call(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"])?
+            else {
+                return Err("SCAN did not answer an array".into());
+            };
+            let mut reply = reply.into_iter();
+            let (Some(RespValue::Bulk(Some(next))), Some(RespValue::Array(keys))) =
+                (reply.next(), reply.next())
+            else {
+                return Err("SCAN answered an unexpected shape".into());
+            };
+            let keys: Vec<String> = keys
+                .into_iter()
+                .filter_map(|k| match k {
+                    RespValue::Bulk(Some(k)) | RespValue::Simple(k) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            if !keys.is_empty() {
+                let mut args = vec!["DEL"];
+                args.extend(keys.iter().map(String::as_str));
+                if let RespValue::Int(n) = self.call(&args)? {
+                    deleted += usize::try_from(n).unwrap_or(0);
+                }
+            }
+            if next == "0" {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
+// One deployment: a namespace on the shared services, removed when dropped.
+
+/// A namespace of its own on the shared PostgreSQL (a schema) and Redis (a key prefix).
+/// Declared before the servers that use it, so it is dropped — and cleaned — after them,
+/// whether the test passed or panicked.
+pub struct Deployment {
+    namespace: String,
+    postgres: String,
+    redis: Option<String>,
+}
+
+impl Deployment {
+    /// `None` (after printing why) when a needed service is unreachable outside CI.
+    pub fn new(with_redis: bool) -> Option<Self> {
+        let postgres = postgres_url();
+        if let Err(e) = connect(&postgres, 5432) {
+            skip(&format!("PostgreSQL unreachable at {postgres}: {e}"));
+            return None;
+        }
+        let redis = if with_redis {
+            let url = redis_url();
+            if let Err(e) = Redis::connect(&url).and_then(|mut r| r.call(&["PING"])) {
+                skip(&format!("Redis unreachable at {url}: {e}"));
+                return None;
+            }
+            Some(url)
+        } else {
+            None
+        };
+        Some(Self {
+            namespace: format!("t{}", random_hex(6)),
+            postgres,
+            redis,
+        })
+    }
+
+    /// Starts `n` instances over this deployment, all with the issuer [`ISSUER`] and the
+    /// extra `serve` arguments `extra`, and waits until each follows the feed.
+    pub fn start(&self, n: usize, extra: &[&str]) -> Vec<Server> {
+        let servers = start_servers(n, |cmd, addr, _| {
+            cmd.env("TESSERA_KEK", TEST_KEK)
+                .arg("--listen")
+                .arg(addr.to_string())
+                .arg("--issuer")
+                .arg(ISSUER)
+                .args(self.store_args())
+                .args(extra);
+        });
+        // Until the feed is followed, an instance checks the store per request: correct but
+        // not what the tests using a deployment are about. Ready means pushed revocations
+        // will reach it.
+        for s in &servers {
+            s.wait_readiness(&["ready"], READY_WITHIN);
+        }
+        servers
+    }
+
+    /// The arguments that open this deployment's store, for `serve` and the admin commands
+    /// alike: `--store`, `--namespace` and, with Redis, `--redis`.
+    pub fn store_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--store".to_owned(),
+            self.postgres.clone(),
+            "--namespace".to_owned(),
+            self.namespace.clone(),
+        ];
+        if let Some(redis) = &self.redis {
+            args.extend(["--redis".to_owned(), redis.clone()]);
+        }
+        args
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let ns = &self.namespace;
+        let dropped = Command::new("psql")
+            .arg(&self.postgres)
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS \"{ns}\" CASCADE"))
+            .stdin(Stdio::null())
+            .output();
+        match dropped {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "warning: could not drop schema {ns}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("warning: could not run psql to drop schema {ns}: {e}"),
+        }
+        if let Some(url) = &self.redis {
+            // Sessions, counters and the channel use `<ns>:`; the revocation copy shares one
+            // Cluster hash slot as `{<ns>:rev}:`.
+            let cleaned = Redis::connect(url).and_then(|mut r| {
+                Ok(r.delete_matching(&format!("{ns}:*"))?
+                    + r.delete_matching(&format!("{{{ns}:rev}}*"))?)
+            });
+            if let Err(e) = cleaned {
+                eprintln!("warning: could not delete Redis keys of {ns}: {e}");
+            }
+        }
+    }
 }

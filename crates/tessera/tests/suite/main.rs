@@ -14,4 +14,5 @@ mod faults;
 mod kek;
 mod key_drill;
 mod multi_instance;
+mod resource_server;
 mod secrets;

@@ -16,25 +16,18 @@
 //! `TESSERA_TEST_REDIS` (default `redis://127.0.0.1:6379`); when one is unreachable the test
 //! prints "skipping: …" — unless `CI=true`, where it fails. Each run uses a fresh random
 //! namespace (PostgreSQL schema, Redis key prefix) and removes it afterwards, also when a test
-//! fails.
+//! fails (`common::Deployment`).
 
 use crate::common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use common::{
-    PASSWORD, Response, Server, TEST_KEK, bearer, cookie_login, password_grant, random_hex,
-    register, skip, start_servers, userinfo_bearer, userinfo_cookie,
+    Deployment, PASSWORD, Response, Server, bearer, cookie_login, password_grant, register,
+    userinfo_bearer, userinfo_cookie,
 };
 use serde_json::json;
-
-/// Every instance behind one load balancer is given the same issuer: tokens minted by one
-/// must verify on the others.
-const ISSUER: &str = "http://tessera.test";
 
 /// The password a password change switches to.
 const NEW_PASSWORD: &str = "quartz meadow lantern river";
@@ -42,295 +35,6 @@ const NEW_PASSWORD: &str = "quartz meadow lantern river";
 /// How long a pushed revocation may take to reach every instance. The feed delivers in
 /// milliseconds; the margin is for a loaded CI machine, not for polling.
 const PUSH_WITHIN: Duration = Duration::from_secs(2);
-
-/// How long a fresh instance may take to follow the feed (`/readyz` says `ready`).
-const READY_WITHIN: Duration = Duration::from_secs(20);
-
-fn postgres_url() -> String {
-    std::env::var("TESSERA_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn redis_url() -> String {
-    std::env::var("TESSERA_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// The parts of `scheme://[user][:password]@host[:port][/path]` the tests need.
-struct UrlParts {
-    authority: String,
-    password: Option<String>,
-    path: String,
-}
-
-fn parse_url(url: &str, default_port: u16) -> Option<UrlParts> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (userinfo, host) = match rest[..end].rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, &rest[..end]),
-    };
-    if host.is_empty() {
-        return None;
-    }
-    let has_port = !host.ends_with(']')
-        && host
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    let authority = if has_port {
-        host.to_owned()
-    } else {
-        format!("{host}:{default_port}")
-    };
-    let password = userinfo
-        .and_then(|u| u.split_once(':'))
-        .map(|(_, p)| p.to_owned())
-        .filter(|p| !p.is_empty());
-    let path = rest[end..]
-        .trim_start_matches('/')
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    Some(UrlParts {
-        authority,
-        password,
-        path,
-    })
-}
-
-fn connect(url: &str, default_port: u16) -> Result<TcpStream, String> {
-    let parts = parse_url(url, default_port).ok_or_else(|| format!("cannot parse {url}"))?;
-    let mut last = format!("{} resolves to nothing", parts.authority);
-    for addr in parts
-        .authority
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-    {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = format!("{addr}: {e}"),
-        }
-    }
-    Err(last)
-}
-
-// --- A minimal RESP client, enough to find and delete a namespace's keys. ---
-
-enum RespValue {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<String>),
-    Array(Vec<RespValue>),
-}
-
-struct Redis {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Redis {
-    fn connect(url: &str) -> Result<Self, String> {
-        let stream = connect(url, 6379)?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .map_err(|e| e.to_string())?;
-        let writer = stream.try_clone().map_err(|e| e.to_string())?;
-        let mut redis = Self {
-            reader: BufReader::new(stream),
-            writer,
-        };
-        let parts = parse_url(url, 6379).ok_or("unparsable URL")?;
-        if let Some(password) = parts.password {
-            redis.call(&["AUTH", &password])?;
-        }
-        if !parts.path.is_empty() {
-            redis.call(&["SELECT", &parts.path])?;
-        }
-        Ok(redis)
-    }
-
-    fn call(&mut self, args: &[&str]) -> Result<RespValue, String> {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        self.writer
-            .write_all(out.as_bytes())
-            .map_err(|e| e.to_string())?;
-        match self.read()? {
-            RespValue::Error(e) => Err(e),
-            v => Ok(v),
-        }
-    }
-
-    fn read(&mut self) -> Result<RespValue, String> {
-        let mut line = String::new();
-        self.reader
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let line = line.trim_end_matches("\r\n");
-        let (kind, rest) = line.split_at_checked(1).ok_or("empty reply")?;
-        let number = || rest.parse::<i64>().map_err(|e| format!("{line:?}: {e}"));
-        Ok(match kind {
-            "+" => RespValue::Simple(rest.to_owned()),
-            "-" => RespValue::Error(rest.to_owned()),
-            ":" => RespValue::Int(number()?),
-            "$" => match usize::try_from(number()?) {
-                Err(_) => RespValue::Bulk(None),
-                Ok(len) => {
-                    let mut buf = vec![0; len + 2];
-                    self.reader
-                        .read_exact(&mut buf)
-                        .map_err(|e| e.to_string())?;
-                    buf.truncate(len);
-                    RespValue::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
-                }
-            },
-            "*" => {
-                let n = usize::try_from(number()?).unwrap_or(0);
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.read()?);
-                }
-                RespValue::Array(items)
-            }
-            _ => return Err(format!("unexpected reply {line:?}")),
-        })
-    }
-
-    /// Deletes every key matching `pattern`; returns how many.
-    fn delete_matching(&mut self, pattern: &str) -> Result<usize, String> {
-        let mut cursor = "0".to_owned();
-        let mut deleted = 0;
-        loop {
-            let RespValue::Array(reply) =
-                self.call(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"])?
-            else {
-                return Err("SCAN did not answer an array".into());
-            };
-            let mut reply = reply.into_iter();
-            let (Some(RespValue::Bulk(Some(next))), Some(RespValue::Array(keys))) =
-                (reply.next(), reply.next())
-            else {
-                return Err("SCAN answered an unexpected shape".into());
-            };
-            let keys: Vec<String> = keys
-                .into_iter()
-                .filter_map(|k| match k {
-                    RespValue::Bulk(Some(k)) | RespValue::Simple(k) => Some(k),
-                    _ => None,
-                })
-                .collect();
-            if !keys.is_empty() {
-                let mut args = vec!["DEL"];
-                args.extend(keys.iter().map(String::as_str));
-                if let RespValue::Int(n) = self.call(&args)? {
-                    deleted += usize::try_from(n).unwrap_or(0);
-                }
-            }
-            if next == "0" {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
-    }
-}
-
-// --- One deployment: a namespace on the shared services, removed when dropped. ---
-
-/// A namespace of its own on the shared PostgreSQL (a schema) and Redis (a key prefix).
-/// Declared before the servers that use it, so it is dropped — and cleaned — after them,
-/// whether the test passed or panicked.
-struct Deployment {
-    namespace: String,
-    postgres: String,
-    redis: Option<String>,
-}
-
-impl Deployment {
-    /// `None` (after printing why) when a needed service is unreachable outside CI.
-    fn new(with_redis: bool) -> Option<Self> {
-        let postgres = postgres_url();
-        if let Err(e) = connect(&postgres, 5432) {
-            skip(&format!("PostgreSQL unreachable at {postgres}: {e}"));
-            return None;
-        }
-        let redis = if with_redis {
-            let url = redis_url();
-            if let Err(e) = Redis::connect(&url).and_then(|mut r| r.call(&["PING"])) {
-                skip(&format!("Redis unreachable at {url}: {e}"));
-                return None;
-            }
-            Some(url)
-        } else {
-            None
-        };
-        Some(Self {
-            namespace: format!("t{}", random_hex(6)),
-            postgres,
-            redis,
-        })
-    }
-
-    /// Starts three instances over this deployment and waits until each follows the feed.
-    fn start_trio(&self, refresh_grace: Option<u32>) -> Vec<Server> {
-        let servers = start_servers(3, |cmd, addr, _| {
-            cmd.env("TESSERA_KEK", TEST_KEK)
-                .arg("--listen")
-                .arg(addr.to_string())
-                .arg("--issuer")
-                .arg(ISSUER)
-                .arg("--store")
-                .arg(&self.postgres)
-                .arg("--namespace")
-                .arg(&self.namespace);
-            if let Some(redis) = &self.redis {
-                cmd.arg("--redis").arg(redis);
-            }
-            if let Some(grace) = refresh_grace {
-                cmd.arg("--refresh-grace").arg(grace.to_string());
-            }
-        });
-        // Until the feed is followed, an instance checks the store per request: correct but
-        // not what this test is about. Ready means pushed revocations will reach it.
-        for s in &servers {
-            s.wait_readiness(&["ready"], READY_WITHIN);
-        }
-        servers
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let ns = &self.namespace;
-        let dropped = Command::new("psql")
-            .arg(&self.postgres)
-            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
-            .arg(format!("DROP SCHEMA IF EXISTS \"{ns}\" CASCADE"))
-            .stdin(Stdio::null())
-            .output();
-        match dropped {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "warning: could not drop schema {ns}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => eprintln!("warning: could not run psql to drop schema {ns}: {e}"),
-        }
-        if let Some(url) = &self.redis {
-            // Sessions, counters and the channel use `<ns>:`; the revocation copy shares one
-            // Cluster hash slot as `{<ns>:rev}:`.
-            let cleaned = Redis::connect(url).and_then(|mut r| {
-                Ok(r.delete_matching(&format!("{ns}:*"))?
-                    + r.delete_matching(&format!("{{{ns}:rev}}*"))?)
-            });
-            if let Err(e) = cleaned {
-                eprintln!("warning: could not delete Redis keys of {ns}: {e}");
-            }
-        }
-    }
-}
 
 // --- The scenario. ---
 
@@ -636,11 +340,11 @@ fn instances_over_postgres_share_sessions_and_revocations_via_listen_notify() {
         return;
     };
     {
-        let servers = deployment.start_trio(None);
+        let servers = deployment.start(3, &[]);
         shared_store_scenario("LISTEN/NOTIFY", &servers);
     }
     // A second trio on the same store, with the grace window disabled.
-    let strict = deployment.start_trio(Some(0));
+    let strict = deployment.start(3, &["--refresh-grace", "0"]);
     let winners = concurrent_refreshes_without_grace_kill_the_family(&strict);
     println!("[LISTEN/NOTIFY] refresh race without grace: {winners} winner(s) of 3");
 }
@@ -650,6 +354,6 @@ fn instances_over_postgres_and_redis_share_sessions_and_revocations_via_pubsub()
     let Some(deployment) = Deployment::new(true) else {
         return;
     };
-    let servers = deployment.start_trio(None);
+    let servers = deployment.start(3, &[]);
     shared_store_scenario("Redis pub/sub", &servers);
 }
