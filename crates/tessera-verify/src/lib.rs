@@ -25,8 +25,8 @@
 //!
 //! The one design decision: **revocations fail closed.** The revocation list is only trusted
 //! while it is known to be complete — the last successful catch-up, event or heartbeat is at
-//! most [`Builder::max_staleness`] old (default [`DEFAULT_MAX_STALENESS`], 30 s; the server
-//! sends a heartbeat at least every 15 s). Past that, every otherwise valid token is refused
+//! most [`Builder::max_staleness`] old (default [`DEFAULT_MAX_STALENESS`], 30 s; Tessera sends
+//! a heartbeat every 2 s, and the contract promises one at least every 15 s). Past that, every otherwise valid token is refused
 //! with [`VerifyError::Stale`] (a 503 from the extractor) until the stream is back, so a
 //! revoked token is accepted at most `max_staleness` after its revocation was announced.
 
@@ -174,7 +174,9 @@ impl Builder {
     }
 
     /// The staleness bound (default [`DEFAULT_MAX_STALENESS`]); keep it above the server's
-    /// 15 s heartbeat. It is also how long the stream may stay silent before it is reopened.
+    /// heartbeat interval (Tessera: 2 s; at most 15 s by the contract), with margin — 3 s or
+    /// more against Tessera. It is also how long the stream may stay silent before it is
+    /// reopened.
     #[must_use]
     pub fn max_staleness(mut self, bound: Duration) -> Self {
         self.max_staleness = bound;

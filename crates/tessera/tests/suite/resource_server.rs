@@ -38,10 +38,10 @@ use common::{
 };
 
 /// The resource server's `--max-staleness`. It must stay above the interval of the stream's
-/// heartbeats (at most 15 s by the contract, 10 s as served): the verifier reopens a stream
+/// heartbeats (at most 15 s by the contract, 2 s as served): the verifier reopens a stream
 /// that is silent for this long, and a bound below the heartbeat would make an idle but
 /// healthy resource server reconnect — and fail closed while it does — every few seconds.
-const MAX_STALENESS: Duration = Duration::from_secs(16);
+const MAX_STALENESS: Duration = Duration::from_secs(5);
 
 /// How long a revocation made on B may take to be refused by the resource server.
 const REFUSED_WITHIN: Duration = Duration::from_secs(1);
