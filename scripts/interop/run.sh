@@ -18,12 +18,14 @@
 # Usage: scripts/interop/run.sh            (after `cargo build -p tessera`, or scripts/test)
 #   TESSERA_BIN=path    another binary (default ${CARGO_TARGET_DIR:-target}/debug/tessera)
 #   INTEROP_MAX_EXAMPLES=N   schemathesis test cases per operation (default 25)
+#   INTEROP_SEED=N           schemathesis seed (default fixed, so CI runs repeat; vary it to explore)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=scripts/interop
 target="${CARGO_TARGET_DIR:-target}"
 bin="${TESSERA_BIN:-$target/debug/tessera}"
 max_examples="${INTEROP_MAX_EXAMPLES:-25}"
+seed="${INTEROP_SEED:-20261130}"
 
 skip_or_fail() {
   if [ "${CI:-}" = "true" ]; then
@@ -138,7 +140,7 @@ config=$(realpath "$here/schemathesis.toml")
   --max-examples "$max_examples" \
   --exclude-path /v1/revocations/stream \
   --request-timeout 10 \
-  --seed 20261130 \
+  --seed "$seed" \
   --no-color) \
   || failed=1
 
