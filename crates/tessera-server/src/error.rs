@@ -266,6 +266,8 @@ mod tests {
             ApiError::InvalidClient,
             ApiError::UnauthorizedClient("x"),
             ApiError::InvalidScope,
+            ApiError::InvalidTarget,
+            ApiError::Forbidden,
             ApiError::UnsupportedGrantType,
             ApiError::WeakPassword("x".into()),
             ApiError::Unauthenticated,
@@ -289,6 +291,8 @@ mod tests {
                 | ApiError::InvalidClient
                 | ApiError::UnauthorizedClient(_)
                 | ApiError::InvalidScope
+                | ApiError::InvalidTarget
+                | ApiError::Forbidden
                 | ApiError::UnsupportedGrantType
                 | ApiError::WeakPassword(_)
                 | ApiError::Unauthenticated
