@@ -85,15 +85,47 @@ impl Journal {
     }
 }
 
-/// What a subscriber gets to catch up: the revocations it has not seen, and the cursor to
-/// resume from afterwards.
+/// A value no other process (or earlier run) uses: random, or — should the generator fail —
+/// this process's id and start time, still unique per run.
+fn journal_epoch() -> String {
+    tessera_core::opaque::random_id().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("p{}t{nanos}", std::process::id())
+    })
+}
+
+/// What a subscriber gets to catch up, and the cursor to resume from afterwards.
 #[derive(Debug)]
 pub struct CatchUp {
-    /// Where the subscriber stands after these revocations.
+    /// Where the subscriber stands after the backlog.
     pub cursor: String,
-    /// The revocations after the subscriber's cursor — or, when its cursor could not be
-    /// continued from (or it gave none), the whole live list.
-    pub revocations: Vec<Revocation>,
+    /// What it has not seen.
+    pub backlog: Backlog,
+}
+
+/// The revocations a subscriber has not seen.
+#[derive(Debug)]
+pub enum Backlog {
+    /// The journal's entries after the subscriber's cursor, each with its own number: a
+    /// subscriber cut off part-way resumes from the last one it received.
+    After(Vec<Numbered>),
+    /// The whole live list, for a subscriber whose cursor could not be continued from (or
+    /// that gave none): only complete once all of it has arrived, so only its end is a point
+    /// to resume from.
+    Whole(Vec<Revocation>),
+}
+
+impl Backlog {
+    /// The revocations, in order.
+    #[must_use]
+    pub fn into_revocations(self) -> Vec<Revocation> {
+        match self {
+            Self::After(entries) => entries.into_iter().map(|(_, r)| r).collect(),
+            Self::Whole(all) => all,
+        }
+    }
 }
 
 /// The state of the revocation feed, as `/readyz` reports it.
@@ -128,7 +160,7 @@ impl RevocationView {
             has_feed,
             feed_live: AtomicBool::new(false),
             journal: Mutex::new(Journal {
-                epoch: tessera_core::opaque::random_id().unwrap_or_else(|_| "0".to_owned()),
+                epoch: journal_epoch(),
                 last: 0,
                 entries: VecDeque::new(),
             }),
@@ -172,13 +204,13 @@ impl RevocationView {
     }
 
     fn catch_up_locked(&self, j: &Journal, since: Option<&str>) -> CatchUp {
-        let revocations = match since.and_then(|c| j.after(c)) {
-            Some(entries) => entries.into_iter().map(|(_, r)| r).collect(),
-            None => self.read(RevocationList::entries),
+        let backlog = match since.and_then(|c| j.after(c)) {
+            Some(entries) => Backlog::After(entries),
+            None => Backlog::Whole(self.read(RevocationList::entries)),
         };
         CatchUp {
             cursor: j.cursor(j.last),
-            revocations,
+            backlog,
         }
     }
 
@@ -197,7 +229,7 @@ impl RevocationView {
                 Some(c) => self.catch_up_locked(j, Some(c)),
                 None => CatchUp {
                     cursor: j.cursor(j.last),
-                    revocations: Vec::new(),
+                    backlog: Backlog::After(Vec::new()),
                 },
             };
             (catch_up, receiver)

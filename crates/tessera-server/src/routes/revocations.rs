@@ -18,7 +18,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::client_auth::AuthenticatedClient;
-use crate::revocations::Numbered;
+use crate::revocations::{Backlog, Numbered};
 use crate::state::AppState;
 
 /// How often an idle stream carries a comment line, so subscribers (and proxies) can tell a
@@ -44,7 +44,7 @@ pub(super) async fn list(
     let caught_up = state.revocations.catch_up(since.as_deref());
     Json(json!({
         "cursor": caught_up.cursor,
-        "revocations": wire(&caught_up.revocations),
+        "revocations": wire(&caught_up.backlog.into_revocations()),
     }))
 }
 
@@ -62,11 +62,30 @@ pub(super) async fn stream(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (caught_up, live) = state.revocations.subscribe(since.as_deref());
-    let backlog: Vec<Event> = caught_up
-        .revocations
-        .iter()
-        .map(|r| event(&caught_up.cursor, r))
-        .collect();
+    let backlog: Vec<Event> = match caught_up.backlog {
+        // Each entry is a point to resume from.
+        Backlog::After(entries) => entries
+            .iter()
+            .map(|(n, r)| event(r).id(state.revocations.cursor(*n)))
+            .collect(),
+        // The whole list is a point to resume from only once all of it has arrived: only its
+        // last event carries the cursor, so a subscriber cut off part-way (its Last-Event-ID
+        // unchanged) is sent the whole list again.
+        Backlog::Whole(all) => {
+            let last = all.len().saturating_sub(1);
+            all.iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let e = event(r);
+                    if i == last {
+                        e.id(caught_up.cursor.clone())
+                    } else {
+                        e
+                    }
+                })
+                .collect()
+        }
+    };
     let closing = state.closing();
     let follow = Follow {
         state,
@@ -78,10 +97,9 @@ pub(super) async fn stream(
     Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT))
 }
 
-fn event(cursor: &str, r: &Revocation) -> Event {
+fn event(r: &Revocation) -> Event {
     Event::default()
         .event("revocation")
-        .id(cursor)
         .data(r.to_wire().to_string())
 }
 
@@ -104,7 +122,7 @@ impl Follow {
         };
         match received {
             Ok((n, r)) => {
-                let e = event(&self.state.revocations.cursor(n), &r);
+                let e = event(&r).id(self.state.revocations.cursor(n));
                 Some((Ok(e), self))
             }
             Err(RecvError::Lagged(missed)) => {

@@ -365,12 +365,13 @@ async fn the_revocation_list_catches_up_from_a_cursor() {
     assert_eq!(whole["revocations"].as_array().unwrap().len(), news.len());
 }
 
-/// The next `event: revocation` of a stream, within `limit`; `None` if the stream ended.
+/// The next `event: revocation` of a stream (its `id`, if it has one, and its data), within
+/// `limit`; `None` if the stream ended.
 async fn next_event(
     body: &mut axum::body::Body,
     buf: &mut String,
     limit: Duration,
-) -> Option<(String, Value)> {
+) -> Option<(Option<String>, Value)> {
     loop {
         if let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
@@ -382,7 +383,7 @@ async fn next_event(
             };
             if field("event").as_deref() == Some("revocation") {
                 let data: Value = serde_json::from_str(&field("data").unwrap()).unwrap();
-                return Some((field("id").unwrap(), data));
+                return Some((field("id"), data));
             }
             continue;
         }
@@ -425,6 +426,7 @@ async fn the_stream_pushes_revocations_resumes_and_ends_on_shutdown() {
         .await
         .unwrap();
     assert_eq!(first["jti"], "j1");
+    let first_id = first_id.expect("a live event carries its cursor");
     s.state.record_revocation(revoke("j2")).await.unwrap();
     s.state.record_revocation(revoke("j3")).await.unwrap();
 
@@ -505,4 +507,69 @@ async fn a_subscriber_that_falls_behind_is_cut_off_and_resumes_from_its_cursor()
         .await
         .json();
     assert_eq!(caught_up["revocations"].as_array().unwrap().len(), 1_500);
+}
+
+/// A subscriber whose cursor this instance cannot continue from gets the whole live list, and
+/// only its last event carries a cursor: one cut off part-way keeps its old Last-Event-ID and
+/// is sent the whole list again, never the rest of it as if it had seen the start.
+#[tokio::test]
+async fn the_whole_list_is_a_resume_point_only_at_its_end() {
+    let s = TestServer::new().await;
+    let rs = register(&s, "read").await;
+    for i in 0..3 {
+        s.state
+            .record_revocation(Revocation::Token {
+                jti: format!("old{i}"),
+                expires_at: s.state.now().plus(600),
+            })
+            .await
+            .unwrap();
+    }
+    let mut body = s
+        .open(
+            Req::get("/v1/revocations/stream")
+                .header("authorization", rs.basic())
+                .header("last-event-id", "another-instance-9"),
+        )
+        .await
+        .into_body();
+    let mut buf = String::new();
+    let mut ids = Vec::new();
+    let mut jtis = Vec::new();
+    for _ in 0..3 {
+        let (id, data) = next_event(&mut body, &mut buf, Duration::from_secs(2))
+            .await
+            .unwrap();
+        ids.push(id);
+        jtis.push(data["jti"].as_str().unwrap().to_owned());
+    }
+    jtis.sort();
+    assert_eq!(jtis, ["old0", "old1", "old2"]);
+    assert!(ids[0].is_none() && ids[1].is_none(), "{ids:?}");
+    let cursor = ids[2]
+        .clone()
+        .expect("the last event of the whole list carries the cursor");
+    // Resuming from it: nothing is replayed; the next live revocation follows.
+    drop(body);
+    let mut resumed = s
+        .open(
+            Req::get("/v1/revocations/stream")
+                .header("authorization", rs.basic())
+                .header("last-event-id", &cursor),
+        )
+        .await
+        .into_body();
+    s.state
+        .record_revocation(Revocation::Token {
+            jti: "new".into(),
+            expires_at: s.state.now().plus(600),
+        })
+        .await
+        .unwrap();
+    let mut rbuf = String::new();
+    let (id, data) = next_event(&mut resumed, &mut rbuf, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(data["jti"], "new");
+    assert!(id.is_some());
 }
