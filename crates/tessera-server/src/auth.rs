@@ -130,6 +130,36 @@ impl FromRequestParts<AppState> for Admin {
 #[derive(Debug)]
 pub struct SameOrigin;
 
+/// The headers the origin checks read, for the OpenAPI description of every route that runs
+/// them (cookie login, and every cookie-authenticated write through [`Authenticated`]).
+impl utoipa::IntoParams for SameOrigin {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, schema::Type};
+        let header = |name: &str, description: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build()
+        };
+        vec![
+            header(
+                "Origin",
+                "When present on a cookie login or cookie-authenticated write, it must name the request's own `Host` or a trusted origin; otherwise 403 `csrf_rejected`.",
+            ),
+            header(
+                "Sec-Fetch-Site",
+                "`cross-site` is refused with 403 `csrf_rejected` on cookie logins and cookie-authenticated writes.",
+            ),
+        ]
+    }
+}
+
 impl FromRequestParts<AppState> for SameOrigin {
     type Rejection = ApiError;
 

@@ -5,24 +5,60 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tessera_core::session::Session;
+use serde::{Deserialize, Serialize};
+use tessera_core::session::{Session, SessionKind};
+use tessera_core::time::UnixTime;
+use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, Credential, SameOrigin, csrf_token};
 use crate::error::ApiError;
 use crate::extract::{Input, SESSION_COOKIE};
+use crate::routes::openapi::{
+    BadRequest, CsrfRejected, InvalidCredentials, NotFound, PayloadTooLarge, RateLimited,
+    Unauthorized, Unavailable, UnsupportedMediaType, UsernameTaken,
+};
 use crate::service::{self, ClientContext};
 use crate::state::AppState;
 
-/// `{"username","password"}`.
-#[derive(Deserialize)]
+/// A username and its password.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct Credentials {
     username: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-/// `POST /v1/users`.
+/// A registered user.
+#[derive(Serialize, ToSchema)]
+pub(super) struct User {
+    id: String,
+    /// Normalised: trimmed and lower-cased.
+    username: String,
+}
+
+/// Register a user.
+///
+/// The username is trimmed and lower-cased; it must be 3-64 characters of `a-z 0-9 . _ - @`.
+/// The password must meet the policy (at least 15 characters, not common, not the username).
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "account",
+    operation_id = "registerUser",
+    request_body(content(
+        (Credentials = "application/json"),
+        (Credentials = "application/x-www-form-urlencoded")
+    )),
+    responses(
+        (status = 201, description = "The user was created.", body = User),
+        (status = 400, response = BadRequest),
+        (status = 409, response = UsernameTaken),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn register(
     State(state): State<AppState>,
     client: ClientContext,
@@ -31,29 +67,99 @@ pub(super) async fn register(
     let user = service::register(&state, &body.username, body.password, false, &client).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": user.id, "username": user.username })),
+        Json(User {
+            id: user.id,
+            username: user.username,
+        }),
     )
         .into_response())
 }
 
-fn session_json(s: &Session, current_sid: Option<&str>) -> Value {
-    json!({
-        "id": s.id,
-        "user_id": s.user_id,
-        "kind": s.kind.as_str(),
-        "created_at": s.created_at,
-        "last_seen": s.last_seen,
-        "expires_at": s.expires_at,
-        "user_agent": s.user_agent,
-        "ip": s.ip,
-        "current": current_sid == Some(s.id.as_str()),
-    })
+/// What kind of login a session is.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = SessionKind)]
+pub(super) enum Kind {
+    /// A browser (cookie) session, or an opaque bearer session token.
+    Browser,
+    /// An app login through the OAuth2 password grant.
+    App,
 }
 
-fn set(body: &mut Value, key: &str, value: Value) {
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert(key.to_owned(), value);
+/// A login session. Never carries its token.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
+pub(super) struct SessionView {
+    id: String,
+    user_id: String,
+    kind: Kind,
+    /// Seconds since the Unix epoch.
+    #[schema(value_type = i64)]
+    created_at: UnixTime,
+    /// Written at most once a minute, not on every request.
+    #[schema(value_type = i64)]
+    last_seen: UnixTime,
+    /// Absolute expiry; the idle timeout may end the session earlier.
+    #[schema(value_type = i64)]
+    expires_at: UnixTime,
+    #[schema(required = true)]
+    user_agent: Option<String>,
+    #[schema(required = true)]
+    ip: Option<String>,
+    /// Whether the request was made with this session.
+    current: bool,
+}
+
+impl SessionView {
+    fn new(s: &Session, current_sid: Option<&str>) -> Self {
+        Self {
+            id: s.id.clone(),
+            user_id: s.user_id.clone(),
+            kind: match s.kind {
+                SessionKind::Browser => Kind::Browser,
+                SessionKind::App => Kind::App,
+            },
+            created_at: s.created_at,
+            last_seen: s.last_seen,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+            current: current_sid == Some(s.id.as_str()),
+        }
     }
+}
+
+/// The new session, its user and its CSRF token.
+#[derive(Serialize, ToSchema)]
+pub(super) struct LoginSession {
+    #[serde(flatten)]
+    session: SessionView,
+    username: String,
+    /// Send back as `X-CSRF-Token` on cookie-authenticated writes.
+    csrf_token: String,
+}
+
+/// The current session and its user.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CurrentSession {
+    #[serde(flatten)]
+    session: SessionView,
+    username: String,
+    /// Present when the request used the cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+}
+
+/// The caller's active sessions.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+/// How many sessions were revoked.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Revoked {
+    revoked: usize,
 }
 
 fn cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
@@ -63,8 +169,36 @@ fn cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
     .map_err(|_| ApiError::Internal("cookie value".into()))
 }
 
-/// `POST /v1/sessions`: log in with a cookie. A cookie the browser already had is ignored,
-/// never adopted: every login gets a fresh token (no session fixation).
+/// Log in with a cookie.
+///
+/// Starts a browser session and sets the `__Host-tessera_session` cookie (`Secure; HttpOnly;
+/// SameSite=Lax; Path=/`). A cookie the browser already holds is never adopted: every login
+/// gets a fresh token (no session fixation). The body describes the session, never its token,
+/// and carries the `csrf_token` every cookie-authenticated write must send back in
+/// `X-CSRF-Token`. Refused with 403 when `Sec-Fetch-Site` is `cross-site` or `Origin` names a
+/// foreign origin.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    tag = "account",
+    operation_id = "login",
+    params(SameOrigin),
+    request_body(content(
+        (Credentials = "application/json"),
+        (Credentials = "application/x-www-form-urlencoded")
+    )),
+    responses(
+        (status = 201, description = "Logged in; the session cookie is set.", body = LoginSession,
+            headers(("Set-Cookie" = String, description = "`__Host-tessera_session=<tss_ token>; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=<seconds>`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = InvalidCredentials),
+        (status = 403, response = CsrfRejected),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn login(
     State(state): State<AppState>,
     _: SameOrigin,
@@ -73,9 +207,11 @@ pub(super) async fn login(
 ) -> Result<Response, ApiError> {
     let user = service::login(&state, &body.username, body.password, &client).await?;
     let (session, token) = service::start_browser_session(&state, &user, &client).await?;
-    let mut body = session_json(&session, Some(&session.id));
-    set(&mut body, "username", json!(user.username));
-    set(&mut body, "csrf_token", json!(csrf_token(&token)));
+    let body = LoginSession {
+        session: SessionView::new(&session, Some(&session.id)),
+        username: user.username.clone(),
+        csrf_token: csrf_token(&token),
+    };
     let max_age = session.expires_at.since(session.created_at);
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     resp.headers_mut().insert(
@@ -87,7 +223,23 @@ pub(super) async fn login(
     Ok(resp)
 }
 
-/// `GET /v1/session`: the current cookie (or bearer session token) session.
+/// The current session.
+///
+/// The session of the cookie or bearer session token. With the cookie, the body also carries
+/// the session's `csrf_token`. An access JWT is not a session: 401.
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "account",
+    operation_id = "currentSession",
+    security(("sessionCookie" = []), ("bearerSession" = [])),
+    responses(
+        (status = 200, description = "The session.", body = CurrentSession),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn current_session(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
@@ -98,15 +250,34 @@ pub(super) async fn current_session(
         Credential::Jwt(_) => return Err(ApiError::InvalidToken),
     };
     let user = service::user(&state, &session.user_id).await?;
-    let mut body = session_json(session, Some(&session.id));
-    if let Some(csrf) = csrf {
-        set(&mut body, "csrf_token", json!(csrf));
-    }
-    set(&mut body, "username", json!(user.username));
-    Ok(Json(body).into_response())
+    Ok(Json(CurrentSession {
+        session: SessionView::new(session, Some(&session.id)),
+        username: user.username,
+        csrf_token: csrf,
+    })
+    .into_response())
 }
 
-/// `DELETE /v1/session`: log out this session (and everything derived from it).
+/// Log out this session.
+///
+/// Revokes the session the request was made with and everything derived from it, and clears
+/// the cookie. An access JWT carrying a `sid` logs out its session.
+#[utoipa::path(
+    delete,
+    path = "/v1/session",
+    tag = "account",
+    operation_id = "logout",
+    params(SameOrigin),
+    security(("sessionCookie" = [], "csrfToken" = []), ("bearerSession" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 204, description = "Logged out.",
+            headers(("Set-Cookie" = String, description = "Clears the session cookie (`Max-Age=0`)."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = CsrfRejected),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn logout(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
@@ -118,20 +289,58 @@ pub(super) async fn logout(
     Ok(resp)
 }
 
-/// `GET /v1/sessions`: the caller's active sessions.
+/// The caller's active sessions.
+///
+/// Both browser and app sessions that are neither expired, idle nor revoked. `current` marks
+/// the session the request was made with.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    tag = "account",
+    operation_id = "listSessions",
+    security(("sessionCookie" = []), ("bearerSession" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "The sessions.", body = SessionList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let sessions: Vec<Value> = service::active_sessions(&state, cred.user_id())
+    let sessions = service::active_sessions(&state, cred.user_id())
         .await?
         .iter()
-        .map(|s| session_json(s, cred.sid()))
+        .map(|s| SessionView::new(s, cred.sid()))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })).into_response())
+    Ok(Json(SessionList { sessions }).into_response())
 }
 
-/// `DELETE /v1/sessions/{id}`: revoke one of the caller's sessions.
+/// Revoke one of the caller's sessions.
+///
+/// Revokes the session and everything derived from it. Another user's session and one that
+/// does not exist get the same 404.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}",
+    tag = "account",
+    operation_id = "revokeSession",
+    params(
+        ("id" = String, Path, description = "The session id, as listed by `GET /v1/sessions`."),
+        SameOrigin,
+    ),
+    security(("sessionCookie" = [], "csrfToken" = []), ("bearerSession" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = CsrfRejected),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn revoke_session(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
@@ -142,47 +351,150 @@ pub(super) async fn revoke_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `DELETE /v1/sessions`: sign out every other session of the caller.
+/// Sign out every other session.
+///
+/// Revokes every session of the caller except the one the request was made with, with
+/// everything derived from them (refresh families, access tokens). Needs a credential bound
+/// to a session.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions",
+    tag = "account",
+    operation_id = "revokeOtherSessions",
+    params(SameOrigin),
+    security(("sessionCookie" = [], "csrfToken" = []), ("bearerSession" = []), ("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "How many sessions were revoked.", body = Revoked),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = CsrfRejected),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn revoke_other_sessions(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
     let keep = cred.sid().ok_or(ApiError::InvalidToken)?;
     let revoked = service::revoke_user(&state, cred.user_id(), Some(keep)).await?;
-    Ok(Json(json!({ "revoked": revoked })).into_response())
+    Ok(Json(Revoked { revoked }).into_response())
 }
 
-/// `GET /v1/userinfo`: a protected resource taking either kind of credential.
+/// Who the caller is.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Userinfo {
+    /// The user id.
+    sub: String,
+    /// The kind of credential the request was made with: `jwt` or `session`.
+    #[schema(value_type = String)]
+    auth: &'static str,
+    /// The login session the credential belongs to.
+    #[schema(required = true)]
+    sid: Option<String>,
+    #[schema(required = true)]
+    username: Option<String>,
+    /// JWT only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    /// JWT only (`null` when the token has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    scope: Option<Option<String>>,
+    /// JWT only: seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    exp: Option<UnixTime>,
+    /// Session only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_admin: Option<bool>,
+}
+
+/// Who the caller is.
+///
+/// A protected resource taking either kind of credential. On the JWT path everything comes
+/// from the verified token (no store lookup); on the session path the user is read from the
+/// store.
+#[utoipa::path(
+    get,
+    path = "/v1/userinfo",
+    tag = "resource",
+    operation_id = "userinfo",
+    security(("bearerJwt" = []), ("bearerSession" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "The caller.", body = Userinfo),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn userinfo(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let mut body = json!({ "sub": cred.user_id(), "auth": cred.kind(), "sid": cred.sid() });
-    match &cred {
+    let mut body = Userinfo {
+        sub: cred.user_id().to_owned(),
+        auth: cred.kind(),
+        sid: cred.sid().map(str::to_owned),
+        username: None,
+        client_id: None,
+        scope: None,
+        exp: None,
+        is_admin: None,
+    };
+    match cred {
         Credential::Jwt(claims) => {
             // Everything comes from the verified token: no store lookup on the JWT path.
-            set(&mut body, "username", json!(claims.username));
-            set(&mut body, "client_id", json!(claims.client_id));
-            set(&mut body, "scope", json!(claims.scope));
-            set(&mut body, "exp", json!(claims.exp));
+            body.username = claims.username;
+            body.client_id = Some(claims.client_id);
+            body.scope = Some(claims.scope);
+            body.exp = Some(claims.exp);
         }
         Credential::Cookie { session, .. } | Credential::BearerSession { session } => {
             let user = service::user(&state, &session.user_id).await?;
-            set(&mut body, "username", json!(user.username));
-            set(&mut body, "is_admin", json!(user.is_admin));
+            body.username = Some(user.username);
+            body.is_admin = Some(user.is_admin);
         }
     }
     Ok(Json(body).into_response())
 }
 
-/// `{"current_password","new_password"}`.
-#[derive(Deserialize)]
+/// The current password and the new one.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct PasswordChange {
+    #[schema(format = Password)]
     current_password: String,
+    #[schema(format = Password)]
     new_password: String,
 }
 
-/// `POST /v1/password`: change the password and revoke every credential of the user.
+/// Change the password.
+///
+/// Checks the current password (throttled like a login), applies the password policy to the
+/// new one, then revokes every session, refresh family and access token of the user. With a
+/// cookie, the cookie is cleared.
+#[utoipa::path(
+    post,
+    path = "/v1/password",
+    tag = "account",
+    operation_id = "changePassword",
+    params(SameOrigin),
+    security(("sessionCookie" = [], "csrfToken" = []), ("bearerSession" = []), ("bearerJwt" = [])),
+    request_body(content(
+        (PasswordChange = "application/json"),
+        (PasswordChange = "application/x-www-form-urlencoded")
+    )),
+    responses(
+        (status = 204, description = "Changed; every credential of the user is revoked.",
+            headers(("Set-Cookie" = String, description = "Clears the session cookie (`Max-Age=0`) when the request used it."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = CsrfRejected),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn change_password(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,

@@ -6,17 +6,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::error::ApiError;
 use crate::revocations::FeedState;
+use crate::routes::openapi::shapes::JwkSet;
 use crate::service::GrantType;
 use crate::state::AppState;
 
-/// The OpenAPI description of this API, kept beside the code and checked against the router
-/// by a test.
-pub const OPENAPI: &str = include_str!("../../openapi.json");
-
-fn cacheable(body: serde_json::Value, max_age: u32) -> Response {
+fn cacheable(body: impl Serialize, max_age: u32) -> Response {
     let mut resp = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         resp.headers_mut().insert(header::CACHE_CONTROL, v);
@@ -24,7 +23,43 @@ fn cacheable(body: serde_json::Value, max_age: u32) -> Response {
     resp
 }
 
-/// `GET /.well-known/openid-configuration`.
+/// Server metadata (RFC 8414).
+#[derive(Serialize, ToSchema)]
+pub(super) struct Discovery {
+    #[schema(format = "uri")]
+    issuer: String,
+    #[schema(format = "uri")]
+    jwks_uri: String,
+    #[schema(format = "uri")]
+    token_endpoint: String,
+    #[schema(format = "uri")]
+    revocation_endpoint: String,
+    #[schema(format = "uri")]
+    introspection_endpoint: String,
+    #[schema(format = "uri")]
+    userinfo_endpoint: String,
+    grant_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+    revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    /// Empty: there is no authorization endpoint.
+    response_types_supported: [&'static str; 0],
+    access_token_signing_alg_values_supported: Vec<&'static str>,
+    verification_alg_values_supported: [&'static str; 4],
+}
+
+/// Server metadata (RFC 8414 style).
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "discovery",
+    operation_id = "discovery",
+    responses(
+        (status = 200, description = "The metadata. Cacheable for as long as a new key is published before it signs (300 s).",
+            body = Discovery,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    )
+)]
 pub(super) async fn discovery(State(state): State<AppState>) -> Response {
     let iss = &state.config.issuer;
     let ring = state.key_ring();
@@ -34,27 +69,51 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
         .into_iter()
         .collect();
     cacheable(
-        json!({
-            "issuer": iss,
-            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-            "token_endpoint": format!("{iss}/oauth/token"),
-            "revocation_endpoint": format!("{iss}/oauth/revoke"),
-            "introspection_endpoint": format!("{iss}/oauth/introspect"),
-            "userinfo_endpoint": format!("{iss}/v1/userinfo"),
-            "grant_types_supported": GrantType::supported(),
-            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "response_types_supported": [],
-            "access_token_signing_alg_values_supported": algs,
-            "verification_alg_values_supported": ["EdDSA", "ES256", "RS256", "PS256"],
-        }),
+        Discovery {
+            issuer: iss.clone(),
+            jwks_uri: format!("{iss}/.well-known/jwks.json"),
+            token_endpoint: format!("{iss}/oauth/token"),
+            revocation_endpoint: format!("{iss}/oauth/revoke"),
+            introspection_endpoint: format!("{iss}/oauth/introspect"),
+            userinfo_endpoint: format!("{iss}/v1/userinfo"),
+            grant_types_supported: GrantType::supported(),
+            token_endpoint_auth_methods_supported: [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            revocation_endpoint_auth_methods_supported: [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            introspection_endpoint_auth_methods_supported: [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            response_types_supported: [],
+            access_token_signing_alg_values_supported: algs,
+            verification_alg_values_supported: ["EdDSA", "ES256", "RS256", "PS256"],
+        },
         state.config.key_schedule().publication_secs(),
     )
 }
 
-/// `GET /.well-known/jwks.json`: the public keys (next, current, retiring). Verifiers may
-/// cache it for as long as a `next` key is published before it signs, so none can miss one.
+/// The public signing keys (RFC 7517).
+///
+/// The next, current and retiring keys, so verifiers can pick a key by `kid` across a
+/// rotation. Private material never appears. Verifiers may cache it for as long as a `next`
+/// key is published before it signs, so none can miss one.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    operation_id = "jwks",
+    responses(
+        (status = 200, description = "The key set. Cacheable for 300 s.", body = JwkSet,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    )
+)]
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
     cacheable(
         state.key_ring().jwks(),
@@ -62,14 +121,56 @@ pub(super) async fn jwks(State(state): State<AppState>) -> Response {
     )
 }
 
-/// `GET /healthz`: the process is up.
-pub(super) async fn healthz() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+/// The process is up.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`.
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
-/// `GET /readyz`: whether the store answers and the revocation feed is live. With the feed
-/// down but the store up, the instance is `degraded` (correct, but checks every credential
-/// against the store) and still answers 200; with the store down it is `unavailable` (503).
+/// Liveness: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    responses((status = 200, description = "Up.", body = Health))
+)]
+pub(super) async fn healthz() -> Response {
+    Json(Health { status: "ok" }).into_response()
+}
+
+/// Whether this instance can serve.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Readiness {
+    /// `ready`, `degraded` or `unavailable`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    #[schema(value_type = String)]
+    store: &'static str,
+    /// `none`: the store has no feed and this instance's memory is authoritative; `live`:
+    /// revocations are pushed; `down`: credentials are checked against the store per request.
+    #[schema(value_type = String)]
+    revocation_feed: &'static str,
+}
+
+/// Readiness: the store answers and the revocation feed is live.
+///
+/// With the revocation feed down but the store up the instance is `degraded`: still correct
+/// (it checks every credential against the store) and still 200. With the store down it is
+/// `unavailable` (503).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready or degraded.", body = Readiness),
+        (status = 503, description = "The store is unreachable.", body = Readiness),
+    )
+)]
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let feed = state.revocations.feed_state();
     let store_ok = state.store_answers().await;
@@ -78,15 +179,31 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         (true, FeedState::Down) => (StatusCode::OK, "degraded"),
         (true, _) => (StatusCode::OK, "ready"),
     };
-    let body = json!({
-        "status": status,
-        "store": if store_ok { "ok" } else { "unreachable" },
-        "revocation_feed": feed.as_str(),
-    });
+    let body = Readiness {
+        status,
+        store: if store_ok { "ok" } else { "unreachable" },
+        revocation_feed: feed.as_str(),
+    };
     (code, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// Prometheus metrics.
+///
+/// Counters `tessera_logins_total{result}`, `tessera_password_checks_total`,
+/// `tessera_access_tokens_issued_total`, `tessera_refresh_rotations_total`,
+/// `tessera_refresh_grace_replays_total`, `tessera_password_hashing_refused_total`,
+/// `tessera_registrations_throttled_total`, `tessera_refresh_reuse_detected_total`,
+/// `tessera_revocations_recorded_total`, and the gauge `tessera_revocation_list_entries`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String,
+            content_type = "text/plain"),
+    )
+)]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     let counters = [
@@ -140,92 +257,19 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// `GET /openapi.json`.
-pub(super) async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
-    use super::OPENAPI;
-
-    /// Every (method, path) the router serves, as lower-case method names.
-    fn routes() -> Vec<(String, &'static str)> {
-        crate::routes::route_table()
-            .into_iter()
-            .map(|(verb, path)| (verb.method().as_str().to_ascii_lowercase(), path))
-            .collect()
-    }
-
-    const METHODS: &[&str] = &[
-        "get", "put", "post", "delete", "patch", "head", "options", "trace",
-    ];
-
-    #[test]
-    fn openapi_documents_exactly_the_routed_operations() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
-        assert!(
-            doc["openapi"]
-                .as_str()
-                .is_some_and(|v| v.starts_with("3.1.")),
-            "an OpenAPI 3.1 document"
-        );
-        let paths = doc["paths"].as_object().expect("paths object");
-        let routes = routes();
-        for (method, path) in &routes {
-            assert!(
-                paths.get(*path).and_then(|p| p.get(method)).is_some(),
-                "{} {path} is routed but not in openapi.json",
-                method.to_uppercase()
-            );
-        }
-        let mut distinct: Vec<&str> = routes.iter().map(|(_, p)| *p).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert_eq!(
-            paths.len(),
-            distinct.len(),
-            "openapi.json documents unrouted paths"
-        );
-        let operations = paths
-            .values()
-            .flat_map(|item| item.as_object().into_iter().flat_map(|o| o.keys()))
-            .filter(|k| METHODS.contains(&k.as_str()))
-            .count();
-        assert_eq!(
-            operations,
-            routes.len(),
-            "openapi.json documents unrouted methods"
-        );
-    }
-
-    /// The grant types the token endpoint documents are exactly the ones `GrantType` has.
-    #[test]
-    fn openapi_documents_exactly_the_grant_types() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
-        let documented: Vec<&str> = doc["components"]["schemas"]
-            .as_object()
-            .unwrap()
-            .values()
-            .filter_map(|schema| schema["properties"]["grant_type"]["enum"].as_array())
-            .flatten()
-            .filter_map(serde_json::Value::as_str)
-            .collect();
-        assert_eq!(documented, crate::service::GrantType::supported());
-    }
-
-    #[test]
-    fn openapi_declares_the_four_credential_schemes() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
-        let schemes = &doc["components"]["securitySchemes"];
-        assert_eq!(schemes["bearerJwt"]["bearerFormat"], "JWT");
-        assert_eq!(schemes["sessionCookie"]["in"], "cookie");
-        assert_eq!(schemes["sessionCookie"]["name"], "__Host-tessera_session");
-        assert_eq!(schemes["csrfToken"]["name"], "X-CSRF-Token");
-        assert_eq!(schemes["bearerSession"]["scheme"], "bearer");
-        let error = &doc["components"]["schemas"]["Error"]["required"];
-        assert_eq!(error, &serde_json::json!(["error", "error_description"]));
-    }
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    operation_id = "openapi",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 description of the API.",
+            body = Object, content_type = "application/json"),
+        (status = 500, response = super::openapi::InternalError),
+    )
+)]
+pub(super) async fn openapi() -> Result<Response, ApiError> {
+    let json = super::openapi::json().map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }

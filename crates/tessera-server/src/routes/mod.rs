@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod meta;
 mod oauth;
+pub(crate) mod openapi;
 mod revocations;
 
 use axum::Router;
@@ -105,6 +106,12 @@ fn api() -> Api {
 #[must_use]
 pub fn route_table() -> Vec<(Verb, &'static str)> {
     api().table
+}
+
+/// The OpenAPI 3.1 description of [`route_table`], generated from the handlers' annotations.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document()
 }
 
 /// The whole API.

@@ -11,14 +11,16 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tessera_core::revocation::Revocation;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::client_auth::AuthenticatedClient;
 use crate::revocations::{Backlog, Numbered};
+use crate::routes::openapi::InvalidClient;
+use crate::routes::openapi::shapes::WireRevocation;
 use crate::state::AppState;
 
 /// How often an idle stream carries a comment line, so subscribers (and proxies) can tell a
@@ -26,32 +28,75 @@ use crate::state::AppState;
 /// a resource server keep a staleness bound of a few seconds (a comment line costs a few bytes).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Since {
+    /// The cursor of the last revocation seen (a `cursor` or an event `id`).
+    #[param(max_length = 200)]
     since: Option<String>,
+}
+
+/// The revocations after a cursor, and the cursor to resume from.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CaughtUp {
+    cursor: String,
+    #[schema(value_type = Vec<WireRevocation>)]
+    revocations: Vec<Value>,
 }
 
 fn wire(revocations: &[Revocation]) -> Vec<Value> {
     revocations.iter().map(Revocation::to_wire).collect()
 }
 
-/// `GET /v1/revocations[?since=CURSOR]`: what came after the cursor, or the whole live list.
+/// The revocation list, for resource servers catching up.
+///
+/// Without `since`, or with a cursor this instance cannot continue from: the whole live list.
+/// With a cursor: what came after it.
+#[utoipa::path(
+    get,
+    path = "/v1/revocations",
+    tag = "revocations",
+    operation_id = "listRevocations",
+    params(Since),
+    security(("clientBasic" = [])),
+    responses(
+        (status = 200, description = "The revocations and the cursor to resume from.", body = CaughtUp),
+        (status = 401, response = InvalidClient),
+    )
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     _client: AuthenticatedClient,
     Query(Since { since }): Query<Since>,
-) -> Json<Value> {
+) -> Json<CaughtUp> {
     let caught_up = state.revocations.catch_up(since.as_deref());
-    Json(json!({
-        "cursor": caught_up.cursor,
-        "revocations": wire(&caught_up.backlog.into_revocations()),
-    }))
+    Json(CaughtUp {
+        revocations: wire(&caught_up.backlog.into_revocations()),
+        cursor: caught_up.cursor,
+    })
 }
 
-/// `GET /v1/revocations/stream`: each revocation as `event: revocation`, `id: <cursor>`; from
-/// `Last-Event-ID` if given (the whole live list first when that cursor cannot be continued
-/// from), else from the present. A subscriber that falls behind is disconnected and resumes
+/// Revocations as server-sent events.
+///
+/// Each revocation as `event: revocation`, `id: <cursor>`, `data: <WireRevocation JSON>`;
+/// `Last-Event-ID` resumes (a cursor this instance cannot continue from replays the whole live
+/// list first, only its last event carrying a cursor); without it the stream starts at the
+/// present. A comment line every 2 s (the
+/// contract: at least every 15 s). A subscriber that falls behind is disconnected and resumes
 /// from its cursor; every stream ends when the server shuts down.
+#[utoipa::path(
+    get,
+    path = "/v1/revocations/stream",
+    tag = "revocations",
+    operation_id = "streamRevocations",
+    params(("Last-Event-ID" = Option<String>, Header, max_length = 200,
+        description = "The `id` of the last event received, to resume after it.")),
+    security(("clientBasic" = [])),
+    responses(
+        (status = 200, description = "The event stream.", body = String, content_type = "text/event-stream"),
+        (status = 401, response = InvalidClient),
+    )
+)]
 pub(super) async fn stream(
     State(state): State<AppState>,
     _client: AuthenticatedClient,

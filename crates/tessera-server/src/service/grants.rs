@@ -72,39 +72,71 @@ impl GrantType {
     }
 }
 
-/// Every parameter any grant uses (RFC 6749); each grant checks its own. `Debug` shows which
-/// parameters were sent, never the password or the refresh token.
-#[derive(Deserialize)]
+/// The `grant_type` values, in the OpenAPI description: exactly [`GrantType::supported`].
+impl utoipa::PartialSchema for GrantType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::supported()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for GrantType {}
+
+/// Every parameter any grant uses (RFC 6749); each grant reads its own.
+// `Debug` shows which parameters were sent, never the password or the refresh token.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
+    #[schema(value_type = GrantType, inline)]
     grant_type: String,
+    /// `password` grant.
     username: Option<String>,
+    /// `password` grant.
+    #[schema(format = Password)]
     password: Option<String>,
+    /// `refresh_token` grant: a `trt_` token.
     refresh_token: Option<String>,
+    /// `password` and `client_credentials` grants: space-separated RFC 6749 §3.3 scope tokens
+    /// (for `client_credentials`, a subset of the client's; default all of them).
+    #[schema(max_length = 1024)]
     scope: Option<String>,
+    /// client_secret_post: the client id (instead of Basic).
     client_id: Option<String>,
+    /// client_secret_post: the client secret.
+    #[schema(format = Password)]
     client_secret: Option<String>,
+    /// Token exchange (RFC 8693): a `tss_` session token or an access JWT of this server.
     subject_token: Option<String>,
+    /// Token exchange: the subject token's type,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
     subject_token_type: Option<String>,
+    /// Token exchange: the audience of the new token — the issuer or one configured with
+    /// `--audience` (else `invalid_target`).
     audience: Option<String>,
 }
 
-/// The token endpoint's success body (RFC 6749 §5.1). `Debug` never prints the tokens.
-#[derive(Serialize)]
+/// The token endpoint's success body (RFC 6749 §5.1).
+// `Debug` never prints the tokens.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
-    /// The access JWT.
+    /// An access JWT (RFC 9068).
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    /// The refresh token, when one is issued.
+    /// A single-use `trt_` refresh token, when one is issued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// The granted scope, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// Token exchange only (RFC 8693 §2.2.1): what `access_token` is.
+    /// Token exchange only (RFC 8693 §2.2.1): what `access_token` is,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub issued_token_type: Option<&'static str>,
 }
 

@@ -352,3 +352,95 @@ async fn jwks_and_discovery_are_cached_no_longer_than_a_next_key_waits() {
         );
     }
 }
+
+/// The properties and required properties a documented schema declares, following `allOf`
+/// and `$ref`.
+fn documented(doc: &serde_json::Value, schema: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        return documented(doc, doc.pointer(r.strip_prefix('#').unwrap()).unwrap());
+    }
+    let mut props: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (p, r) = documented(doc, part);
+        props.extend(p);
+        required.extend(r);
+    }
+    (props, required)
+}
+
+/// A real body carries only documented properties, and every required one.
+fn assert_matches_schema(doc: &serde_json::Value, name: &str, body: &serde_json::Value) {
+    let schema = &doc["components"]["schemas"][name];
+    assert!(schema.is_object(), "no schema {name}");
+    let (props, required) = documented(doc, schema);
+    let body = body.as_object().unwrap();
+    for key in body.keys() {
+        assert!(
+            props.contains(key),
+            "{name}: `{key}` is sent but not documented"
+        );
+    }
+    for key in &required {
+        assert!(
+            body.contains_key(key),
+            "{name}: required `{key}` is not sent"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_served_openapi_is_the_generated_one_and_real_bodies_match_its_schemas() {
+    let s = TestServer::new().await;
+    let doc = s.send(Req::get("/openapi.json")).await.json();
+    assert_eq!(
+        doc,
+        serde_json::to_value(tessera_server::routes::openapi()).unwrap()
+    );
+
+    let get = |path: &'static str| s.send(Req::get(path));
+    let discovery = get("/.well-known/openid-configuration").await.json();
+    assert_matches_schema(&doc, "Discovery", &discovery);
+    let jwks = get("/.well-known/jwks.json").await.json();
+    assert_matches_schema(&doc, "JwkSet", &jwks);
+    assert_matches_schema(&doc, "Jwk", &jwks["keys"][0]);
+    assert_matches_schema(&doc, "Health", &get("/healthz").await.json());
+    assert_matches_schema(&doc, "Readiness", &get("/readyz").await.json());
+
+    let user = s.register_raw("alice", PASSWORD).await.json();
+    assert_matches_schema(&doc, "User", &user);
+    let login = s.login_raw("alice", PASSWORD).await;
+    assert_eq!(login.status, StatusCode::CREATED);
+    assert_matches_schema(&doc, "LoginSession", &login.json());
+    let browser = cookie_session(&login);
+    let current = s
+        .send(Req::get("/v1/session").browser(&browser))
+        .await
+        .json();
+    assert_matches_schema(&doc, "CurrentSession", &current);
+    let listed = s
+        .send(Req::get("/v1/sessions").browser(&browser))
+        .await
+        .json();
+    assert_matches_schema(&doc, "SessionList", &listed);
+    assert_matches_schema(&doc, "Session", &listed["sessions"][0]);
+    assert_matches_schema(
+        &doc,
+        "Userinfo",
+        &s.userinfo_cookie(&browser.token).await.json(),
+    );
+
+    let granted = s.password_grant_raw("alice", PASSWORD).await.json();
+    assert_matches_schema(&doc, "TokenResponse", &granted);
+    let access = granted["access_token"].as_str().unwrap();
+    assert_matches_schema(&doc, "Userinfo", &s.userinfo_bearer(access).await.json());
+
+    let refused = get("/v1/userinfo").await.json();
+    assert_matches_schema(&doc, "Error", &refused);
+}
