@@ -12,6 +12,8 @@ use crate::jose::{self, JoseError, SigningKey, VerifyingKey};
 use crate::keys::KeyRing;
 use crate::time::UnixTime;
 
+pub mod cache;
+
 /// The `typ` header of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// The largest clock leeway honoured, in seconds.
@@ -183,17 +185,30 @@ pub fn verify_with<'k>(
     if !aud {
         return Err(AccessError::WrongAudience);
     }
+    check_times(&parsed, policy, now)?;
+    Ok(parsed)
+}
+
+/// The time rules of [`verify_with`]: `exp`, `nbf` and `iat` against `now` with the policy's
+/// (capped) leeway. Split out because they are the part of a verification that changes with
+/// the clock alone, so a cached verification ([`cache::VerifiedCache`]) runs them again on
+/// every use.
+fn check_times(
+    claims: &AccessClaims,
+    policy: &AccessPolicy,
+    now: UnixTime,
+) -> Result<(), AccessError> {
     let leeway = policy.leeway_secs.clamp(0, MAX_LEEWAY_SECS);
-    if parsed.exp <= now.plus(-leeway) {
+    if claims.exp <= now.plus(-leeway) {
         return Err(AccessError::Expired);
     }
-    if parsed.nbf > now.plus(leeway) {
+    if claims.nbf > now.plus(leeway) {
         return Err(AccessError::NotYetValid);
     }
-    if parsed.iat > now.plus(leeway) {
+    if claims.iat > now.plus(leeway) {
         return Err(AccessError::IssuedInFuture);
     }
-    Ok(parsed)
+    Ok(())
 }
 
 fn string(claims: &Map<String, Value>, name: &'static str) -> Result<String, AccessError> {
