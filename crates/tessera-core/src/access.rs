@@ -6,11 +6,13 @@
 //! never accepted as one), the `kid` must name a trusted key, time claims must be JSON integers
 //! and the clock leeway is capped at [`MAX_LEEWAY_SECS`] whatever the configuration says.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::jose::{self, JoseError, SigningKey, VerifyingKey};
 use crate::keys::KeyRing;
 use crate::time::UnixTime;
+
+pub mod cache;
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -161,19 +163,58 @@ pub fn verify_with<'k>(
     if !typ_ok || nested {
         return Err(JoseError::WrongType.into());
     }
-    let claims = verified.payload_json()?;
-    let iss = string(&claims, "iss")?;
-    let aud = audience(&claims, &policy.audience)?;
+    check_claims(verified.payload(), policy, now)
+}
+
+/// The claim rules of [`verify_with`] on the payload of a JWS **whose signature and header
+/// were already checked** (on its own it proves nothing about who wrote the payload): strict
+/// JSON, every required claim present with its JSON type, issuer, audience and time.
+///
+/// # Errors
+/// As the claim checks of [`verify`]: [`AccessError::Jose`] for JSON the strict parser
+/// refuses, the other variants for claims.
+pub fn check_claims(
+    payload: &[u8],
+    policy: &AccessPolicy,
+    now: UnixTime,
+) -> Result<AccessClaims, AccessError> {
+    // Every member this token type defines, moved out of the parser as it reads them; the
+    // rules below run once the whole payload parsed, as they would over a map.
+    let mut slots: [Option<Value>; CLAIMS.len()] = Default::default();
+    jose::json::parse_members(payload, |name, value| {
+        if let Some(slot) = CLAIMS
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|at| slots.get_mut(at))
+        {
+            *slot = Some(value);
+        }
+    })?;
+    let [
+        iss,
+        sub,
+        aud,
+        exp,
+        iat,
+        nbf,
+        jti,
+        sid,
+        scope,
+        client_id,
+        username,
+    ] = slots;
+    let iss = string(iss, "iss")?;
+    let aud = audience(aud, &policy.audience)?;
     let parsed = AccessClaims {
-        sub: string(&claims, "sub")?,
-        exp: numeric_date(&claims, "exp")?,
-        iat: numeric_date(&claims, "iat")?,
-        nbf: numeric_date(&claims, "nbf")?,
-        jti: string(&claims, "jti")?,
-        sid: optional_string(&claims, "sid")?,
-        scope: optional_string(&claims, "scope")?,
-        client_id: string(&claims, "client_id")?,
-        username: optional_string(&claims, "username")?,
+        sub: string(sub, "sub")?,
+        exp: numeric_date(exp.as_ref(), "exp")?,
+        iat: numeric_date(iat.as_ref(), "iat")?,
+        nbf: numeric_date(nbf.as_ref(), "nbf")?,
+        jti: string(jti, "jti")?,
+        sid: optional_string(sid, "sid")?,
+        scope: optional_string(scope, "scope")?,
+        client_id: string(client_id, "client_id")?,
+        username: optional_string(username, "username")?,
         iss,
         aud: policy.audience.clone(),
     };
@@ -183,37 +224,65 @@ pub fn verify_with<'k>(
     if !aud {
         return Err(AccessError::WrongAudience);
     }
-    let leeway = policy.leeway_secs.clamp(0, MAX_LEEWAY_SECS);
-    if parsed.exp <= now.plus(-leeway) {
-        return Err(AccessError::Expired);
-    }
-    if parsed.nbf > now.plus(leeway) {
-        return Err(AccessError::NotYetValid);
-    }
-    if parsed.iat > now.plus(leeway) {
-        return Err(AccessError::IssuedInFuture);
-    }
+    check_times(&parsed, policy, now)?;
     Ok(parsed)
 }
 
-fn string(claims: &Map<String, Value>, name: &'static str) -> Result<String, AccessError> {
-    optional_string(claims, name)?.ok_or(AccessError::BadClaims(name))
+/// The time rules of [`verify_with`]: `exp`, `nbf` and `iat` against `now` with the policy's
+/// (capped) leeway. Split out because they are the part of a verification that changes with
+/// the clock alone, so a cached verification ([`cache::VerifiedCache`]) runs them again on
+/// every use.
+fn check_times(
+    claims: &AccessClaims,
+    policy: &AccessPolicy,
+    now: UnixTime,
+) -> Result<(), AccessError> {
+    let leeway = policy.leeway_secs.clamp(0, MAX_LEEWAY_SECS);
+    if claims.exp <= now.plus(-leeway) {
+        return Err(AccessError::Expired);
+    }
+    if claims.nbf > now.plus(leeway) {
+        return Err(AccessError::NotYetValid);
+    }
+    if claims.iat > now.plus(leeway) {
+        return Err(AccessError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// The claims [`check_claims`] reads, in the order of its slots.
+const CLAIMS: [&str; 11] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "sid",
+    "scope",
+    "client_id",
+    "username",
+];
+
+fn string(value: Option<Value>, name: &'static str) -> Result<String, AccessError> {
+    optional_string(value, name)?.ok_or(AccessError::BadClaims(name))
 }
 
 fn optional_string(
-    claims: &Map<String, Value>,
+    value: Option<Value>,
     name: &'static str,
 ) -> Result<Option<String>, AccessError> {
-    match claims.get(name) {
+    match value {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(AccessError::BadClaims(name)),
     }
 }
 
 /// A NumericDate that must be a non-negative JSON integer (no strings, floats or exponents).
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<UnixTime, AccessError> {
-    match claims.get(name) {
+fn numeric_date(value: Option<&Value>, name: &'static str) -> Result<UnixTime, AccessError> {
+    match value {
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n
             .as_i64()
             .filter(|v| *v >= 0)
@@ -224,8 +293,8 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<UnixT
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3); true if it holds `expected`.
-fn audience(claims: &Map<String, Value>, expected: &str) -> Result<bool, AccessError> {
-    match claims.get("aud") {
+fn audience(value: Option<Value>, expected: &str) -> Result<bool, AccessError> {
+    match value {
         Some(Value::String(aud)) => Ok(aud == expected),
         Some(Value::Array(items)) if !items.is_empty() => {
             let mut found = false;

@@ -196,7 +196,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credentia
 }
 
 /// Verifies an access JWT: signature, claims, revocation — in memory, unless the revocation
-/// feed is down.
+/// feed is down. A token verified before skips the signature and decoding (the state's
+/// [`tessera_core::access::cache::VerifiedCache`]) but never the time, key or revocation
+/// checks.
 ///
 /// # Errors
 /// `InvalidToken`, whatever the reason; `Unavailable` if revocation cannot be checked.
@@ -238,8 +240,19 @@ async fn verify_jwt_with(
 ) -> Result<AccessClaims, ApiError> {
     let claims = {
         let ring = state.key_ring();
-        let refused_key = |kid: &str| state.revocations.is_key_revoked(kid);
-        access::verify_except(token, &ring, refused_key, policy, state.now()).map_err(|e| {
+        // Asked on every call, cached token or not: a key revoked or gone from the ring
+        // stops its tokens at once.
+        let lookup = |kid: &str| {
+            if state.revocations.is_key_revoked(kid) {
+                None
+            } else {
+                ring.verifier(kid)
+            }
+        };
+        let verified = state
+            .access_cache
+            .verify_with(token, lookup, policy, state.now());
+        verified.map_err(|e| {
             tracing::debug!(reason = %e, "access token refused");
             ApiError::InvalidToken
         })?

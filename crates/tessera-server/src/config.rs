@@ -54,6 +54,11 @@ pub struct ServerConfig {
     /// How long a signing key signs before the server rotates to the next one by itself
     /// (default 30 days); see [`ServerConfig::key_schedule`].
     pub key_rotation_secs: i64,
+    /// Verified access tokens remembered for their next use (default
+    /// [`tessera_core::access::cache::DEFAULT_CAPACITY`]; 0 turns the cache off). Every use,
+    /// cached or not, still checks expiry, the signing key and the revocation list; see
+    /// [`tessera_core::access::cache`].
+    pub access_cache_capacity: usize,
 }
 
 impl ServerConfig {
@@ -79,6 +84,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             kek: None,
             key_rotation_secs: lifecycle::DEFAULT_ROTATION_SECS,
+            access_cache_capacity: tessera_core::access::cache::DEFAULT_CAPACITY,
         }
     }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tessera_core::access::AccessPolicy;
+use tessera_core::access::cache::VerifiedCache;
 use tessera_core::keys::kek::{self, Kek, KekError};
 use tessera_core::keys::{KeyRecord, KeyRing, KeyStatus};
 use tessera_core::password::PasswordHasher;
@@ -106,6 +107,9 @@ pub struct Inner {
     pub(crate) attempts: Arc<dyn AttemptCounter>,
     /// The revocation list as this instance knows it.
     pub(crate) revocations: Arc<RevocationView>,
+    /// Access tokens verified before, by the SHA-256 of their bytes; every use still checks
+    /// time, key and revocations (`auth::verify_jwt`).
+    pub(crate) access_cache: VerifiedCache,
     /// Counters.
     pub(crate) metrics: Metrics,
     keys: RwLock<Arc<KeyRing>>,
@@ -186,6 +190,7 @@ impl AppState {
         // Kept in the settings too, so another instance on this (memory) store can be given
         // the same KEK.
         config.kek = Some(kek.clone());
+        let access_cache = VerifiedCache::new(config.access_cache_capacity);
         let state = Self(Arc::new(Inner {
             kek,
             store,
@@ -195,6 +200,7 @@ impl AppState {
             hasher,
             attempts,
             revocations: Arc::new(RevocationView::new(has_feed)),
+            access_cache,
             metrics: Metrics::default(),
             keys: RwLock::new(Arc::new(KeyRing::from_records(&[])?)),
             hashing: Semaphore::new(permits),
@@ -384,6 +390,12 @@ impl AppState {
     #[must_use]
     pub fn config(&self) -> &ServerConfig {
         &self.config
+    }
+
+    /// The cache of verified access tokens (its size, for tests and diagnostics).
+    #[must_use]
+    pub fn access_cache(&self) -> &VerifiedCache {
+        &self.access_cache
     }
 
     /// This instance's view of the revocation list.

@@ -43,7 +43,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use tessera_core::access::{self, AccessClaims, AccessError, AccessPolicy};
+use tessera_core::access::cache::VerifiedCache;
+use tessera_core::access::{AccessClaims, AccessError, AccessPolicy};
 use tessera_core::jose::JoseError;
 use tessera_core::keys::PublicKeySet;
 use tessera_core::revocation::{RevocationList, RevocationSubject};
@@ -55,6 +56,9 @@ pub use extract::{Scheme, TokenRejection, VerifiedToken};
 /// How old the last sign of a complete revocation state may be before [`Verifier::verify`]
 /// fails closed.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
+/// How many verified tokens a [`Verifier`] remembers unless told otherwise
+/// ([`Builder::cache_capacity`]).
+pub const DEFAULT_CACHE_CAPACITY: usize = tessera_core::access::cache::DEFAULT_CAPACITY;
 /// The least time between two JWKS fetches caused by tokens naming an unknown `kid`.
 pub const DEFAULT_JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the JWKS is fetched anyway, to learn keys before they sign and forget retired
@@ -132,6 +136,7 @@ pub struct Builder {
     leeway_secs: i64,
     jwks_refetch_interval: Duration,
     jwks_refresh: Duration,
+    cache_capacity: usize,
 }
 
 impl fmt::Debug for Builder {
@@ -205,6 +210,15 @@ impl Builder {
         self
     }
 
+    /// How many verified tokens are remembered for their next use (default
+    /// [`DEFAULT_CACHE_CAPACITY`], 10,000; 0 turns the cache off). A remembered token skips the
+    /// signature check and decoding, never the time rules, the key check or the revocation
+    /// list (see `tessera_core::access::cache`).
+    #[must_use]
+    pub fn cache_capacity(mut self, tokens: usize) -> Self {
+        self.cache_capacity = tokens;
+        self
+    }
     /// Fetches discovery and the JWKS, catches up with the revocation list, and starts the
     /// background tasks (the revocation stream, JWKS refreshes). Must run inside a Tokio
     /// runtime; the tasks end when the last clone of the [`Verifier`] is dropped.
@@ -242,6 +256,7 @@ impl Builder {
             },
             keys: RwLock::new(Arc::new(keys)),
             revocations: RwLock::new(RevocationList::new()),
+            cache: VerifiedCache::new(self.cache_capacity),
             epoch: Instant::now(),
             fresh_at: AtomicU64::new(0),
             max_staleness: self.max_staleness,
@@ -296,6 +311,8 @@ pub(crate) struct Shared {
     policy: AccessPolicy,
     keys: RwLock<Arc<PublicKeySet>>,
     revocations: RwLock<RevocationList>,
+    /// Tokens verified before; a hit still checks time and key, and the list after it.
+    cache: VerifiedCache,
     /// The origin of `fresh_at`.
     epoch: Instant,
     /// Milliseconds after `epoch`, plus one, of the last moment the revocation list was known
@@ -388,10 +405,14 @@ impl Verifier {
             leeway_secs: 30,
             jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
             jwks_refresh: DEFAULT_JWKS_REFRESH,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
     }
 
-    /// Verifies an access token without any network call.
+    /// Verifies an access token without any network call. A token verified before is
+    /// recognised by the SHA-256 of its bytes and skips the signature check and decoding; its
+    /// expiry, its key (revoked, or no longer in the JWKS) and the revocation list are
+    /// checked on every call all the same.
     ///
     /// Order: signature and claims (a token naming an unknown `kid` is refused at once and
     /// asks for a JWKS refetch, at most one per refetch interval — the request does not wait
@@ -421,7 +442,10 @@ impl Verifier {
             unknown.set(key.is_none());
             key
         };
-        let claims = match access::verify_with(token, lookup, &shared.policy, SystemClock.now()) {
+        let verified = shared
+            .cache
+            .verify_with(token, lookup, &shared.policy, SystemClock.now());
+        let claims = match verified {
             Ok(claims) => claims,
             Err(_) if key_revoked.get() => return Err(VerifyError::Revoked),
             Err(e) => {
@@ -468,6 +492,13 @@ impl Verifier {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         keys.kids().map(str::to_owned).collect()
+    }
+
+    /// How many verified tokens the cache holds now (at most the builder's
+    /// [`Builder::cache_capacity`]).
+    #[must_use]
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.shared.cache.len()
     }
 
     /// The policy tokens are checked against.

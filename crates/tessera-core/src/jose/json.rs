@@ -6,6 +6,8 @@
 //! to two verifiers. Every JOSE object therefore goes through [`parse`], whose visitor refuses
 //! duplicates; nesting depth stays bounded by `serde_json`'s recursion limit.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -89,6 +91,93 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A member name as the parser found it: borrowed from the input unless it held escapes.
+/// Compared after unescaping, so `"a\u0062"` and `"ab"` are the same name.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// Past this many members, names seen are kept in a hash set rather than compared one by
+/// one, so a hostile object with thousands of members costs linear time, not quadratic.
+const FEW_MEMBERS: usize = 16;
+
+/// Hands every member of the top-level object to `member`, checking names for duplicates.
+struct Members<F>(F);
+
+impl<'de, F: FnMut(&str, Value)> Visitor<'de> for Members<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<(), A::Error> {
+        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        let mut many: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+            let repeated = if many.is_empty() {
+                few.contains(&name)
+            } else {
+                many.contains(&name)
+            };
+            if repeated {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            let StrictValue(value) = access.next_value()?;
+            (self.0)(&name, value);
+            if many.is_empty() && few.len() < FEW_MEMBERS {
+                few.push(name);
+            } else {
+                many.extend(few.drain(..));
+                many.insert(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses strict JSON that must be an object and hands each member, in document order, to
+/// `member` — the same rules as [`parse_object`] (duplicates refused at every depth, nothing
+/// after the object) without building the map, for callers that read a few known members.
+///
+/// # Errors
+/// As [`parse_object`]; `member` may have seen some members when an error is returned.
+pub fn parse_members(bytes: &[u8], member: impl FnMut(&str, Value)) -> Result<(), JoseError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    deserializer
+        .deserialize_map(Members(member))
+        .and_then(|()| deserializer.end())
+        .map_err(|e| error(&e))
+}
+
+fn error(e: &serde_json::Error) -> JoseError {
+    if e.to_string().starts_with(DUPLICATE) {
+        JoseError::DuplicateKey
+    } else {
+        JoseError::BadJson
+    }
+}
+
 /// Parses one strict JSON value from UTF-8 bytes.
 ///
 /// # Errors
@@ -97,13 +186,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 pub fn parse(bytes: &[u8]) -> Result<Value, JoseError> {
     serde_json::from_slice::<StrictValue>(bytes)
         .map(|StrictValue(v)| v)
-        .map_err(|e| {
-            if e.to_string().starts_with(DUPLICATE) {
-                JoseError::DuplicateKey
-            } else {
-                JoseError::BadJson
-            }
-        })
+        .map_err(|e| error(&e))
 }
 
 /// Parses strict JSON that must be an object.
@@ -140,6 +223,42 @@ mod tests {
                 matches!(parse(bad), Err(JoseError::DuplicateKey)),
                 "{bad:?}"
             );
+        }
+    }
+
+    /// `parse_members` accepts and refuses exactly what `parse_object` does.
+    #[test]
+    fn parse_members_agrees_with_parse_object() {
+        let many: String = (0..40).map(|n| format!("\"k{n}\":{n},")).collect();
+        let many_dup = format!("{{{many}\"k7\":0}}");
+        let many_ok = format!("{{{}}}", many.trim_end_matches(','));
+        let deep = "{\"a\":".repeat(200) + "1" + &"}".repeat(200);
+        for text in [
+            &br#"{"alg":"EdDSA","kid":"k","typ":"at+jwt"}"#[..],
+            br#"{"alg":"EdDSA","alg":"none"}"#,
+            br#"{"a\u0062":1,"ab":2}"#,
+            br#"{"a":{"b":1,"b":2}}"#,
+            br#"{"a":[{"x":1},{"y":1,"y":1}]}"#,
+            br#" {"a":1} "#,
+            b"{} {}",
+            b"[1]",
+            b"\"x\"",
+            b"",
+            b"{\"a\":\"\xff\"}",
+            many_dup.as_bytes(),
+            many_ok.as_bytes(),
+            deep.as_bytes(),
+        ] {
+            let mut members = Map::new();
+            let streamed = parse_members(text, |name, value| {
+                members.insert(name.to_owned(), value);
+            });
+            match (parse_object(text), streamed) {
+                (Ok(whole), Ok(())) => assert_eq!(whole, members, "{text:?}"),
+                (Err(JoseError::DuplicateKey), Err(JoseError::DuplicateKey))
+                | (Err(JoseError::BadJson), Err(JoseError::BadJson)) => {}
+                (a, b) => panic!("{text:?}: parse_object {a:?}, parse_members {b:?}"),
+            }
         }
     }
 

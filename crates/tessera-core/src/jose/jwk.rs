@@ -7,11 +7,11 @@
 
 use std::fmt;
 
-use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
     RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents,
 };
+use aws_lc_rs::{digest, hmac};
 use serde_json::{Value, json};
 use zeroize::Zeroize as _;
 
@@ -159,8 +159,9 @@ enum Material {
         e: Vec<u8>,
         key: ParsedPublicKey,
     },
-    /// HMAC-SHA-256 key; never published. Boxed: the aws-lc context is large.
-    Hmac(Box<hmac::Key>),
+    /// HMAC-SHA-256 key; never published. Boxed: the aws-lc context is large. `tag` is a
+    /// SHA-256 of the secret under a fixed label, so the fingerprint never holds the secret.
+    Hmac { key: Box<hmac::Key>, tag: Vec<u8> },
 }
 
 /// A key that checks signatures for exactly one pinned [`Algorithm`].
@@ -169,6 +170,10 @@ pub struct VerifyingKey {
     alg: Algorithm,
     kid: Option<String>,
     material: Material,
+    /// SHA-256 over the algorithm and the key material: what tells two keys apart when a
+    /// cached verification must still name the key it was made with (a `kid` alone could
+    /// be reused for other material by a reloaded ring or a refetched JWKS).
+    fingerprint: [u8; 32],
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -230,11 +235,7 @@ impl VerifyingKey {
                 }
                 let alg = pinned(declared, Algorithm::EdDSA, &[Algorithm::EdDSA])?;
                 let x = exact_len(b64::decode(member(jwk.x.as_ref(), "JWK x")?)?, 32)?;
-                Ok(Self {
-                    alg,
-                    kid,
-                    material: Material::ed25519(x)?,
-                })
+                Ok(Self::assemble(alg, kid, Material::ed25519(x)?))
             }
             "EC" => {
                 if jwk.crv.as_deref() != Some("P-256") {
@@ -243,11 +244,7 @@ impl VerifyingKey {
                 let alg = pinned(declared, Algorithm::ES256, &[Algorithm::ES256])?;
                 let x = exact_len(b64::decode(member(jwk.x.as_ref(), "JWK x")?)?, 32)?;
                 let y = exact_len(b64::decode(member(jwk.y.as_ref(), "JWK y")?)?, 32)?;
-                Ok(Self {
-                    alg,
-                    kid,
-                    material: Material::p256(x, y)?,
-                })
+                Ok(Self::assemble(alg, kid, Material::p256(x, y)?))
             }
             "RSA" => {
                 let alg = pinned(
@@ -257,20 +254,12 @@ impl VerifyingKey {
                 )?;
                 let n = b64::decode(member(jwk.n.as_ref(), "JWK n")?)?;
                 let e = b64::decode(member(jwk.e.as_ref(), "JWK e")?)?;
-                Ok(Self {
-                    alg,
-                    kid,
-                    material: Material::rsa(alg, n, e)?,
-                })
+                Ok(Self::assemble(alg, kid, Material::rsa(alg, n, e)?))
             }
             "oct" => {
                 let alg = pinned(declared, Algorithm::HS256, &[Algorithm::HS256])?;
                 let k = zeroize::Zeroizing::new(b64::decode(member(jwk.k.as_ref(), "JWK k")?)?);
-                Ok(Self {
-                    alg,
-                    kid,
-                    material: Material::hmac(&k)?,
-                })
+                Ok(Self::assemble(alg, kid, Material::hmac(&k)?))
             }
             _ => Err(JoseError::UnsupportedKey("unknown kty")),
         }
@@ -278,20 +267,20 @@ impl VerifyingKey {
 
     /// Builds an HMAC verifying key from raw secret bytes (at least 32).
     pub(crate) fn hmac(kid: Option<String>, secret: &[u8]) -> Result<Self, JoseError> {
-        Ok(Self {
-            alg: Algorithm::HS256,
+        Ok(Self::assemble(
+            Algorithm::HS256,
             kid,
-            material: Material::hmac(secret)?,
-        })
+            Material::hmac(secret)?,
+        ))
     }
 
     /// Builds an Ed25519 verifying key from the 32-byte public key.
     pub(crate) fn ed25519(kid: Option<String>, x: &[u8]) -> Result<Self, JoseError> {
-        Ok(Self {
-            alg: Algorithm::EdDSA,
+        Ok(Self::assemble(
+            Algorithm::EdDSA,
             kid,
-            material: Material::ed25519(x.to_vec())?,
-        })
+            Material::ed25519(x.to_vec())?,
+        ))
     }
 
     /// Builds an ES256 verifying key from an uncompressed SEC1 point (`04 || x || y`).
@@ -299,11 +288,11 @@ impl VerifyingKey {
         match point.split_first() {
             Some((4, xy)) if xy.len() == 64 => {
                 let (x, y) = xy.split_at(32);
-                Ok(Self {
-                    alg: Algorithm::ES256,
+                Ok(Self::assemble(
+                    Algorithm::ES256,
                     kid,
-                    material: Material::p256(x.to_vec(), y.to_vec())?,
-                })
+                    Material::p256(x.to_vec(), y.to_vec())?,
+                ))
             }
             _ => Err(JoseError::InvalidKey),
         }
@@ -316,11 +305,44 @@ impl VerifyingKey {
         n: &[u8],
         e: &[u8],
     ) -> Result<Self, JoseError> {
-        Ok(Self {
+        Ok(Self::assemble(
             alg,
             kid,
-            material: Material::rsa(alg, n.to_vec(), e.to_vec())?,
-        })
+            Material::rsa(alg, n.to_vec(), e.to_vec())?,
+        ))
+    }
+
+    fn assemble(alg: Algorithm, kid: Option<String>, material: Material) -> Self {
+        let mut context = digest::Context::new(&digest::SHA256);
+        context.update(b"tessera verifying key v1\0");
+        context.update(alg.as_str().as_bytes());
+        let parts: [&[u8]; 2] = match &material {
+            Material::Ed25519 { x, .. } => [x, &[]],
+            Material::P256 { x, y, .. } => [x, y],
+            Material::Rsa { n, e, .. } => [n, e],
+            Material::Hmac { tag, .. } => [tag, &[]],
+        };
+        for part in parts {
+            // Length-prefixed, so (n, e) cannot be re-split into another key's parts.
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part);
+        }
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(context.finish().as_ref());
+        Self {
+            alg,
+            kid,
+            material,
+            fingerprint,
+        }
+    }
+
+    /// The key's fingerprint: equal for two keys exactly when their algorithm and material
+    /// are equal. For an HMAC key it is derived from a one-way digest of the secret, never
+    /// the secret itself.
+    #[must_use]
+    pub(crate) fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 
     /// The one algorithm this key verifies.
@@ -349,7 +371,7 @@ impl VerifyingKey {
             Material::Rsa { n, e, .. } => {
                 json!({"kty": "RSA", "n": b64::encode(n), "e": b64::encode(e)})
             }
-            Material::Hmac(_) => return None,
+            Material::Hmac { .. } => return None,
         };
         if let Some(map) = jwk.as_object_mut() {
             map.insert("alg".into(), self.alg.as_str().into());
@@ -378,7 +400,7 @@ impl VerifyingKey {
                     && key.verify_sig(signing_input, signature).is_ok()
             }
             Material::Rsa { key, .. } => key.verify_sig(signing_input, signature).is_ok(),
-            Material::Hmac(key) => {
+            Material::Hmac { key, .. } => {
                 signature.len() == HS256_TAG_BYTES
                     && hmac::verify(key, signing_input, signature).is_ok()
             }
@@ -429,9 +451,12 @@ impl Material {
         if secret.len() < MIN_HMAC_KEY_BYTES {
             return Err(JoseError::KeyTooShort);
         }
-        Ok(Self::Hmac(Box::new(hmac::Key::new(
-            hmac::HMAC_SHA256,
-            secret,
-        ))))
+        let mut labelled = digest::Context::new(&digest::SHA256);
+        labelled.update(b"tessera hmac key tag v1\0");
+        labelled.update(secret);
+        Ok(Self::Hmac {
+            key: Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret)),
+            tag: labelled.finish().as_ref().to_vec(),
+        })
     }
 }

@@ -90,34 +90,48 @@ fn split(token: &str) -> Result<Segments<'_>, JoseError> {
     })
 }
 
-fn optional_string(map: &Map<String, Value>, name: &str) -> Result<Option<String>, JoseError> {
-    match map.get(name) {
+fn optional_string(value: Option<Value>) -> Result<Option<String>, JoseError> {
+    match value {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(JoseError::Malformed("header member is not a string")),
     }
 }
 
-/// Applies the header rules to a strictly parsed header object.
-fn parse_header(map: &Map<String, Value>) -> Result<Header, JoseError> {
-    if map.contains_key("crit") {
+/// Parses the header strictly (no duplicate members at any depth) and applies the header
+/// rules, reading only the members Tessera uses; the others are parsed, checked and dropped.
+/// The rules run after the whole header parsed, in a fixed order: `crit`, `b64`, `alg`,
+/// then the types of `kid`, `typ`, `cty`.
+fn parse_header(bytes: &[u8]) -> Result<Header, JoseError> {
+    let (mut crit, mut b64) = (false, false);
+    let (mut alg, mut kid, mut typ, mut cty) = (None, None, None, None);
+    json::parse_members(bytes, |name, value| match name {
+        "crit" => crit = true,
+        "b64" => b64 = true,
+        "alg" => alg = Some(value),
+        "kid" => kid = Some(value),
+        "typ" => typ = Some(value),
+        "cty" => cty = Some(value),
+        _ => {}
+    })?;
+    if crit {
         return Err(JoseError::UnsupportedCritical);
     }
-    if map.contains_key("b64") {
+    if b64 {
         return Err(JoseError::UnsupportedHeader("b64"));
     }
-    let alg = match map.get("alg") {
+    let alg = match alg {
         Some(Value::String(name)) => {
-            Algorithm::parse(name).ok_or(JoseError::UnsupportedAlgorithm)?
+            Algorithm::parse(&name).ok_or(JoseError::UnsupportedAlgorithm)?
         }
         Some(_) => return Err(JoseError::Malformed("alg is not a string")),
         None => return Err(JoseError::Malformed("missing alg")),
     };
     Ok(Header {
         alg,
-        kid: optional_string(map, "kid")?,
-        typ: optional_string(map, "typ")?,
-        cty: optional_string(map, "cty")?,
+        kid: optional_string(kid)?,
+        typ: optional_string(typ)?,
+        cty: optional_string(cty)?,
     })
 }
 
@@ -138,8 +152,7 @@ pub fn verify_compact<'k>(
     if segments.signature.is_empty() {
         return Err(JoseError::Malformed("empty signature segment"));
     }
-    let header_map = json::parse_object(&b64::decode(segments.header)?)?;
-    let header = parse_header(&header_map)?;
+    let header = parse_header(&b64::decode(segments.header)?)?;
     let payload = b64::decode(segments.payload)?;
     let signature = b64::decode(segments.signature)?;
     let key = lookup(header.kid.as_deref()).ok_or(JoseError::UnknownKey)?;

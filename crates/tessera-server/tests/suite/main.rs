@@ -6,6 +6,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+mod access_cache;
 mod admin_clients;
 mod attacks;
 mod bad_input;

@@ -8,6 +8,7 @@
     clippy::indexing_slicing,
     missing_docs
 )]
+mod cache;
 mod example;
 mod extractor;
 mod mock;

@@ -173,6 +173,11 @@ impl Mock {
         self.state.records.lock().unwrap().push(record);
     }
 
+    /// Removes the key `kid` from the published JWKS (retired, or dropped after a revocation).
+    pub fn unpublish(&self, kid: &str) {
+        self.state.records.lock().unwrap().retain(|r| r.kid != kid);
+    }
+
     /// Records a revocation and sends it to the connected stream, if any; returns its cursor.
     pub fn revoke(&self, r: &Revocation) -> String {
         let wire = r.to_wire();
