@@ -99,27 +99,31 @@ fn within(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Durat
     start.elapsed()
 }
 
-#[test]
-fn rotation_publishes_first_and_revocation_kills_a_key_everywhere() {
+/// Two `tessera serve` over one fresh PostgreSQL schema (named `<prefix>_<random>`, dropped
+/// when the returned guard goes), with `extra` flags: the store URL, the namespace, the guard
+/// and the servers; `None` (after saying why) when PostgreSQL is unreachable.
+fn two_instances(prefix: &str, extra: &[&str]) -> Option<(String, String, Schema, Vec<Server>)> {
     let url = postgres_url();
     if !postgres_answers(&url) {
         skip(&format!("PostgreSQL unreachable at {url}"));
-        return;
+        return None;
     }
-    let ns = format!("kd_{}", random_hex(8));
-    let _schema = Schema(ns.clone());
+    let ns = format!("{prefix}_{}", random_hex(8));
+    let schema = Schema(ns.clone());
     let servers = start_servers(2, |cmd, addr, _| {
-        cmd.env("TESSERA_KEK", TEST_KEK).args([
-            "--listen",
-            &addr.to_string(),
-            "--issuer",
-            ISSUER,
-            "--store",
-            &url,
-            "--namespace",
-            &ns,
-        ]);
+        cmd.env("TESSERA_KEK", TEST_KEK)
+            .args(["--listen", &addr.to_string(), "--issuer", ISSUER])
+            .args(["--store", &url, "--namespace", &ns])
+            .args(extra);
     });
+    Some((url, ns, schema, servers))
+}
+
+#[test]
+fn rotation_publishes_first_and_revocation_kills_a_key_everywhere() {
+    let Some((url, ns, _schema, servers)) = two_instances("kd", &[]) else {
+        return;
+    };
     let (a, b) = (&servers[0], &servers[1]);
     for s in &servers {
         s.wait_readiness(&["ready"], Duration::from_secs(10));
@@ -217,27 +221,9 @@ fn rotation_publishes_first_and_revocation_kills_a_key_everywhere() {
 /// promotions back: the schedule's fourth rule.)
 #[test]
 fn two_instances_rotate_by_themselves_on_a_short_schedule() {
-    let url = postgres_url();
-    if !postgres_answers(&url) {
-        skip(&format!("PostgreSQL unreachable at {url}"));
+    let Some((url, ns, _schema, servers)) = two_instances("kr", &["--key-rotation", "4s"]) else {
         return;
-    }
-    let ns = format!("kr_{}", random_hex(8));
-    let _schema = Schema(ns.clone());
-    let servers = start_servers(2, |cmd, addr, _| {
-        cmd.env("TESSERA_KEK", TEST_KEK).args([
-            "--listen",
-            &addr.to_string(),
-            "--issuer",
-            ISSUER,
-            "--store",
-            &url,
-            "--namespace",
-            &ns,
-            "--key-rotation",
-            "4s",
-        ]);
-    });
+    };
     for s in &servers {
         s.wait_readiness(&["ready"], Duration::from_secs(10));
     }
