@@ -199,22 +199,15 @@ fn required(v: Option<String>, name: &'static str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::InvalidRequest(format!("missing parameter {name}").into()))
 }
 
-/// Validates an RFC 6749 §3.3 scope: space-separated tokens of printable ASCII except `"` and `\`.
+/// A requested scope, read by the one RFC 6749 §3.3 parser ([`tessera_core::client::Scope`]):
+/// its tokens, each once, in a canonical order.
 fn scope(raw: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(raw) = raw.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let ok = raw.len() <= 1024
-        && raw.split(' ').all(|t| {
-            !t.is_empty()
-                && t.bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-        });
-    if ok {
-        Ok(Some(raw))
-    } else {
-        Err(ApiError::InvalidRequest("malformed scope".into()))
-    }
+    let scope = tessera_core::client::Scope::parse(&raw)
+        .map_err(|_| ApiError::InvalidRequest("malformed scope".into()))?;
+    Ok(Some(scope.to_string()))
 }
 
 /// `POST /oauth/token`: authenticates the client if the request names one (Basic or the
