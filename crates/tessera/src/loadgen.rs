@@ -298,7 +298,10 @@ fn invalid(what: &str) -> std::io::Error {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    // The usual_stack bench compiles this file (#[path]) with cfg(test) but no test harness,
+    // which drops the test functions and leaves the import unused there.
+    #[allow(unused_imports)]
+    use super::{Duration, cycle, get, run};
 
     #[tokio::test]
     async fn reads_keep_alive_answers_and_counts_statuses() {
