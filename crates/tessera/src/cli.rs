@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tessera_server::IpNet;
 
 /// Tessera: session tokens and JWTs, both done safely.
@@ -50,6 +50,65 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Measure Tessera in this process: instances on each reachable store, driven over
+    /// loopback HTTP; writes a Markdown report and SVG charts.
+    Bench(BenchArgs),
+}
+
+/// `tessera bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Directory for `report.md` and the SVG charts (created if missing).
+    #[arg(long, default_value = "./tessera-bench")]
+    pub out: PathBuf,
+    /// Keep-alive connections of the load generator (default 16; 4 with `--quick`).
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Distinct credentials in the "many" runs (default 1000; 100 with `--quick`).
+    #[arg(long)]
+    pub credentials: Option<usize>,
+    /// Length of each load run, e.g. `3s` or `500ms` (default 3s; 400ms with `--quick`).
+    #[arg(long, value_parser = crate::bench::parse_run_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Short runs: a smoke test that finishes in well under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// The stores to measure, comma-separated. PostgreSQL is `TESSERA_BENCH_POSTGRES`
+    /// (default `postgres://postgres@127.0.0.1:5432/test`), Redis `TESSERA_BENCH_REDIS`
+    /// (default `redis://127.0.0.1:6379`); one that does not answer is reported as skipped.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "memory,sqlite,postgres,redis"
+    )]
+    pub stores: Vec<BenchStore>,
+}
+
+/// A store `tessera bench` can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchStore {
+    /// In-process memory.
+    Memory,
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh schema in PostgreSQL, dropped afterwards.
+    Postgres,
+    /// Redis for sessions and revocations (fresh namespace, deleted afterwards), with
+    /// PostgreSQL (or, if it does not answer, SQLite) for the durable records.
+    Redis,
+}
+
+impl BenchStore {
+    /// The name used in the report.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+        }
+    }
 }
 
 /// Where the data lives; shared by every command that opens the store.

@@ -4,10 +4,12 @@
 
 mod admin;
 mod backends;
+mod bench;
 mod cli;
 mod clients;
 mod config;
 mod jws;
+mod loadgen;
 mod serve;
 
 use std::io::IsTerminal as _;
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         cli::Command::Users { command } => report(admin::users(command)),
         cli::Command::Keys { command } => report(admin::keys(command)),
         cli::Command::Clients { command } => report(clients::run(command)),
+        cli::Command::Bench(args) => report(bench::run(args)),
     }
 }
 
