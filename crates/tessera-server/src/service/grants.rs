@@ -1,4 +1,4 @@
-//! The token endpoint's grants, access-token issuance, and token revocation (RFC 7009).
+//! The token endpoint's grants and access-token issuance (revocation is `revocation.rs`).
 //!
 //! [`GrantType`] is the closed set of grants: one `match` drives the endpoint's dispatch, its
 //! `unsupported_grant_type` answer and what discovery advertises, so adding a grant is adding a
@@ -8,17 +8,13 @@ use serde::{Deserialize, Serialize};
 use tessera_core::access::{self, AccessClaims};
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::{self, RefreshFamily};
-use tessera_core::revocation::Revocation;
 use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
-
-use tessera_core::client::ClientRecord;
 
 use super::clients::{authenticate_client, client_credentials};
 use super::exchange::{Exchange, exchange};
 use super::sessions::{confirm_epoch, new_session, revoke_tree};
 use super::{ClientContext, device_cookie, internal, login, revoke_session, use_session};
-use crate::auth::verify_jwt;
 use crate::client_auth::{BasicCredentials, ClientCredentials};
 use crate::error::ApiError;
 use crate::state::{AppState, Metrics};
@@ -480,98 +476,6 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         scope: family.scope,
         issued_token_type: None,
     })
-}
-
-/// RFC 7009 revocation of whatever token was presented: a refresh or session token ends its
-/// login session's whole tree, an access JWT is revoked by `jti`. An invalid or unknown token
-/// is not an error (§2.2), so revocation cannot be used to test whether a token is live.
-/// An access token issued to a registered client needs that client, authenticated.
-///
-/// # Errors
-/// `UnauthorizedClient` for another client's token; a store failure, or `Unavailable` when a
-/// JWT's revocation state cannot be checked.
-pub async fn revoke_token(
-    state: &AppState,
-    token: &str,
-    client: Option<&ClientRecord>,
-) -> Result<(), ApiError> {
-    match TokenKind::of(token) {
-        Some(TokenKind::Refresh) => {
-            if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
-                if let Some((family, _)) = state.store.family_by_token(&refresh.hash()).await? {
-                    revoke_tree(state, &family.sid, Some(family.expires_at)).await?;
-                }
-            }
-        }
-        Some(TokenKind::Session) => {
-            if let Ok(session) = OpaqueToken::parse(TokenKind::Session, token) {
-                if let Some(s) = state.store.session_by_token(&session.hash()).await? {
-                    revoke_session(state, &s).await?;
-                }
-            }
-        }
-        Some(TokenKind::Jwt) => match verify_jwt(state, token).await {
-            // A token issued to a registered client is revoked only by that client,
-            // authenticated (RFC 7009 §2.1); first-party tokens need no client.
-            Ok(claims)
-                if claims.client_id != FIRST_PARTY_CLIENT
-                    && client.is_none_or(|c| c.id.as_str() != claims.client_id) =>
-            {
-                return Err(ApiError::UnauthorizedClient(
-                    "the token was issued to another client",
-                ));
-            }
-            Ok(claims) => revoke_access(state, &claims).await?,
-            // Revocation state unknown (feed and store down): answering 200 would claim a
-            // revocation that did not happen.
-            Err(e @ ApiError::Unavailable(_)) => return Err(e),
-            Err(_) => {}
-        },
-        // A client secret is no token of RFC 7009: it ends with the client's registration.
-        Some(TokenKind::ClientSecret) | None => {}
-    }
-    Ok(())
-}
-
-/// Revokes one access token by `jti` until it expires — or, past
-/// `revocations_per_user` in a window, with one per-user cutoff that kills this token and every
-/// older one of the user: each entry is held by every instance, so one account must not be able
-/// to grow the list without bound. (Sessions and refresh tokens live on; apps refresh.)
-///
-/// # Errors
-/// A store failure.
-pub async fn revoke_access(state: &AppState, claims: &AccessClaims) -> Result<(), ApiError> {
-    // Counting is only an economy: with the counters unreachable the revocation itself must
-    // still happen, one entry for the one token.
-    let count = match state
-        .attempts
-        .hit(
-            &format!("revoke:{}", claims.sub),
-            state.config.login_window_secs,
-        )
-        .await
-    {
-        Ok((count, _)) => count,
-        Err(e) => {
-            tracing::warn!(error = %crate::error::error_chain(&e), "revocation counter unavailable");
-            0
-        }
-    };
-    let revocation = if count > state.config.revocations_per_user {
-        let now = state.now();
-        Revocation::User {
-            user_id: claims.sub.clone(),
-            // `iat < not_before` revokes: this token's own second included.
-            not_before: now.max(claims.iat.plus(1)),
-            expires_at: now.plus(state.config.access_horizon_secs()),
-        }
-    } else {
-        Revocation::Token {
-            jti: claims.jti.clone(),
-            expires_at: claims.exp.plus(state.config.leeway_secs),
-        }
-    };
-    state.record_revocation(revocation).await
 }
 
 #[cfg(test)]

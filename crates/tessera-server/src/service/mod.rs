@@ -11,6 +11,7 @@ mod accounts;
 mod clients;
 mod exchange;
 mod grants;
+mod revocation;
 mod sessions;
 
 pub use accounts::{change_password, device_cookie, login, register, user};
@@ -20,8 +21,9 @@ pub use clients::{
 pub use exchange::ACCESS_TOKEN_TYPE;
 pub use grants::{
     FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, refresh,
-    revoke_access, revoke_token, token,
+    token,
 };
+pub use revocation::{revoke_access, revoke_token};
 pub use sessions::{
     active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
     start_browser_session, use_session,
