@@ -59,10 +59,15 @@ pub async fn clients(state: &AppState) -> Result<Vec<ClientRecord>, ApiError> {
     Ok(state.store.clients().await?)
 }
 
-/// Deletes a client and ends its tokens: the revocation (every token whose `sub` is the
-/// client, issued up to now) is recorded first, so every instance and every resource server
-/// following the stream refuses them; then the registration goes, so no new token is issued.
-/// Returns whether the client existed.
+/// Deletes a client and ends its tokens (every token whose `sub` is the client); returns
+/// whether the client existed.
+///
+/// The revocation is recorded before the registration goes — so a deletion that fails half
+/// way leaves the client known and the admin's retry finds it — and again after: a
+/// `client_credentials` request that authenticated the client before the deletion may sign
+/// its token after the first revocation's cutoff, but it re-reads the registration after
+/// signing ([`client_credentials`]), so it either finds it gone or signed before the second
+/// cutoff.
 ///
 /// # Errors
 /// A store failure.
@@ -70,26 +75,36 @@ pub async fn delete_client(state: &AppState, id: &ClientId) -> Result<bool, ApiE
     if state.store.client(id).await?.is_none() {
         return Ok(false);
     }
+    revoke_client_tokens(state, id).await?;
+    let existed = state.store.delete_client(id).await?;
+    revoke_client_tokens(state, id).await?;
+    Ok(existed)
+}
+
+/// Revokes every token whose `sub` is the client issued up to now — `not_before` one second
+/// on, so tokens issued within this second (`iat` equal to now) are refused too.
+async fn revoke_client_tokens(state: &AppState, id: &ClientId) -> Result<(), ApiError> {
     let now = state.now();
-    // `not_before` one second on: tokens issued within this second are refused too (their
-    // `iat` equals `now`), and none can be issued after the registration is gone.
     state
         .record_revocation(Revocation::User {
             user_id: id.as_str().to_owned(),
             not_before: now.plus(1),
             expires_at: now.plus(state.config.access_horizon_secs()),
         })
-        .await?;
-    Ok(state.store.delete_client(id).await?)
+        .await
 }
 
 /// `grant_type=client_credentials` (RFC 6749 §4.4): an access token for the client itself
 /// (`sub` = `client_id`, no `sid`, no refresh token), with the requested scope — every scope
 /// the client may be granted when none is asked for.
 ///
+/// The registration is read again after signing: a client deleted meanwhile gets no token
+/// (see [`delete_client`] for why that closes the race).
+///
 /// # Errors
-/// `InvalidClient` without credentials; `InvalidScope` for a scope beyond the client's.
-pub fn client_credentials(
+/// `InvalidClient` without credentials or for a client deleted meanwhile; `InvalidScope` for
+/// a scope beyond the client's; a store failure.
+pub async fn client_credentials(
     state: &AppState,
     client: Option<&ClientRecord>,
     requested: Option<&str>,
@@ -109,6 +124,9 @@ pub fn client_credentials(
     let scope = (!scope.is_empty()).then(|| scope.to_string());
     let id = client.id.as_str();
     let access = issue_access(state, id, None, None, scope.as_deref(), id)?;
+    if state.store.client(&client.id).await?.is_none() {
+        return Err(ApiError::InvalidClient);
+    }
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -237,7 +237,7 @@ pub async fn token(
     }
     match grant {
         GrantType::ClientCredentials => Ok(Granted {
-            body: client_credentials(state, registered.as_ref(), req.scope.as_deref())?,
+            body: client_credentials(state, registered.as_ref(), req.scope.as_deref()).await?,
             device_cookie: None,
         }),
         GrantType::TokenExchange => {

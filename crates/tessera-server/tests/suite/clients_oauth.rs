@@ -573,3 +573,79 @@ async fn the_whole_list_is_a_resume_point_only_at_its_end() {
     assert_eq!(data["jti"], "new");
     assert!(id.is_some());
 }
+
+/// Issuance racing the deletion of its client: four connections take `client_credentials`
+/// tokens over and over while an admin deletes the client under them. Whichever way each race
+/// goes, once the deletion has answered no token of the client is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_issued_while_the_client_is_deleted_all_die_with_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let s = Arc::new(TestServer::new().await);
+    let c = Arc::new(register(&s, "read").await);
+    let watcher = register(&s, "read").await;
+    let issued = Arc::new(AtomicUsize::new(0));
+    let issuers: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, c, issued) = (Arc::clone(&s), Arc::clone(&c), Arc::clone(&issued));
+            tokio::spawn(async move {
+                let mut tokens = Vec::new();
+                loop {
+                    let r = client_token(&s, &c, None).await;
+                    if r.status != StatusCode::OK {
+                        assert_invalid_client(&r);
+                        return tokens;
+                    }
+                    tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
+                    issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    // Memory-store calls never wait: let the other tasks in.
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    while issued.load(Ordering::SeqCst) < 20 {
+        tokio::task::yield_now().await;
+    }
+    let id = ClientId::parse(&c.id).unwrap();
+    assert!(service::delete_client(&s.state, &id).await.unwrap());
+    let mut tokens = Vec::new();
+    for task in issuers {
+        tokens.extend(task.await.unwrap());
+    }
+    for token in &tokens {
+        assert_eq!(
+            introspect(&s, &watcher, token).await.json()["active"],
+            false
+        );
+    }
+    println!(
+        "{} tokens issued while the deletion raced them; all dead after it",
+        tokens.len()
+    );
+}
+
+/// A deletion whose store write fails after the revocation was recorded: the admin gets an
+/// error, the client is still registered, and the retry finishes the job.
+#[tokio::test]
+async fn a_deletion_failing_half_way_is_finished_by_its_retry() {
+    let store = crate::faulty_store::FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    let c = register(&s, "read").await;
+    let watcher = register(&s, "read").await;
+    let token = client_token(&s, &c, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = ClientId::parse(&c.id).unwrap();
+    store.fail("delete_client");
+    assert!(service::delete_client(&s.state, &id).await.is_err());
+    store.heal();
+    // The first revocation stood: the old token is already dead.
+    assert_eq!(
+        introspect(&s, &watcher, &token).await.json()["active"],
+        false
+    );
+    assert!(service::delete_client(&s.state, &id).await.unwrap());
+    assert_invalid_client(&client_token(&s, &c, None).await);
+}
