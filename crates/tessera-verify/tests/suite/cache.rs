@@ -10,7 +10,7 @@ use tessera_core::revocation::Revocation;
 use tessera_verify::{Verifier, VerifyError};
 use tokio::sync::Barrier;
 
-use crate::mock::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Mock, now};
+use crate::mock::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Mock, Naming, now, revocation_of};
 use crate::tokens::verifier;
 
 async fn verifier_with(
@@ -68,28 +68,18 @@ async fn a_cached_token_is_refused_after_its_jti_sid_user_or_key_is_revoked() {
     let v = verifier(&mock).await;
     mock.wait_for_streams(1).await;
     let exp = now().plus(600);
-    let cases = [
-        Revocation::Token {
-            jti: "c-jti".into(),
-            expires_at: exp,
-        },
-        Revocation::Session {
-            sid: "sid-of-c-sid".into(),
-            expires_at: exp,
-        },
-        Revocation::User {
-            user_id: "carol".into(),
-            not_before: now().plus(1),
-            expires_at: exp,
-        },
-    ];
-    for (jti, revocation) in ["c-jti", "c-sid", "c-user"].into_iter().zip(cases) {
+    for (jti, naming) in [
+        ("c-jti", Naming::Jti),
+        ("c-sid", Naming::Sid),
+        ("c-user", Naming::User),
+    ] {
         let mut claims = mock.claims(jti);
         claims.sid = Some(format!("sid-of-{jti}"));
         claims.sub = if jti == "c-user" { "carol" } else { "alice" }.into();
         let token = mock.sign(&claims);
         assert!(v.verify(&token).is_ok());
         assert!(v.verify(&token).is_ok(), "{jti}: cached");
+        let revocation = revocation_of(&claims, naming, exp);
         mock.revoke(&revocation);
         assert!(
             matches!(refused(&v, &token).await, VerifyError::Revoked),

@@ -81,6 +81,35 @@ pub fn now() -> UnixTime {
 }
 
 /// A fresh EdDSA key record in `status`.
+/// What a revocation of `claims` names: its `jti`, its `sid` or its subject.
+#[derive(Clone, Copy, Debug)]
+pub enum Naming {
+    Jti,
+    Sid,
+    User,
+}
+
+/// A revocation that refuses the token of `claims` by `naming`. A user cutoff is taken from
+/// the token's own `iat`: one taken before signing could fall in the token's second and leave
+/// it valid.
+pub fn revocation_of(claims: &AccessClaims, naming: Naming, expires_at: UnixTime) -> Revocation {
+    match naming {
+        Naming::Jti => Revocation::Token {
+            jti: claims.jti.clone(),
+            expires_at,
+        },
+        Naming::Sid => Revocation::Session {
+            sid: claims.sid.clone().expect("the token has a sid"),
+            expires_at,
+        },
+        Naming::User => Revocation::User {
+            user_id: claims.sub.clone(),
+            not_before: claims.iat.plus(1),
+            expires_at,
+        },
+    }
+}
+
 pub fn key(status: KeyStatus) -> KeyRecord {
     KeyRing::generate_record(Algorithm::EdDSA, status, now()).unwrap()
 }

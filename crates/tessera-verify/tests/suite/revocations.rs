@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tessera_core::revocation::Revocation;
 use tessera_verify::{Verifier, VerifyError};
 
-use crate::mock::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Mock, now};
+use crate::mock::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Mock, Naming, now, revocation_of};
 use crate::tokens::verifier;
 
 /// Polls `verify` until `done` holds for its result (at most `within`); returns the time taken.
@@ -39,37 +39,18 @@ async fn each_kind_of_revocation_pushed_on_the_stream_is_refused_within_millisec
     let v = verifier(&mock).await;
     mock.wait_for_streams(1).await;
     let exp = now().plus(600);
-    let cases = [
-        (
-            "by-jti",
-            Revocation::Token {
-                jti: "by-jti".into(),
-                expires_at: exp,
-            },
-        ),
-        (
-            "by-sid",
-            Revocation::Session {
-                sid: "sid-of-by-sid".into(),
-                expires_at: exp,
-            },
-        ),
-        (
-            "by-user",
-            Revocation::User {
-                user_id: "bob".into(),
-                not_before: now().plus(1),
-                expires_at: exp,
-            },
-        ),
-    ];
-    for (jti, revocation) in cases {
+    for (jti, naming) in [
+        ("by-jti", Naming::Jti),
+        ("by-sid", Naming::Sid),
+        ("by-user", Naming::User),
+    ] {
         let mut claims = mock.claims(jti);
         claims.sid = Some(format!("sid-of-{jti}"));
         if jti == "by-user" {
             claims.sub = "bob".into();
         }
         let token = mock.sign(&claims);
+        let revocation = revocation_of(&claims, naming, exp);
         assert!(v.verify(&token).is_ok(), "{jti} before");
         mock.revoke(&revocation);
         let took = until(&v, &token, Duration::from_secs(1), revoked).await;
