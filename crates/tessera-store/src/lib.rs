@@ -133,6 +133,10 @@ pub trait SessionStore: Send + Sync + 'static {
         now: UnixTime,
         policy: &tessera_core::session::SessionPolicy,
     ) -> Result<u64, StoreError>;
+    /// How many sessions are stored, dead ones not yet deleted included (the server counts
+    /// right after [`SessionStore::delete_dead_sessions`], for its `/metrics` gauge). A full
+    /// count: call it rarely.
+    async fn count_sessions(&self) -> Result<u64, StoreError>;
 }
 
 /// What presenting a refresh token did (see [`tessera_core::refresh::transition`]).

@@ -212,6 +212,10 @@ impl SessionStore for MemoryStore {
         }
         Ok(u64::try_from(dead.len()).unwrap_or(u64::MAX))
     }
+
+    async fn count_sessions(&self) -> Result<u64, StoreError> {
+        Ok(u64::try_from(self.lock().sessions.len()).unwrap_or(u64::MAX))
+    }
 }
 
 #[async_trait]

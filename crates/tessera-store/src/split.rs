@@ -225,6 +225,10 @@ impl SessionStore for SplitStore {
     ) -> Result<u64, StoreError> {
         self.redis.delete_dead_sessions(now, policy).await
     }
+
+    async fn count_sessions(&self) -> Result<u64, StoreError> {
+        self.redis.count_sessions().await
+    }
 }
 
 #[async_trait]

@@ -176,6 +176,10 @@ impl SessionStore for FaultyStore {
         self.check("delete_dead_sessions").await?;
         self.inner.delete_dead_sessions(now, policy).await
     }
+    async fn count_sessions(&self) -> Result<u64, StoreError> {
+        self.check("count_sessions").await?;
+        self.inner.count_sessions().await
+    }
 }
 
 #[async_trait]

@@ -74,6 +74,7 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         sessions::list_of_user_is_ordered_and_scoped,
         sessions::delete_returns_the_session,
         sessions::delete_dead_removes_only_dead,
+        sessions::count_follows_creates_and_deletes,
         refresh::current_token_rotates,
         refresh::previous_token_within_grace_gets_same_successor,
         refresh::previous_token_after_grace_is_reuse,

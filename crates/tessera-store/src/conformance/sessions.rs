@@ -151,3 +151,25 @@ pub(super) async fn delete_dead_removes_only_dead<S: Store + ?Sized>(s: &Arc<S>)
         s.delete_session(&session.id).await.unwrap();
     }
 }
+
+pub(super) async fn count_follows_creates_and_deletes<S: Store + ?Sized>(s: &Arc<S>) {
+    let before = s.count_sessions().await.unwrap();
+    let user = id();
+    let other = id();
+    let a = browser(&user, NOW);
+    let b = app(&user, NOW);
+    let c = browser(&other, NOW);
+    for session in [&a, &b, &c] {
+        s.create_session(session).await.unwrap();
+    }
+    assert_eq!(s.count_sessions().await.unwrap(), before + 3);
+    // A conflicting create adds nothing.
+    assert!(s.create_session(&a).await.is_err());
+    assert_eq!(s.count_sessions().await.unwrap(), before + 3);
+    s.delete_session(&b.id).await.unwrap();
+    assert_eq!(s.count_sessions().await.unwrap(), before + 2);
+    for session in [&a, &c] {
+        s.delete_session(&session.id).await.unwrap();
+    }
+    assert_eq!(s.count_sessions().await.unwrap(), before);
+}

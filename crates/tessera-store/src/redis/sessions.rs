@@ -199,6 +199,18 @@ impl RedisStore {
             .map_err(map_err)
     }
 
+    /// One `SSCAN` step over the users with sessions: the next cursor (0: done) and a batch.
+    async fn session_users_from(&self, cursor: u64) -> Result<(u64, Vec<String>), StoreError> {
+        redis::cmd("SSCAN")
+            .arg(self.keys.session_users())
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(SWEEP_BATCH)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map_err)
+    }
+
     /// Sweeps one user's sessions: drops index members whose records are gone and deletes the
     /// sessions dead at `now`; returns how many sessions it deleted.
     async fn sweep_user(
@@ -414,24 +426,41 @@ impl SessionStore for RedisStore {
         now: UnixTime,
         policy: &SessionPolicy,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.conn();
-        let users_key = self.keys.session_users();
         let mut cursor = 0u64;
         let mut deleted = 0u64;
         loop {
-            let (next, users): (u64, Vec<String>) = redis::cmd("SSCAN")
-                .arg(&users_key)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(SWEEP_BATCH)
-                .query_async(&mut conn)
-                .await
-                .map_err(map_err)?;
+            let (next, users) = self.session_users_from(cursor).await?;
             for user_hex in &users {
                 deleted = deleted.saturating_add(self.sweep_user(user_hex, now, policy).await?);
             }
             if next == 0 {
                 return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    /// The sizes of every user's session index (one `ZCARD` per user with sessions): members
+    /// whose record expired by TTL count until a sweep drops them.
+    async fn count_sessions(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let mut cursor = 0u64;
+        let mut count = 0u64;
+        // SSCAN may return a member twice; each user is counted once.
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let (next, users) = self.session_users_from(cursor).await?;
+            for user_hex in users {
+                if seen.insert(user_hex.clone()) {
+                    let n: u64 = conn
+                        .zcard(self.keys.user_index_hex(&user_hex))
+                        .await
+                        .map_err(map_err)?;
+                    count = count.saturating_add(n);
+                }
+            }
+            if next == 0 {
+                return Ok(count);
             }
             cursor = next;
         }

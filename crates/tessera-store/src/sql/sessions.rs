@@ -24,6 +24,7 @@ pub(crate) const DELETE_DEAD: &str = "DELETE FROM sessions
      WHERE expires_at <= $1
         OR (kind = 'browser' AND last_seen <= $2)
         OR (kind = 'app' AND last_seen <= $3)";
+pub(crate) const COUNT: &str = "SELECT COUNT(*) FROM sessions";
 
 /// Every session of a user (`$1`), oldest first; sessions of one second come in insertion
 /// order, by `order`, the dialect's [`super::Dialect::INSERTION_ORDER`] column.
@@ -146,6 +147,15 @@ macro_rules! impl_session_store {
                     .await
                     .map(|r| r.rows_affected())
                     .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))
+            }
+
+            async fn count_sessions(&self) -> Result<u64, $crate::StoreError> {
+                use $crate::sql::sessions as q;
+                let count: i64 = ::sqlx::query_scalar(q::COUNT)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::sql::on::<Self>(q::TABLE, q::CONFLICT))?;
+                Ok(u64::try_from(count).unwrap_or(0))
             }
         }
     };
