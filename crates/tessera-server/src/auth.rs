@@ -29,6 +29,7 @@ use tessera_core::session::Session;
 
 use crate::error::ApiError;
 use crate::extract::{bearer, session_cookie, single_header};
+use crate::metrics::AuthOutcome;
 use crate::service;
 use crate::state::AppState;
 
@@ -177,21 +178,43 @@ fn is_safe(method: &Method) -> bool {
     )
 }
 
-/// Authenticates the request by bearer header, else by cookie.
+/// A refused credential: the answer, and the reason counted at `/metrics`.
+type Refusal = (AuthOutcome, ApiError);
+
+/// The outcome of a failure that is not the credential's fault (the store).
+fn failed(e: ApiError) -> Refusal {
+    (AuthOutcome::Unavailable, e)
+}
+
+/// Authenticates the request by bearer header, else by cookie, and counts the outcome.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
-    if let Some(token) = bearer(headers)? {
+    let result = identify(state, headers).await;
+    let outcome = match &result {
+        Ok(Credential::Jwt(_)) => AuthOutcome::OkJwt,
+        Ok(Credential::BearerSession { .. }) => AuthOutcome::OkSession,
+        Ok(Credential::Cookie { .. }) => AuthOutcome::OkCookie,
+        Err((outcome, _)) => *outcome,
+    };
+    state.metrics.auth.record(outcome);
+    result.map_err(|(_, e)| e)
+}
+
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Credential, Refusal> {
+    if let Some(token) = bearer(headers).map_err(|e| (AuthOutcome::Malformed, e))? {
         if TokenKind::of(token) == Some(TokenKind::Session) {
-            let (session, _) = check_session(state, token).await?;
+            let (session, _) = session_why(state, token).await?;
             return Ok(Credential::BearerSession { session });
         }
-        return verify_jwt(state, token).await.map(Credential::Jwt);
+        return jwt_why(state, token, &state.access_policy)
+            .await
+            .map(Credential::Jwt);
     }
-    match session_cookie(headers)? {
+    match session_cookie(headers).map_err(|e| (AuthOutcome::Malformed, e))? {
         Some(raw) => {
-            let (session, token) = check_session(state, raw).await?;
+            let (session, token) = session_why(state, raw).await?;
             Ok(Credential::Cookie { session, token })
         }
-        None => Err(ApiError::Unauthenticated),
+        None => Err((AuthOutcome::Missing, ApiError::Unauthenticated)),
     }
 }
 
@@ -238,6 +261,15 @@ async fn verify_jwt_with(
     token: &str,
     policy: &access::AccessPolicy,
 ) -> Result<AccessClaims, ApiError> {
+    jwt_why(state, token, policy).await.map_err(|(_, e)| e)
+}
+
+/// [`verify_jwt_with`], saying why a token was refused.
+async fn jwt_why(
+    state: &AppState,
+    token: &str,
+    policy: &access::AccessPolicy,
+) -> Result<AccessClaims, Refusal> {
     let claims = {
         let ring = state.key_ring();
         // Asked on every call, cached token or not: a key revoked or gone from the ring
@@ -254,7 +286,17 @@ async fn verify_jwt_with(
             .verify_with(token, lookup, policy, state.now());
         verified.map_err(|e| {
             tracing::debug!(reason = %e, "access token refused");
-            ApiError::InvalidToken
+            let outcome = match e {
+                access::AccessError::Expired => AuthOutcome::Expired,
+                // The only unknown key the lookup makes up is a revoked one.
+                access::AccessError::Jose(tessera_core::jose::JoseError::UnknownKey)
+                    if jwt_kid(token).is_some_and(|kid| state.revocations.is_key_revoked(&kid)) =>
+                {
+                    AuthOutcome::Revoked
+                }
+                _ => AuthOutcome::Invalid,
+            };
+            (outcome, ApiError::InvalidToken)
         })?
     };
     let subject = RevocationSubject {
@@ -263,11 +305,17 @@ async fn verify_jwt_with(
         sub: &claims.sub,
         iat: claims.iat,
     };
-    if state.is_revoked(subject, token).await? {
+    if state.is_revoked(subject, token).await.map_err(failed)? {
         tracing::debug!(jti = %claims.jti, "revoked access token refused");
-        return Err(ApiError::InvalidToken);
+        return Err((AuthOutcome::Revoked, ApiError::InvalidToken));
     }
     Ok(claims)
+}
+
+/// The `kid` of a JWS header, read without trusting it (only to name a refusal's reason).
+fn jwt_kid(token: &str) -> Option<String> {
+    let (header, _) = tessera_core::jose::decode_unverified_dangerously(token).ok()?;
+    header.get("kid")?.as_str().map(str::to_owned)
 }
 
 /// Looks up a session token and uses the session ([`service::use_session`]).
@@ -278,9 +326,14 @@ pub async fn check_session(
     state: &AppState,
     raw: &str,
 ) -> Result<(Session, OpaqueToken), ApiError> {
+    session_why(state, raw).await.map_err(|(_, e)| e)
+}
+
+/// [`check_session`], saying why a session token was refused.
+async fn session_why(state: &AppState, raw: &str) -> Result<(Session, OpaqueToken), Refusal> {
     let token = OpaqueToken::parse(TokenKind::Session, raw).map_err(|e| {
         tracing::debug!(reason = %e, "session token refused before lookup");
-        ApiError::InvalidToken
+        (AuthOutcome::Malformed, ApiError::InvalidToken)
     })?;
     // Always asked of the store: a logout on any instance deletes the row before it answers,
     // so the next use anywhere is refused at once (an in-process cache could only be as
@@ -288,9 +341,17 @@ pub async fn check_session(
     let session = state
         .store
         .session_by_token(&token.hash())
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    Ok((service::use_session(state, session).await?, token))
+        .await
+        .map_err(|e| failed(e.into()))?
+        .ok_or((AuthOutcome::UnknownSession, ApiError::InvalidToken))?;
+    match service::try_use_session(state, session)
+        .await
+        .map_err(failed)?
+    {
+        Ok(session) => Ok((session, token)),
+        Err(service::Dead::Expired) => Err((AuthOutcome::Expired, ApiError::InvalidToken)),
+        Err(service::Dead::Revoked) => Err((AuthOutcome::Revoked, ApiError::InvalidToken)),
+    }
 }
 
 /// The CSRF token of a session.

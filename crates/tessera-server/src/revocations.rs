@@ -18,7 +18,7 @@
 //! which is always correct for a subscriber because revocations only accumulate.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_core::jose::decode_unverified_dangerously;
@@ -40,6 +40,10 @@ pub struct RevocationView {
     list: RwLock<RevocationList>,
     has_feed: bool,
     feed_live: AtomicBool,
+    /// When the feed last went down (Unix seconds; set when following starts).
+    feed_down_since: AtomicI64,
+    /// When the feed last delivered anything: a revocation or a (re)connection (0: never).
+    feed_last_event: AtomicI64,
     journal: Mutex<Journal>,
     events: tokio::sync::broadcast::Sender<Numbered>,
     /// Woken when a key revocation arrives, so the key ring is reloaded without waiting.
@@ -159,6 +163,8 @@ impl RevocationView {
             list: RwLock::new(RevocationList::new()),
             has_feed,
             feed_live: AtomicBool::new(false),
+            feed_down_since: AtomicI64::new(0),
+            feed_last_event: AtomicI64::new(0),
             journal: Mutex::new(Journal {
                 epoch: journal_epoch(),
                 last: 0,
@@ -264,6 +270,29 @@ impl RevocationView {
             (true, true) => FeedState::Live,
             (true, false) => FeedState::Down,
         }
+    }
+
+    /// How long, in seconds, memory alone may have missed revocations (`/metrics`' feed
+    /// lag): 0 without a feed (memory is authoritative) or with a live one (every revocation
+    /// is announced as it is written); while the feed is down, the time since it went down
+    /// (or since following started, if it never came up). Meanwhile credentials are checked
+    /// against the store, so this is how stale memory is, not how stale answers are.
+    #[must_use]
+    pub fn feed_lag_secs(&self, now: UnixTime) -> i64 {
+        let since = self.feed_down_since.load(Ordering::Acquire);
+        // 0: not following yet (the server starts following before it serves).
+        if self.feed_state() == FeedState::Down && since != 0 {
+            now.0.saturating_sub(since).max(0)
+        } else {
+            0
+        }
+    }
+
+    /// When the feed last delivered a revocation or a (re)connection, if it ever did.
+    #[must_use]
+    pub fn feed_last_event(&self) -> Option<UnixTime> {
+        let at = self.feed_last_event.load(Ordering::Acquire);
+        (at != 0).then_some(UnixTime(at))
     }
 
     /// Whether memory alone decides (no feed, or a live one).
@@ -393,7 +422,11 @@ impl RevocationView {
         clock: Arc<dyn tessera_core::time::Clock>,
     ) {
         let mut events = feed.follow();
+        self.feed_down_since.store(clock.now().0, Ordering::Release);
         while let Some(event) = events.recv().await {
+            if !matches!(event, FeedEvent::Disconnected) {
+                self.feed_last_event.store(clock.now().0, Ordering::Release);
+            }
             match event {
                 FeedEvent::Connected => {
                     // Live only after the reload: until then something may be missing.
@@ -414,6 +447,7 @@ impl RevocationView {
                 FeedEvent::Revoked(r) => self.insert(&r),
                 FeedEvent::Disconnected => {
                     if self.feed_live.swap(false, Ordering::AcqRel) {
+                        self.feed_down_since.store(clock.now().0, Ordering::Release);
                         tracing::warn!(
                             "revocation feed down: checking credentials against the store"
                         );

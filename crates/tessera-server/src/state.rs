@@ -5,7 +5,7 @@
 //! ring reloaded every second — so any number of instances can serve one store. Argon2 work runs on the blocking pool behind a semaphore so a
 //! burst of logins cannot starve the async runtime.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, error_chain};
+pub use crate::metrics::Metrics;
+use crate::metrics::RequestIds;
 use crate::revocations::{FeedState, RevocationView};
 
 /// Why the server could not start.
@@ -53,40 +55,6 @@ pub const READINESS_TIMEOUT: Duration = Duration::from_millis(800);
 /// The upkeep task sweeps expired records once per this many reload ticks.
 const SWEEP_EVERY_TICKS: u64 = 60;
 
-/// Counters exported at `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Successful logins (cookie or password grant).
-    pub logins_ok: AtomicU64,
-    /// Failed logins.
-    pub logins_failed: AtomicU64,
-    /// Logins refused by the rate limiter.
-    pub logins_throttled: AtomicU64,
-    /// Password verifications run (Argon2id), real or against the dummy hash.
-    pub password_checks: AtomicU64,
-    /// Access tokens issued.
-    pub access_tokens_issued: AtomicU64,
-    /// Refresh rotations.
-    pub refresh_rotations: AtomicU64,
-    /// Grace-window replays of a rotated refresh token (one per rotation at most).
-    pub refresh_grace_replays: AtomicU64,
-    /// Refresh-token reuse detections.
-    pub refresh_reuse_detected: AtomicU64,
-    /// Revocations recorded by this instance.
-    pub revocations_recorded: AtomicU64,
-    /// Password hashes refused because the hashing queue was full.
-    pub hashing_refused: AtomicU64,
-    /// Registrations refused by the rate limiter.
-    pub registrations_throttled: AtomicU64,
-}
-
-impl Metrics {
-    /// Adds one to a counter.
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Everything a request handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -112,6 +80,8 @@ pub struct Inner {
     pub(crate) access_cache: VerifiedCache,
     /// Counters.
     pub(crate) metrics: Metrics,
+    /// Makes the id of each request that brings no acceptable one.
+    pub(crate) request_ids: RequestIds,
     keys: RwLock<Arc<KeyRing>>,
     /// Seals and opens the signing keys in the store.
     kek: Kek,
@@ -202,6 +172,7 @@ impl AppState {
             revocations: Arc::new(RevocationView::new(has_feed)),
             access_cache,
             metrics: Metrics::default(),
+            request_ids: RequestIds::default(),
             keys: RwLock::new(Arc::new(KeyRing::from_records(&[])?)),
             hashing: Semaphore::new(permits),
             hashing_queued: AtomicUsize::new(0),
@@ -589,7 +560,8 @@ impl AppState {
         }
     }
 
-    /// Deletes what has expired: rarer, as it writes.
+    /// Deletes what has expired: rarer, as it writes. Then counts the sessions left, for
+    /// `/metrics` (a count over the whole store, so only on this slow beat).
     async fn sweep(&self) {
         let now = self.now();
         let swept = async {
@@ -604,6 +576,10 @@ impl AppState {
         };
         if let Err(e) = swept.await {
             tracing::warn!(error = %error_chain(&e), "sweeping expired records failed");
+        }
+        match self.store.count_sessions().await {
+            Ok(count) => self.metrics.sessions_counted(count, self.now()),
+            Err(e) => tracing::warn!(error = %error_chain(&e), "counting sessions failed"),
         }
     }
 }

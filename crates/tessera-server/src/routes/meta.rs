@@ -1,7 +1,5 @@
 //! Discovery, the JWKS, and the operations endpoints.
 
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -189,11 +187,12 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics.
 ///
-/// Counters `tessera_logins_total{result}`, `tessera_password_checks_total`,
-/// `tessera_access_tokens_issued_total`, `tessera_refresh_rotations_total`,
-/// `tessera_refresh_grace_replays_total`, `tessera_password_hashing_refused_total`,
-/// `tessera_registrations_throttled_total`, `tessera_refresh_reuse_detected_total`,
-/// `tessera_revocations_recorded_total`, and the gauge `tessera_revocation_list_entries`.
+/// Requests by method, route template and status (`tessera_http_requests_total`) and their
+/// latency (`tessera_http_request_duration_seconds`), authentication outcomes
+/// (`tessera_authentications_total{reason}`), logins by result, the flows' counters, the
+/// sessions in the store (`tessera_sessions_active`, counted once a minute), the revocation
+/// list's size and the revocation feed's state and lag. The README lists each with its
+/// meaning.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -205,56 +204,11 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     )
 )]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    let m = &state.metrics;
-    let counters = [
-        ("tessera_logins_total{result=\"ok\"}", &m.logins_ok),
-        ("tessera_logins_total{result=\"failed\"}", &m.logins_failed),
-        (
-            "tessera_logins_total{result=\"throttled\"}",
-            &m.logins_throttled,
-        ),
-        ("tessera_password_checks_total", &m.password_checks),
-        (
-            "tessera_access_tokens_issued_total",
-            &m.access_tokens_issued,
-        ),
-        ("tessera_refresh_rotations_total", &m.refresh_rotations),
-        (
-            "tessera_refresh_grace_replays_total",
-            &m.refresh_grace_replays,
-        ),
-        ("tessera_password_hashing_refused_total", &m.hashing_refused),
-        (
-            "tessera_registrations_throttled_total",
-            &m.registrations_throttled,
-        ),
-        (
-            "tessera_refresh_reuse_detected_total",
-            &m.refresh_reuse_detected,
-        ),
-        (
-            "tessera_revocations_recorded_total",
-            &m.revocations_recorded,
-        ),
-    ];
-    // Each family's TYPE line is derived from the list, once, before its first sample (the
-    // exposition format wants it there), so adding a counter is one line above.
-    let mut out = String::new();
-    let mut typed: Vec<&str> = Vec::new();
-    for (name, c) in counters {
-        let family = name.split_once('{').map_or(name, |(family, _)| family);
-        if !typed.contains(&family) {
-            typed.push(family);
-            out.push_str(&format!("# TYPE {family} counter\n"));
-        }
-        out.push_str(&format!("{name} {}\n", c.load(Ordering::Relaxed)));
-    }
-    out.push_str("# TYPE tessera_revocation_list_entries gauge\n");
-    out.push_str(&format!(
-        "tessera_revocation_list_entries {}\n",
-        state.revocations.len()
-    ));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(&state),
+    )
+        .into_response()
 }
 
 /// This document.

@@ -24,9 +24,10 @@ pub use grants::{
     token,
 };
 pub use revocation::{revoke_access, revoke_token};
+pub use sessions::Dead;
 pub use sessions::{
     active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
-    start_browser_session, use_session,
+    start_browser_session, try_use_session, use_session,
 };
 
 use crate::error::ApiError;

@@ -74,16 +74,33 @@ pub(super) async fn confirm_epoch(
     Err(ApiError::InvalidCredentials)
 }
 
+/// Why a stored session is not alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dead {
+    /// Past its idle or absolute limit.
+    Expired,
+    /// Its `sid` is revoked.
+    Revoked,
+}
+
 /// The liveness rule, the one place it is written: a stored session is alive while it is
 /// within its idle and absolute limits and its `sid` has not been revoked.
-async fn is_live(state: &AppState, session: &Session) -> Result<bool, ApiError> {
+async fn liveness(state: &AppState, session: &Session) -> Result<Result<(), Dead>, ApiError> {
     if let Err(e) = session.check(state.now(), &state.config.sessions) {
         tracing::debug!(sid = %session.id, reason = %e, "session refused");
-        return Ok(false);
+        return Ok(Err(Dead::Expired));
     }
-    Ok(!state
+    if state
         .is_session_revoked(&session.id, &session.user_id)
-        .await?)
+        .await?
+    {
+        return Ok(Err(Dead::Revoked));
+    }
+    Ok(Ok(()))
+}
+
+async fn is_live(state: &AppState, session: &Session) -> Result<bool, ApiError> {
+    Ok(liveness(state, session).await?.is_ok())
 }
 
 /// Uses a stored session — authenticating with it, or refreshing a token derived from it:
@@ -91,16 +108,29 @@ async fn is_live(state: &AppState, session: &Session) -> Result<bool, ApiError> 
 ///
 /// # Errors
 /// `InvalidToken` if it is not alive, or a store failure.
-pub async fn use_session(state: &AppState, mut session: Session) -> Result<Session, ApiError> {
-    if !is_live(state, &session).await? {
-        return Err(ApiError::InvalidToken);
+pub async fn use_session(state: &AppState, session: Session) -> Result<Session, ApiError> {
+    try_use_session(state, session)
+        .await?
+        .map_err(|_| ApiError::InvalidToken)
+}
+
+/// [`use_session`], saying why a session that is not alive was refused.
+///
+/// # Errors
+/// A store failure.
+pub async fn try_use_session(
+    state: &AppState,
+    mut session: Session,
+) -> Result<Result<Session, Dead>, ApiError> {
+    if let Err(dead) = liveness(state, &session).await? {
+        return Ok(Err(dead));
     }
     let now = state.now();
     if session.needs_touch(now, &state.config.sessions) {
         state.store.touch_session(&session.id, now).await?;
         session.last_seen = now;
     }
-    Ok(session)
+    Ok(Ok(session))
 }
 
 /// The user's live sessions, oldest first.

@@ -219,11 +219,8 @@ async fn metrics_is_prometheus_text_with_login_counters() {
         text.contains("tessera_access_tokens_issued_total 1"),
         "{text}"
     );
-    // Every sample line is `name value`.
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (_, value) = line.rsplit_once(' ').unwrap();
-        value.parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
-    }
+    // The whole exposition reads back under the format's rules.
+    crate::prometheus::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
 }
 
 #[tokio::test]
