@@ -13,6 +13,24 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on standard error as text, or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable text (coloured at a terminal).
+    Text,
+    /// One JSON object per line, with the request's span (its `request_id`) on each.
+    Json,
 }
 
 /// Subcommands.
@@ -53,6 +71,24 @@ pub enum Command {
     /// Measure Tessera in this process: instances on each reachable store, driven over
     /// loopback HTTP; writes a Markdown report and SVG charts.
     Bench(BenchArgs),
+    /// Configuration files.
+    Config {
+        /// What to do with a config file.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `tessera config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a `--config` file without starting anything: every key known, every value
+    /// one its flag takes, the KEK file readable, the store URLs well-formed. Exit status 0
+    /// with a summary when valid, 1 with every problem found otherwise.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
 }
 
 /// `tessera bench`.
@@ -169,6 +205,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub audiences: Vec<String>,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish (seconds) before
+    /// the server exits anyway.
+    #[arg(long, env = "TESSERA_DRAIN_TIMEOUT", default_value_t = 20, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub drain_timeout: u64,
     /// The signing-key schedule.
     #[command(flatten)]
     pub schedule: ScheduleArgs,

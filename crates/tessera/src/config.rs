@@ -1,7 +1,7 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
-//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`), except that the
-//! repeatable `--trusted-proxy` and `--audience` are the lists `trusted_proxies` and
-//! `audiences`.
+//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`, `log_format`,
+//! `drain_timeout`), except that the repeatable `--trusted-proxy` and `--audience` are the
+//! lists `trusted_proxies` and `audiences`. `tessera config check FILE` validates one.
 //!
 //! The file's values become the flags' defaults, so precedence is: command-line flag, then
 //! `TESSERA_*` environment variable, then the file, then the built-in default. The file is found
@@ -26,6 +26,8 @@ const KEYS: &[&str] = &[
     "kek_file",
     "key_rotation",
     "audiences",
+    "log_format",
+    "drain_timeout",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.
@@ -43,46 +45,63 @@ fn config_path(args: &[OsString]) -> Option<PathBuf> {
     std::env::var_os("TESSERA_CONFIG").map(PathBuf::from)
 }
 
+/// `(flag id, value)` pairs read from a config file; lists are comma-separated values.
+pub type Settings = Vec<(&'static str, String)>;
+
 /// Reads a config file into `(flag id, value)` pairs; lists become comma-separated values.
 ///
 /// # Errors
 /// If the file cannot be read, is not TOML, or holds an unknown key or a nested table.
-pub fn read(path: &std::path::Path) -> anyhow::Result<Vec<(&'static str, String)>> {
+pub fn read(path: &std::path::Path) -> anyhow::Result<Settings> {
+    let (pairs, problems) = read_all(path)?;
+    if !problems.is_empty() {
+        bail!("{}: {}", path.display(), problems.join("; "));
+    }
+    Ok(pairs)
+}
+
+/// Reads a config file into `(flag id, value)` pairs and the problems of the keys it could
+/// not take (unknown keys, values of the wrong type), every one of them.
+///
+/// # Errors
+/// If the file cannot be read or is not TOML.
+pub fn read_all(path: &std::path::Path) -> anyhow::Result<(Settings, Vec<String>)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let table: toml::Table = text
         .parse()
         .with_context(|| format!("parsing {}", path.display()))?;
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     for (key, value) in table {
         let Some(id) = KEYS.iter().find(|k| **k == key) else {
-            bail!(
-                "{}: unknown key {key:?} (known: {})",
-                path.display(),
-                KEYS.join(", ")
-            );
+            problems.push(format!("unknown key {key:?} (known: {})", KEYS.join(", ")));
+            continue;
         };
         let text = match value {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Array(items) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .with_context(|| format!("{key}: list items must be strings"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?
-                .join(","),
-            other => bail!(
-                "{}: {key} must be a string, integer or list, not {}",
-                path.display(),
-                other.type_str()
-            ),
+            toml::Value::Array(items) => {
+                let strings: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+                match strings {
+                    Some(strings) => strings.join(","),
+                    None => {
+                        problems.push(format!("{key}: list items must be strings"));
+                        continue;
+                    }
+                }
+            }
+            other => {
+                problems.push(format!(
+                    "{key} must be a string, integer or list, not {}",
+                    other.type_str()
+                ));
+                continue;
+            }
         };
         out.push((*id, text));
     }
-    Ok(out)
+    Ok((out, problems))
 }
 
 /// Sets `defaults` on every (sub)command that has the flag.

@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod clients;
 mod config;
+mod config_check;
 mod jws;
 mod loadgen;
 mod serve;
@@ -27,16 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal: in CI logs, files and journald the escape
-        // codes are noise.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging(cli.log_format);
     match cli.command {
         cli::Command::Serve(args) => report(serve::run(args)),
         cli::Command::Jws {
@@ -49,6 +41,31 @@ fn main() -> ExitCode {
         cli::Command::Keys { command } => report(admin::keys(command)),
         cli::Command::Clients { command } => report(clients::run(command)),
         cli::Command::Bench(args) => report(bench::run(args)),
+        cli::Command::Config {
+            command: cli::ConfigCommand::Check { file },
+        } => config_check::run(&file),
+    }
+}
+
+/// Log lines to standard error, filtered by `TESSERA_LOG` (default `info`), as text or JSON.
+/// In JSON each line carries its spans' fields — a request's `request_id`, method and route —
+/// at the top level of `span`.
+fn init_logging(format: cli::LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour only for a person at a terminal: in CI logs, files and journald the escape
+        // codes are noise.
+        cli::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        cli::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 
