@@ -201,7 +201,7 @@ fn http(out: &mut Exposition, m: &Metrics) {
             out.sample(
                 name,
                 &[
-                    ("method", s.method),
+                    ("method", &s.method),
                     ("route", s.route),
                     ("status", &status),
                 ],
@@ -217,7 +217,7 @@ fn http(out: &mut Exposition, m: &Metrics) {
     );
     let bucket = format!("{name}_bucket");
     for s in &series {
-        let labels = [("method", s.method), ("route", s.route)];
+        let labels = [("method", s.method.as_str()), ("route", s.route)];
         for (bound, count) in LATENCY_BUCKETS
             .iter()
             .map(ToString::to_string)

@@ -39,7 +39,7 @@ const FIRST_STATUS: u16 = 100;
 /// The counts of one route.
 #[derive(Debug)]
 struct Series {
-    method: &'static str,
+    method: String,
     route: &'static str,
     /// Responses by status code, indexed by `status - 100`.
     statuses: Box<[AtomicU64]>,
@@ -51,7 +51,7 @@ struct Series {
 }
 
 impl Series {
-    fn new(method: &'static str, route: &'static str) -> Self {
+    fn new(method: String, route: &'static str) -> Self {
         Self {
             method,
             route,
@@ -65,8 +65,8 @@ impl Series {
 /// What one series holds, read for the exposition.
 #[derive(Debug)]
 pub struct SeriesSnapshot {
-    /// `GET`, `POST`, `DELETE`, or `other` for the unmatched series.
-    pub method: &'static str,
+    /// The route's method (`GET`, `POST`, …), or `other` for the unmatched series.
+    pub method: String,
     /// The route template (`/v1/sessions/{id}`) or [`UNMATCHED_ROUTE`].
     pub route: &'static str,
     /// `(status, count)` for every status seen, ascending.
@@ -80,8 +80,8 @@ pub struct SeriesSnapshot {
 /// Per-route request counters and latency histograms.
 #[derive(Debug)]
 pub struct HttpMetrics {
-    /// Route template → its series index per [`Verb`] (`GET`, `POST`, `DELETE`).
-    index: HashMap<&'static str, [Option<usize>; 3]>,
+    /// Route template → its methods and their series' index.
+    index: HashMap<&'static str, Vec<(Method, usize)>>,
     /// One per route of the table, then the unmatched one (last).
     series: Box<[Series]>,
 }
@@ -92,38 +92,21 @@ impl Default for HttpMetrics {
     }
 }
 
-fn verb_slot(verb: Verb) -> usize {
-    match verb {
-        Verb::Get => 0,
-        Verb::Post => 1,
-        Verb::Delete => 2,
-    }
-}
-
-fn verb_name(verb: Verb) -> &'static str {
-    match verb {
-        Verb::Get => "GET",
-        Verb::Post => "POST",
-        Verb::Delete => "DELETE",
-    }
-}
-
 impl HttpMetrics {
     /// Slots for every `(verb, route template)` of `routes`, and one for the unmatched.
     #[must_use]
     pub fn new(routes: &[(Verb, &'static str)]) -> Self {
-        let mut index: HashMap<&'static str, [Option<usize>; 3]> = HashMap::new();
+        let mut index: HashMap<&'static str, Vec<(Method, usize)>> = HashMap::new();
         let mut series = Vec::with_capacity(routes.len() + 1);
         for &(verb, route) in routes {
+            let method = verb.method();
             let slots = index.entry(route).or_default();
-            if let Some(slot) = slots.get_mut(verb_slot(verb)) {
-                if slot.is_none() {
-                    *slot = Some(series.len());
-                    series.push(Series::new(verb_name(verb), route));
-                }
+            if !slots.iter().any(|(m, _)| *m == method) {
+                series.push(Series::new(method.as_str().to_owned(), route));
+                slots.push((method, series.len() - 1));
             }
         }
-        series.push(Series::new("other", UNMATCHED_ROUTE));
+        series.push(Series::new("other".to_owned(), UNMATCHED_ROUTE));
         Self {
             index,
             series: series.into_boxed_slice(),
@@ -133,16 +116,15 @@ impl HttpMetrics {
     /// The series of a request: its matched route template and method (`HEAD` counts as the
     /// `GET` it is served by), or the unmatched one.
     fn slot(&self, method: &Method, route: Option<&str>) -> usize {
-        let verb = match *method {
-            Method::GET | Method::HEAD => Some(Verb::Get),
-            Method::POST => Some(Verb::Post),
-            Method::DELETE => Some(Verb::Delete),
-            _ => None,
+        let method = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
         };
-        let found = route
-            .zip(verb)
-            .and_then(|(route, verb)| self.index.get(route)?.get(verb_slot(verb)).copied()?);
-        found.unwrap_or(self.series.len().saturating_sub(1))
+        route
+            .and_then(|route| self.index.get(route))
+            .and_then(|slots| slots.iter().find(|(m, _)| m == method))
+            .map_or(self.series.len().saturating_sub(1), |&(_, slot)| slot)
     }
 
     /// The route label of a series.
@@ -199,7 +181,7 @@ impl HttpMetrics {
             #[allow(clippy::cast_precision_loss)] // microseconds to seconds, for display
             let sum_secs = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
             out.push(SeriesSnapshot {
-                method: s.method,
+                method: s.method.clone(),
                 route: s.route,
                 statuses,
                 cumulative,
