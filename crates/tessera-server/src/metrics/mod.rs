@@ -1,9 +1,9 @@
 //! What `/metrics` exports: counters kept by the flows, per-route request counts and latency
-//! histograms kept by the [`observe`] middleware, authentication outcomes kept by the
+//! histograms kept by the `observe` middleware, authentication outcomes kept by the
 //! [`Authenticated`](crate::auth::Authenticated) extractor, and gauges read when scraped.
 //!
 //! Design decision: hand-written atomics and a hand-written text exposition (format 0.0.4,
-//! [`exposition`]) rather than a metrics crate. Every series is known when the server starts —
+//! `exposition`) rather than a metrics crate. Every series is known when the server starts —
 //! the routes come from the route table, statuses are three digits, outcomes are an enum — so
 //! each one is a fixed slot found without a lock or an allocation: a request costs a map
 //! lookup of its route template and four relaxed atomic additions. Nothing a client sends
