@@ -6,7 +6,8 @@
 //! response; then the process exits 0. Requests still running after `--drain-timeout`
 //! seconds (a client sending its body very slowly, a store that stopped answering) are cut
 //! and the process exits 0 anyway, with a warning: an orchestrator's own kill deadline
-//! (Kubernetes: 30 s) should be longer than the drain timeout (default 20 s).
+//! (Kubernetes: 30 s) should be longer than the drain timeout (default 20 s). A second
+//! signal ends the drain at once.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -65,11 +66,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         closer.close_streams();
         stopping.send_replace(true);
     });
+    // The drain ends at the timeout, or at once on a second signal (an operator's second
+    // Ctrl-C).
     let deadline = async move {
-        if stopped.wait_for(|s| *s).await.is_ok() {
-            tokio::time::sleep(drain).await;
-        } else {
+        if stopped.wait_for(|s| *s).await.is_err() {
             std::future::pending::<()>().await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(drain) => "the drain timeout passed",
+            () = signal() => "a second signal came",
         }
     };
     tokio::select! {
@@ -77,9 +82,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             served.context("serving")?;
             tracing::info!("drained: every request in flight was answered");
         }
-        () = deadline => tracing::warn!(
+        why = deadline => tracing::warn!(
             drain_timeout_secs = drain.as_secs(),
-            "requests still in flight after the drain timeout: exiting without them"
+            "requests still in flight when {why}: exiting without them"
         ),
     }
     maintenance.abort();

@@ -203,7 +203,41 @@ fn a_request_that_never_finishes_is_cut_at_the_drain_timeout() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "exited {took:?} after SIGTERM"
     );
-    assert!(server.log().contains("drain timeout"), "{}", server.log());
+    assert!(
+        server.log().contains("the drain timeout passed"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_second_signal_ends_the_drain_at_once() {
+    let mut server = Server::start(|cmd, addr| {
+        cmd.arg("--listen").arg(addr.to_string()).args([
+            "--store",
+            "memory:",
+            "--drain-timeout",
+            "300",
+        ]);
+    });
+    let (head, body) = login_request(server.addr, "nobody");
+    let mut stuck = start_request(server.addr, &head);
+    stuck.write_all(&body.as_bytes()[..3]).unwrap();
+    server.signal("INT");
+    // Still draining: the stuck request holds it open.
+    assert!(server.wait_exit(Duration::from_millis(500)).is_none());
+    let second = Instant::now();
+    server.signal("INT");
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("a second Ctrl-C did not end the drain:\n{}", server.log()));
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    assert!(second.elapsed() < Duration::from_secs(3));
+    assert!(
+        server.log().contains("a second signal came"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
