@@ -330,3 +330,58 @@ fn json_logs_carry_the_request_id_on_every_line_of_a_request_and_no_secret() {
         assert!(!log.contains(secret), "a secret reached the log:\n{log}");
     }
 }
+
+/// The value of the unlabelled sample `name` in a `/metrics` body.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn the_feed_metrics_follow_a_live_feed_over_postgres() {
+    let Some(deployment) = common::Deployment::new(false) else {
+        return;
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .floor();
+    let servers = deployment.start(2, &[]);
+    let (a, b) = (&servers[0], &servers[1]);
+    common::register(a, "alice", PASSWORD);
+    let (_, refresh) = common::password_grant(a, "alice", PASSWORD);
+    // The app's logout on A reaches B's memory through the feed.
+    let r = a.post_form("/oauth/revoke", &[("token", &refresh)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = b.get("/metrics", &[]).body;
+        if sample(&m, "tessera_revocation_list_entries").is_some_and(|n| n >= 1.0) {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never heard of the revocation:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        sample(&metrics, "tessera_revocation_feed_up"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "tessera_revocation_feed_lag_seconds"),
+        Some(0.0),
+        "{metrics}"
+    );
+    let last = sample(
+        &metrics,
+        "tessera_revocation_feed_last_event_timestamp_seconds",
+    )
+    .unwrap();
+    assert!(last >= started, "last event {last}, test started {started}");
+}
