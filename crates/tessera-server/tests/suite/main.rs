@@ -8,6 +8,7 @@
 )]
 mod access_cache;
 mod admin_clients;
+mod admin_users;
 mod attacks;
 mod bad_input;
 mod clients_oauth;
