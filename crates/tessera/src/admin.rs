@@ -101,18 +101,19 @@ async fn list(args: &StoreArgs, schedule: &ScheduleArgs) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
     let mut config = state.config().clone();
     config.key_rotation_secs = schedule.key_rotation;
-    let schedule = config.key_schedule();
-    let records = state.store().keys().await?;
-    for k in &records {
+    let keys = service::signing_keys(&state, &config.key_schedule())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for k in &keys {
         println!(
             "{}",
             serde_json::json!({
                 "kid": k.kid,
-                "alg": k.alg.as_str(),
-                "status": k.status.as_str(),
+                "alg": k.alg,
+                "status": k.status,
                 "created_at": k.created_at,
                 "status_since": k.status_since,
-                "next_change_at": schedule.next_change(k, &records),
+                "next_change_at": k.next_change_at,
             })
         );
     }

@@ -2,8 +2,11 @@
 //! revoke signing keys — for the admin API and the CLI alike, each action audited.
 
 use tessera_core::audit::EventKind;
-use tessera_core::keys::lifecycle::{self, KeyRevocation, LifecycleError, Rotation, Upkeep};
+use tessera_core::keys::lifecycle::{
+    self, KeyRevocation, LifecycleError, Rotation, Schedule, Upkeep,
+};
 use tessera_core::session::Session;
+use tessera_core::time::UnixTime;
 use tessera_store::User;
 
 use super::audit::{Actor, record, record_admin_action};
@@ -205,6 +208,46 @@ pub async fn revoke_key(
     };
     record_admin_action(state, actor, EventKind::KeyRevoked, None, &what).await;
     Ok(plan.outcome)
+}
+
+/// A signing key as administrators see it: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySummary {
+    /// The key id.
+    pub kid: String,
+    /// The JWS algorithm (`EdDSA`, `ES256`, …).
+    pub alg: &'static str,
+    /// `next`, `current`, `retiring`, `retired` or `revoked`.
+    pub status: &'static str,
+    /// When the key was made.
+    pub created_at: UnixTime,
+    /// When it entered its status.
+    pub status_since: UnixTime,
+    /// When `schedule` next changes its status (`None` for retired and revoked keys).
+    pub next_change_at: Option<UnixTime>,
+}
+
+/// Every signing key, any status, with when `schedule` next changes it: what `tessera keys
+/// list` prints and the admin page shows.
+///
+/// # Errors
+/// A store failure.
+pub async fn signing_keys(
+    state: &AppState,
+    schedule: &Schedule,
+) -> Result<Vec<KeySummary>, ApiError> {
+    let records = state.store.keys().await?;
+    Ok(records
+        .iter()
+        .map(|k| KeySummary {
+            kid: k.kid.clone(),
+            alg: k.alg.as_str(),
+            status: k.status.as_str(),
+            created_at: k.created_at,
+            status_since: k.status_since,
+            next_change_at: schedule.next_change(k, &records),
+        })
+        .collect())
 }
 
 async fn reload_keys(state: &AppState) {

@@ -19,8 +19,8 @@ mod sessions;
 pub use accounts::{change_password, device_cookie, login, register, user};
 pub(crate) use admin::record_scheduled;
 pub use admin::{
-    MAX_USER_PAGE, disable_user, end_session, find_users, revoke_key, revoke_user_credentials,
-    rotate_keys, user_sessions,
+    KeySummary, MAX_USER_PAGE, disable_user, end_session, find_users, revoke_key,
+    revoke_user_credentials, rotate_keys, signing_keys, user_sessions,
 };
 pub(crate) use audit::prune as prune_audit;
 pub use audit::{Actor, audit_events};
