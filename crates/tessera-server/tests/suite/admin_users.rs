@@ -357,6 +357,15 @@ async fn key_rotation_is_the_cli_step() {
             .iter()
             .any(|k| k["kid"] == next.as_str())
     );
+    // What the admin page and `keys list` show: the statuses, and never a secret.
+    let keys = service::signing_keys(&s.state, &s.state.config().key_schedule())
+        .await
+        .unwrap();
+    let statuses: Vec<_> = keys.iter().map(|k| (k.kid.as_str(), k.status)).collect();
+    assert_eq!(statuses.len(), 2);
+    assert!(statuses.contains(&(next.as_str(), "next")), "{statuses:?}");
+    assert!(statuses.iter().any(|(_, st)| *st == "current"));
+    assert!(keys.iter().all(|k| k.next_change_at.is_some()));
     let early = s
         .send(Req::post("/v1/admin/keys/rotate").bearer(&root))
         .await;
