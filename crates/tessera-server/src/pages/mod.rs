@@ -212,9 +212,11 @@ fn form_failure(e: ApiError, render: impl FnOnce(&str) -> Markup) -> Response {
     replace_body(e, |_| render(&message))
 }
 
-/// `unknown user or wrong password` → `Unknown user or wrong password.`
+/// `unknown user or wrong password` → `Unknown user or wrong password.`; field names read as
+/// words (`current_password is wrong` → `Current password is wrong.`).
 fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
+    let words = text.replace('_', " ");
+    let mut chars = words.chars();
     let mut s: String = chars
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
