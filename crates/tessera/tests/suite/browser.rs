@@ -4,12 +4,11 @@
 //! accessibility check of every page. With `TESSERA_SCREENSHOTS=DIR` the walk-through also
 //! saves a screenshot of each page (how `docs/screenshots/` is made).
 
-use fantoccini::Locator;
-
 use crate::browser_support::{
     Browser, Driver, axe_source, axe_violations, dom_problems, serve_foreign_page,
 };
 use crate::common::{PASSWORD, Server};
+use crate::webdriver::Locator;
 
 /// The second device: another browser and system, so the sessions page can tell them apart.
 const SECOND_DEVICE: &str =
@@ -28,39 +27,30 @@ fn sign_out_button_of(device: &str) -> String {
     format!("//tr[th[contains(., '{device}')]]//button")
 }
 
-#[tokio::test]
-async fn a_second_device_is_listed_then_signed_out_from_the_first() {
+#[test]
+fn a_second_device_is_listed_then_signed_out_from_the_first() {
     let Some(driver) = Driver::start() else {
         return;
     };
     let server = serve();
-    let laptop = Browser::open(&driver, server.addr, None).await;
-    laptop.goto("/register").await;
-    laptop.fill("username", "alice").await;
-    laptop.fill("password", PASSWORD).await;
-    laptop
-        .click_and_wait(Locator::Css("main button[type=submit]"))
-        .await;
-    assert_eq!(laptop.path().await, "/account");
-    assert!(laptop.text().await.contains("alice"));
+    let laptop = Browser::open(&driver, server.addr, None);
+    laptop.goto("/register");
+    laptop.fill("username", "alice");
+    laptop.fill("password", PASSWORD);
+    laptop.click_and_wait(Locator::Css("main button[type=submit]"));
+    assert_eq!(laptop.path(), "/account");
+    assert!(laptop.text().contains("alice"));
 
     // The second device is sent to sign in, then back to the page it asked for.
-    let phone = Browser::open(&driver, server.addr, Some(SECOND_DEVICE)).await;
-    phone.goto("/account/sessions").await;
-    assert_eq!(phone.path().await, "/login?return_to=%2Faccount%2Fsessions");
-    phone
-        .sign_in("/login?return_to=%2Faccount%2Fsessions", "alice", PASSWORD)
-        .await;
-    assert_eq!(phone.path().await, "/account/sessions");
-    assert!(
-        phone
-            .text()
-            .await
-            .contains("Firefox on Windows (this device)")
-    );
+    let phone = Browser::open(&driver, server.addr, Some(SECOND_DEVICE));
+    phone.goto("/account/sessions");
+    assert_eq!(phone.path(), "/login?return_to=%2Faccount%2Fsessions");
+    phone.sign_in("/login?return_to=%2Faccount%2Fsessions", "alice", PASSWORD);
+    assert_eq!(phone.path(), "/account/sessions");
+    assert!(phone.text().contains("Firefox on Windows (this device)"));
 
-    laptop.goto("/account/sessions").await;
-    let listed = laptop.text().await;
+    laptop.goto("/account/sessions");
+    let listed = laptop.text();
     assert!(
         listed.contains("Chrome (headless) on Linux (this device)"),
         "{listed}"
@@ -68,37 +58,27 @@ async fn a_second_device_is_listed_then_signed_out_from_the_first() {
     assert!(listed.contains("Firefox on Windows"), "{listed}");
     assert!(!listed.contains("Firefox on Windows (this device)"));
     assert_eq!(listed.matches("this device").count(), 1);
-    laptop.screenshot("sessions-two-devices").await;
+    laptop.screenshot("sessions-two-devices");
 
     // Scripts cannot read the session cookie (HttpOnly).
-    let cookies = laptop
-        .client
-        .execute("return document.cookie;", vec![])
-        .await
-        .unwrap();
+    let cookies = laptop.client.execute("return document.cookie;");
     assert!(
         !cookies.as_str().unwrap_or_default().contains("tessera"),
         "{cookies}"
     );
 
-    laptop
-        .click_and_wait(Locator::XPath(&sign_out_button_of("Firefox on Windows")))
-        .await;
-    assert!(laptop.text().await.contains("That session is signed out."));
-    assert!(!laptop.text().await.contains("Firefox on Windows"));
+    laptop.click_and_wait(Locator::XPath(&sign_out_button_of("Firefox on Windows")));
+    assert!(laptop.text().contains("That session is signed out."));
+    assert!(!laptop.text().contains("Firefox on Windows"));
     // The phone's next click sends it to sign in.
-    phone.click_and_wait(Locator::LinkText("Account")).await;
-    assert_eq!(phone.path().await, "/login");
+    phone.click_and_wait(Locator::LinkText("Account"));
+    assert_eq!(phone.path(), "/login");
 
     // Signing out from the header ends the laptop's session too.
-    laptop
-        .click_and_wait(Locator::Css("form.signout button"))
-        .await;
-    assert_eq!(laptop.path().await, "/login?notice=signed-out");
-    laptop.goto("/account").await;
-    assert_eq!(laptop.path().await, "/login");
-    laptop.close().await;
-    phone.close().await;
+    laptop.click_and_wait(Locator::Css("form.signout button"));
+    assert_eq!(laptop.path(), "/login?notice=signed-out");
+    laptop.goto("/account");
+    assert_eq!(laptop.path(), "/login");
 }
 
 /// The foreign page: three forms aimed at Tessera, each with the fields its real form has
@@ -118,8 +98,8 @@ fn foreign_forms(tessera: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn forms_posted_from_another_origin_are_refused() {
+#[test]
+fn forms_posted_from_another_origin_are_refused() {
     let Some(driver) = Driver::start() else {
         return;
     };
@@ -132,11 +112,11 @@ async fn forms_posted_from_another_origin_are_refused() {
         );
         assert_eq!(r.status, 201, "{}", r.body);
     }
-    let victim = Browser::open(&driver, server.addr, None).await;
-    victim.sign_in("/login", "alice", PASSWORD).await;
+    let victim = Browser::open(&driver, server.addr, None);
+    victim.sign_in("/login", "alice", PASSWORD);
     // A second session of alice's, which "sign out other sessions" would end.
-    let other = Browser::open(&driver, server.addr, Some(SECOND_DEVICE)).await;
-    other.sign_in("/login", "alice", PASSWORD).await;
+    let other = Browser::open(&driver, server.addr, Some(SECOND_DEVICE));
+    other.sign_in("/login", "alice", PASSWORD);
 
     let foreign = serve_foreign_page(foreign_forms(&tessera));
     // `localhost` is another site; `127.0.0.1` on another port is the same site but another
@@ -146,9 +126,9 @@ async fn forms_posted_from_another_origin_are_refused() {
         format!("http://127.0.0.1:{}", foreign.port()),
     ] {
         for button in ["login", "others", "password"] {
-            victim.goto(&format!("{origin}/")).await;
-            victim.click_and_wait(Locator::Id(button)).await;
-            let shown = victim.text().await;
+            victim.goto(&format!("{origin}/"));
+            victim.click_and_wait(Locator::Id(button));
+            let shown = victim.text();
             assert!(
                 shown.contains("This form could not be accepted"),
                 "{origin} {button}: {shown}"
@@ -156,76 +136,66 @@ async fn forms_posted_from_another_origin_are_refused() {
         }
     }
     // Nothing changed: alice is still signed in on both devices, with the same password.
-    victim.goto("/account/sessions").await;
-    let listed = victim.text().await;
+    victim.goto("/account/sessions");
+    let listed = victim.text();
     assert!(listed.contains("Firefox on Windows"), "{listed}");
     assert!(listed.contains("alice") && !listed.contains("mallory"));
-    other.goto("/account").await;
-    assert_eq!(other.path().await, "/account");
+    other.goto("/account");
+    assert_eq!(other.path(), "/account");
     let r = server.post_json(
         "/v1/sessions",
         &serde_json::json!({ "username": "alice", "password": PASSWORD }),
     );
     assert_eq!(r.status, 201, "the password is unchanged");
-    victim.close().await;
-    other.close().await;
 }
 
 /// Every page: the DOM checks, axe-core's WCAG 2 A/AA rules with no serious or critical
 /// violation, and (with `TESSERA_SCREENSHOTS`) a screenshot.
-#[tokio::test]
-async fn every_page_passes_the_accessibility_checks() {
+#[test]
+fn every_page_passes_the_accessibility_checks() {
     let Some(driver) = Driver::start() else {
         return;
     };
     let axe = axe_source();
     let server = serve();
-    let b = Browser::open(&driver, server.addr, None).await;
+    let b = Browser::open(&driver, server.addr, None);
     let mut problems = Vec::new();
-    let mut check = async |name: &str, b: &Browser| {
-        for p in dom_problems(b).await {
+    let mut check = |name: &str, b: &Browser| {
+        for p in dom_problems(b) {
             problems.push(format!("{name}: {p}"));
         }
         if let Some(axe) = &axe {
-            for v in axe_violations(b, axe).await {
+            for v in axe_violations(b, axe) {
                 problems.push(format!("{name}: {v}"));
             }
         }
-        b.screenshot(name).await;
+        b.screenshot(name);
     };
-    b.goto("/register").await;
-    check("register", &b).await;
-    b.fill("username", "alice").await;
-    b.fill("password", "too short").await;
+    b.goto("/register");
+    check("register", &b);
+    b.fill("username", "alice");
+    b.fill("password", "too short");
     // The browser's own check (minlength) would stop this post; the server's is the one shown.
     b.client
-        .execute(
-            "document.getElementById('password').removeAttribute('minlength'); return true;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    b.click_and_wait(Locator::Css("main button[type=submit]"))
-        .await;
-    check("register-weak-password", &b).await;
-    b.fill("password", PASSWORD).await;
-    b.click_and_wait(Locator::Css("main button[type=submit]"))
-        .await;
-    check("account", &b).await;
-    b.goto("/account/sessions").await;
-    check("sessions", &b).await;
-    b.goto("/no-such-page").await;
-    check("not-found", &b).await;
-    b.goto("/account").await;
-    b.click_and_wait(Locator::Css("form.signout button")).await;
-    check("login-signed-out", &b).await;
-    b.fill("username", "alice").await;
-    b.fill("password", "not the password at all").await;
-    b.click_and_wait(Locator::Css("main button[type=submit]"))
-        .await;
-    check("login-failed", &b).await;
-    b.goto("/login").await;
-    check("login", &b).await;
-    b.close().await;
+        .execute("document.getElementById('password').removeAttribute('minlength'); return true;");
+    b.click_and_wait(Locator::Css("main button[type=submit]"));
+    check("register-weak-password", &b);
+    b.fill("password", PASSWORD);
+    b.click_and_wait(Locator::Css("main button[type=submit]"));
+    check("account", &b);
+    b.goto("/account/sessions");
+    check("sessions", &b);
+    b.goto("/no-such-page");
+    check("not-found", &b);
+    b.goto("/account");
+    b.click_and_wait(Locator::Css("form.signout button"));
+    check("login-signed-out", &b);
+    b.fill("username", "alice");
+    b.fill("password", "not the password at all");
+    b.click_and_wait(Locator::Css("main button[type=submit]"));
+    check("login-failed", &b);
+    b.goto("/login");
+    check("login", &b);
+    drop(b);
     assert!(problems.is_empty(), "{problems:#?}");
 }

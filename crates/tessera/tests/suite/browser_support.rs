@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 use crate::common::free_port;
+use crate::webdriver::{Locator, Session};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -41,7 +40,7 @@ fn required() -> bool {
 /// A running `chromedriver`, killed when dropped.
 pub struct Driver {
     child: Child,
-    url: String,
+    addr: SocketAddr,
 }
 
 impl Driver {
@@ -60,7 +59,8 @@ impl Driver {
             eprintln!("skipping: {reason}");
             return None;
         }
-        let port = free_port().port();
+        let addr = free_port();
+        let port = addr.port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -72,10 +72,7 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        })
+        Some(Self { child, addr })
     }
 }
 
@@ -89,7 +86,7 @@ impl Drop for Driver {
 /// One headless Chromium with a profile of its own: a device.
 pub struct Browser {
     /// The WebDriver session.
-    pub client: Client,
+    pub client: Session,
     /// Tessera's base URL (`http://127.0.0.1:PORT`).
     pub base: String,
     _profile: tempfile::TempDir,
@@ -98,7 +95,7 @@ pub struct Browser {
 impl Browser {
     /// A fresh browser (new profile: no cookies) for the server at `addr`; `user_agent`
     /// overrides Chromium's own, to tell two devices apart on the sessions page.
-    pub async fn open(driver: &Driver, addr: SocketAddr, user_agent: Option<&str>) -> Self {
+    pub fn open(driver: &Driver, addr: SocketAddr, user_agent: Option<&str>) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
@@ -109,14 +106,7 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
         });
-        let Value::Object(caps) = caps else {
-            unreachable!()
-        };
-        let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await
-            .expect("a Chromium session");
+        let client = Session::new(driver.addr, caps);
         Self {
             client,
             base: format!("http://{addr}"),
@@ -125,95 +115,71 @@ impl Browser {
     }
 
     /// Opens a path of Tessera's (or a full URL).
-    pub async fn goto(&self, path: &str) {
+    pub fn goto(&self, path: &str) {
         let url = if path.starts_with("http") {
             path.to_owned()
         } else {
             format!("{}{path}", self.base)
         };
-        self.client.goto(&url).await.unwrap();
+        self.client.goto(&url);
     }
 
     /// The current page's path and query.
-    pub async fn path(&self) -> String {
-        let url = self.client.current_url().await.unwrap();
-        match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        }
+    pub fn path(&self) -> String {
+        let url = self.client.url();
+        let path = url.strip_prefix(&self.base).unwrap_or(&url);
+        path.to_owned()
     }
 
     /// The text of the page as shown.
-    pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    pub fn text(&self) -> String {
+        self.client.find(Locator::Css("body")).text()
     }
 
     /// Types into the field with this `id`, as a person would.
-    pub async fn fill(&self, id: &str, text: &str) {
-        let field = self.client.find(Locator::Id(id)).await.unwrap();
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+    pub fn fill(&self, id: &str, text: &str) {
+        let field = self.client.find(Locator::Id(id));
+        field.clear();
+        field.send_keys(text);
     }
 
     /// Clicks what `locator` finds and waits until the browser has loaded the next page.
-    pub async fn click_and_wait(&self, locator: Locator<'_>) {
+    pub fn click_and_wait(&self, locator: Locator<'_>) {
         self.client
-            .execute("window.__before_click = true; return true;", vec![])
-            .await
-            .unwrap();
-        self.client
-            .find(locator)
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+            .execute("window.__before_click = true; return true;");
+        self.client.find(locator).click();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let loaded = self
                 .client
-                .execute(
+                .try_execute(
                     "return window.__before_click === undefined && document.readyState === 'complete';",
-                    vec![],
                 )
-                .await
                 .unwrap_or(Value::Bool(false));
             if loaded == Value::Bool(true) {
                 return;
             }
             assert!(Instant::now() < deadline, "no new page after the click");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// Signs in through `/login` (from wherever the browser is sent).
-    pub async fn sign_in(&self, path: &str, username: &str, password: &str) {
-        self.goto(path).await;
-        self.fill("username", username).await;
-        self.fill("password", password).await;
-        self.click_and_wait(Locator::Css("main button[type=submit]"))
-            .await;
+    pub fn sign_in(&self, path: &str, username: &str, password: &str) {
+        self.goto(path);
+        self.fill("username", username);
+        self.fill("password", password);
+        self.click_and_wait(Locator::Css("main button[type=submit]"));
     }
 
     /// Saves a PNG of the page as `name` under `TESSERA_SCREENSHOTS`, when that is set.
-    pub async fn screenshot(&self, name: &str) {
+    pub fn screenshot(&self, name: &str) {
         let Ok(dir) = std::env::var("TESSERA_SCREENSHOTS") else {
             return;
         };
-        let png = self.client.screenshot().await.unwrap();
+        let png = self.client.screenshot();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
-    }
-
-    /// Ends the WebDriver session (and the browser).
-    pub async fn close(self) {
-        self.client.close().await.unwrap();
     }
 }
 
@@ -259,11 +225,11 @@ pub fn axe_source() -> Option<String> {
 }
 
 /// The serious and critical WCAG 2 A/AA violations axe-core finds on the page.
-pub async fn axe_violations(b: &Browser, axe: &str) -> Vec<String> {
-    b.client
-        .execute(&format!("{axe}\n;return true;"), vec![])
-        .await
-        .unwrap();
+pub fn axe_violations(b: &Browser, axe: &str) -> Vec<String> {
+    b.client.execute(&format!(
+        "{axe}
+;return true;"
+    ));
     let script = r"
         const done = arguments[arguments.length - 1];
         axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice'] } })
@@ -272,13 +238,13 @@ pub async fn axe_violations(b: &Browser, axe: &str) -> Vec<String> {
             .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
           .catch(e => done(['axe failed: ' + e]));
     ";
-    let found = b.client.execute_async(script, vec![]).await.unwrap();
+    let found = b.client.execute_async(script);
     serde_json::from_value(found).unwrap()
 }
 
 /// What can be checked from the DOM alone: one `h1`, a `main` landmark, a language, every
 /// visible form control labelled, every button named, focusable controls reachable.
-pub async fn dom_problems(b: &Browser) -> Vec<String> {
+pub fn dom_problems(b: &Browser) -> Vec<String> {
     let script = r"
         const problems = [];
         if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
@@ -293,6 +259,6 @@ pub async fn dom_problems(b: &Browser) -> Vec<String> {
         }
         return problems;
     ";
-    let found = b.client.execute(script, vec![]).await.unwrap();
+    let found = b.client.execute(script);
     serde_json::from_value(found).unwrap()
 }

@@ -19,3 +19,4 @@ mod key_drill;
 mod multi_instance;
 mod resource_server;
 mod secrets;
+mod webdriver;
