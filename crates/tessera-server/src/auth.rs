@@ -101,9 +101,10 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// An administrator: a user marked admin (`tessera users create --admin`), authenticated
-/// exactly as [`Authenticated`] — CSRF checks included for a cookie. Anyone else
-/// authenticated gets `403`; a credential that is not a user's (a client's own token) too.
+/// An administrator: a user marked admin (`tessera users create --admin`) and not disabled,
+/// authenticated exactly as [`Authenticated`] — CSRF checks included for a cookie. Anyone
+/// else authenticated gets `403`; a credential that is not a user's (a client's own token)
+/// too.
 #[derive(Debug)]
 pub struct Admin(pub Credential);
 
@@ -116,7 +117,7 @@ impl FromRequestParts<AppState> for Admin {
             .store
             .user_by_id(credential.user_id())
             .await?
-            .is_some_and(|u| u.is_admin);
+            .is_some_and(|u| u.is_admin && !u.disabled);
         if admin {
             Ok(Self(credential))
         } else {

@@ -59,7 +59,13 @@ pub struct ServerConfig {
     /// cached or not, still checks expiry, the signing key and the revocation list; see
     /// [`tessera_core::access::cache`].
     pub access_cache_capacity: usize,
+    /// How long audit events are kept before the maintenance sweep deletes them (default
+    /// [`DEFAULT_AUDIT_RETENTION_SECS`], 90 days).
+    pub audit_retention_secs: i64,
 }
+
+/// The default of [`ServerConfig::audit_retention_secs`]: 90 days.
+pub const DEFAULT_AUDIT_RETENTION_SECS: i64 = 90 * 24 * 3600;
 
 impl ServerConfig {
     /// Defaults for a server reachable at `issuer`.
@@ -85,6 +91,7 @@ impl ServerConfig {
             kek: None,
             key_rotation_secs: lifecycle::DEFAULT_ROTATION_SECS,
             access_cache_capacity: tessera_core::access::cache::DEFAULT_CAPACITY,
+            audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
         }
     }
 

@@ -33,6 +33,22 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// `Path=/` and no `Domain`, so a sibling subdomain cannot plant or overwrite it.
 pub const SESSION_COOKIE: &str = "__Host-tessera_session";
 
+/// A query string decoded into a typed struct; any failure (an unknown or repeated
+/// parameter, a number that does not parse) is a 400 `invalid_request`.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Self)
+            .map_err(|e| ApiError::InvalidRequest(format!("malformed query string: {e}").into()))
+    }
+}
+
 /// A request body decoded from JSON or `application/x-www-form-urlencoded`.
 #[derive(Debug)]
 pub struct Input<T>(pub T);

@@ -107,6 +107,7 @@ pub async fn run_schedule(state: &AppState) -> Result<Option<Upkeep>, ApplyError
         Err(e) => return Err(e),
     }
     tracing::info!(?plan.outcome, "signing key schedule");
+    crate::service::record_scheduled(state, &plan.outcome).await;
     if let Err(e) = state.reload_keys().await {
         tracing::warn!(error = %e, "reloading keys after a scheduled change failed");
     }

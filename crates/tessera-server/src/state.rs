@@ -537,7 +537,7 @@ impl AppState {
     /// feed, if it has one; reloading keys every tick (and at once when a key revocation
     /// arrives) and running the key rotation schedule ([`crate::keys::run_schedule`]); reloading revocations every tick without a live feed, as a safety net every
     /// `SWEEP_EVERY_TICKS` with one; and on that slower beat pruning expired revocations,
-    /// dead sessions and families.
+    /// dead sessions and families, and audit events past their retention.
     pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         if let Some(feed) = self.store.feed() {
             let view = Arc::clone(&self.revocations);
@@ -604,6 +604,9 @@ impl AppState {
         };
         if let Err(e) = swept.await {
             tracing::warn!(error = %error_chain(&e), "sweeping expired records failed");
+        }
+        if let Err(e) = crate::service::prune_audit(self, now).await {
+            tracing::warn!(error = %error_chain(&e), "pruning the audit log failed");
         }
     }
 }

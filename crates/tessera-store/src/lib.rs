@@ -1,7 +1,7 @@
 //! Storage for Tessera: small async traits, one conformance suite, several backends.
 //!
 //! Each trait covers one kind of record (users, sessions, refresh families, revocations,
-//! signing keys, OAuth clients) and has few methods. The operations that must be atomic when several server
+//! signing keys, OAuth clients, audit events) and has few methods. The operations that must be atomic when several server
 //! instances race — refresh rotation above all — are single trait methods, so each backend
 //! enforces atomicity with its own tools (a mutex, a transaction, `SELECT … FOR UPDATE`), never
 //! the caller with an in-process lock. Stores see only hashes of opaque tokens.
@@ -25,6 +25,7 @@ use tessera_core::session::Session;
 use tessera_core::time::UnixTime;
 
 pub mod attempts;
+pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod memory;
@@ -41,6 +42,8 @@ pub mod split;
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+pub use audit::{AuditEvent, AuditQuery, AuditRecord, AuditStore};
 
 /// A boxed error from a backend, kept whole as the `source` of a [`StoreError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -80,6 +83,9 @@ pub struct User {
     /// sign out everywhere, user revoke): a login whose password check started under an older
     /// epoch lost a race with such an action and must not leave a session behind.
     pub credential_epoch: i64,
+    /// Disabled by an administrator: every credential was ended when it was set (the
+    /// credential epoch moved with it), and logins are refused while it stays set.
+    pub disabled: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -89,6 +95,7 @@ impl std::fmt::Debug for User {
             .field("username", &self.username)
             .field("is_admin", &self.is_admin)
             .field("credential_epoch", &self.credential_epoch)
+            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +117,13 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Atomically raises the user's credential epoch by one; `false` if there is no such user.
     async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError>;
+    /// Atomically marks the user disabled and raises their credential epoch by one (so a
+    /// login whose password check began before cannot keep its session); `false` if there is
+    /// no such user. Disabling a disabled user raises the epoch again and is otherwise a no-op.
+    async fn disable_user(&self, user_id: &str) -> Result<bool, StoreError>;
+    /// At most `limit` users whose name contains `fragment` (a plain substring: no wildcard
+    /// characters), ordered by name. An empty fragment matches every user.
+    async fn search_users(&self, fragment: &str, limit: u32) -> Result<Vec<User>, StoreError>;
 }
 
 /// Login sessions.
@@ -324,12 +338,13 @@ pub trait ClientStore: Send + Sync + 'static {
 
 /// Everything a Tessera server needs from storage.
 pub trait Store:
-    UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore
+    UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore + AuditStore
 {
 }
 
-impl<T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore> Store
-    for T
+impl<
+    T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore + AuditStore,
+> Store for T
 {
 }
 

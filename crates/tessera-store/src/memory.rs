@@ -19,6 +19,8 @@ use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 
+mod audit;
+
 use crate::{
     ClientStore, KeyStore, RefreshStore, RevocationStore, RotateOutcome, SessionStore, StoreError,
     Successor, User, UserStore,
@@ -62,6 +64,8 @@ struct Tables {
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    /// The audit log, apart: no operation needs it atomically with the other tables.
+    audit: Mutex<audit::Log>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -130,6 +134,28 @@ impl UserStore for MemoryStore {
             u.credential_epoch = u.credential_epoch.saturating_add(1);
             true
         }))
+    }
+
+    async fn disable_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        Ok(t.users.get_mut(user_id).is_some_and(|u| {
+            u.disabled = true;
+            u.credential_epoch = u.credential_epoch.saturating_add(1);
+            true
+        }))
+    }
+
+    async fn search_users(&self, fragment: &str, limit: u32) -> Result<Vec<User>, StoreError> {
+        let t = self.lock();
+        let mut found: Vec<User> = t
+            .users
+            .values()
+            .filter(|u| u.username.contains(fragment))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.username.cmp(&b.username));
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found)
     }
 }
 

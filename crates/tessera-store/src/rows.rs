@@ -81,6 +81,24 @@ pub(crate) fn user(row: &impl SqlRow) -> Result<User, StoreError> {
         is_admin: row.flag("is_admin").map_err(&get)?,
         created_at: UnixTime(row.int("created_at").map_err(&get)?),
         credential_epoch: row.int("credential_epoch").map_err(&get)?,
+        disabled: row.flag("disabled").map_err(&get)?,
+    })
+}
+
+/// An `audit_events` row. A kind this build does not know is a corrupt record.
+pub(crate) fn audit_record(row: &impl SqlRow) -> Result<crate::AuditRecord, StoreError> {
+    const TABLE: &str = "audit_events";
+    let get = undecodable(TABLE);
+    let kind = row.text("kind").map_err(&get)?;
+    Ok(crate::AuditRecord {
+        seq: row.int("seq").map_err(&get)?,
+        event: crate::AuditEvent {
+            at: UnixTime(row.int("at").map_err(&get)?),
+            kind: tessera_core::audit::EventKind::parse(&kind).ok_or(StoreError::Corrupt(TABLE))?,
+            user: row.text_opt("username").map_err(&get)?,
+            ip: row.text_opt("ip").map_err(&get)?,
+            detail: row.text("detail").map_err(&get)?,
+        },
     })
 }
 

@@ -1,7 +1,7 @@
 //! A store split between a durable backend and Redis: what `tessera serve --redis` runs on.
 //!
-//! Design decision: the split is by record kind. Users, signing keys, refresh families and
-//! OAuth clients live only in the durable store (they must survive anything); sessions and
+//! Design decision: the split is by record kind. Users, signing keys, refresh families,
+//! OAuth clients and the audit log live only in the durable store (they must survive anything); sessions and
 //! attempt counters live only in Redis (hot, short-lived, shared by every instance; losing them
 //! logs people out, which is safe). Revocations are the one exception, because losing one is
 //! *not* safe: each is written to the durable store first — the commit point, and what every
@@ -22,8 +22,9 @@ use tessera_core::time::UnixTime;
 
 use crate::redis::RedisStore;
 use crate::{
-    AttemptCounter, ClientStore, KeyStore, RefreshStore, RevocationFeed, RevocationStore,
-    RotateOutcome, SessionStore, Store, StoreError, Successor, User, UserStore,
+    AttemptCounter, AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, KeyStore,
+    RefreshStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore, Store, StoreError,
+    Successor, User, UserStore,
 };
 
 /// Users, keys, refresh families, clients and the revocation record in `durable`; sessions, attempt
@@ -86,6 +87,30 @@ impl UserStore for SplitStore {
 
     async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError> {
         self.durable.bump_credential_epoch(user_id).await
+    }
+
+    async fn disable_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        self.durable.disable_user(user_id).await
+    }
+
+    async fn search_users(&self, fragment: &str, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.durable.search_users(fragment, limit).await
+    }
+}
+
+/// The audit log stays with the users, in the durable store.
+#[async_trait]
+impl AuditStore for SplitStore {
+    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.durable.append_event(event).await
+    }
+
+    async fn events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.durable.events(query).await
+    }
+
+    async fn prune_events(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
+        self.durable.prune_events(cutoff).await
     }
 }
 

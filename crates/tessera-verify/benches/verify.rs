@@ -83,6 +83,7 @@ async fn verifier(state: &AppState, addr: SocketAddr) -> Verifier {
             first_party: false,
             dpop: false,
         },
+        &tessera_server::service::Actor::Operator,
     )
     .await
     .unwrap();

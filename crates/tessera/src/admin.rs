@@ -7,8 +7,9 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
-use tessera_core::keys::lifecycle::{self, LifecycleError, MIN_PUBLISHED_SECS, Rotation};
-use tessera_server::{keys, service};
+use tessera_core::keys::lifecycle::{MIN_PUBLISHED_SECS, Rotation};
+use tessera_server::error::ApiError;
+use tessera_server::service::{self, Actor};
 
 use crate::backends::{KekSource, admin_state, open_state, read_kek_file, runtime};
 use crate::cli::{KeysCommand, ScheduleArgs, StoreArgs, UsersCommand};
@@ -42,12 +43,8 @@ pub fn users(command: UsersCommand) -> anyhow::Result<()> {
             })
         }
         UsersCommand::Revoke { username, store } => runtime()?.block_on(async move {
-            let state = admin_state(&store).await?;
-            let name = tessera_core::username::Username::parse(&username)?;
-            let Some(user) = state.store().user_by_name(name.as_str()).await? else {
-                bail!("no user {name:?}")
-            };
-            let sessions = service::revoke_user(&state, &user.id, None)
+            let (state, user) = named_user(&store, &username).await?;
+            let sessions = service::revoke_user_credentials(&state, &Actor::Operator, &user.id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
@@ -56,7 +53,31 @@ pub fn users(command: UsersCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }),
+        UsersCommand::Disable { username, store } => runtime()?.block_on(async move {
+            let (state, user) = named_user(&store, &username).await?;
+            let (user, sessions) = service::disable_user(&state, &Actor::Operator, &user.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "user": user.username, "disabled": user.disabled, "sessions_revoked": sessions })
+            );
+            Ok(())
+        }),
     }
+}
+
+/// A server state over the store, and the user with this name.
+async fn named_user(
+    store: &StoreArgs,
+    username: &str,
+) -> anyhow::Result<(tessera_server::AppState, tessera_store::User)> {
+    let state = admin_state(store).await?;
+    let name = tessera_core::username::Username::parse(username)?;
+    let Some(user) = state.store().user_by_name(name.as_str()).await? else {
+        bail!("no user {name:?}")
+    };
+    Ok((state, user))
 }
 
 /// `tessera keys …`.
@@ -99,18 +120,17 @@ async fn list(args: &StoreArgs, schedule: &ScheduleArgs) -> anyhow::Result<()> {
 }
 
 /// Two-phase rotation: publish a `next` key; once it has been published long enough, make it
-/// current (the old current key keeps verifying as `retiring`) and publish a new `next`.
+/// current (the old current key keeps verifying as `retiring`) and publish a new `next`. The
+/// server's flow ([`service::rotate_keys`]), as `POST /v1/admin/keys/rotate` runs it.
 async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    let plan = match lifecycle::rotate(&state.store().keys().await?, state.now(), force) {
-        Ok(plan) => plan,
-        Err(e @ LifecycleError::NextTooFresh { .. }) => {
-            bail!("{e}. Run again later, or pass --force")
-        }
-        Err(e) => return Err(e.into()),
-    };
-    keys::apply(&state, &plan.steps).await?;
-    let report = match plan.outcome {
+    let outcome = service::rotate_keys(&state, &Actor::Operator, force)
+        .await
+        .map_err(|e| match e {
+            ApiError::InvalidRequest(why) => anyhow::anyhow!("{why} (--force)"),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    let report = match outcome {
         Rotation::Published { next } => {
             serde_json::json!({ "published_next": next, "promote_after_secs": MIN_PUBLISHED_SECS })
         }
@@ -157,11 +177,15 @@ async fn rewrap(args: &StoreArgs, new_kek_file: &std::path::Path) -> anyhow::Res
 /// on the feed), and if it was signing, another key takes over.
 async fn revoke(args: &StoreArgs, kid: &str) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
-    let plan = lifecycle::revoke(&state.store().keys().await?, kid, state.now())?;
-    keys::apply(&state, &plan.steps).await?;
-    if let Some(successor) = plan.outcome.successor {
+    let outcome = service::revoke_key(&state, &Actor::Operator, kid)
+        .await
+        .map_err(|e| match e {
+            ApiError::InvalidRequest(why) => anyhow::anyhow!("{why}"),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    if let Some(successor) = outcome.successor {
         println!("{}", serde_json::json!({ "current": successor }));
     }
-    println!("{}", serde_json::json!({ "revoked": plan.outcome.kid }));
+    println!("{}", serde_json::json!({ "revoked": outcome.kid }));
     Ok(())
 }

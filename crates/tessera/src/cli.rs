@@ -50,6 +50,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// The audit log: security events, newest first, one per line (reads the store directly).
+    Audit(AuditArgs),
     /// Measure Tessera in this process: instances on each reachable store, driven over
     /// loopback HTTP; writes a Markdown report and SVG charts.
     Bench(BenchArgs),
@@ -172,6 +174,35 @@ pub struct ServeArgs {
     /// The signing-key schedule.
     #[command(flatten)]
     pub schedule: ScheduleArgs,
+    /// How long audit events are kept (seconds, or a number with a unit `s`, `m`, `h`, `d`
+    /// or `w`); older ones are deleted by the periodic sweep.
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION", default_value = "90d", value_name = "DURATION", value_parser = parse_duration)]
+    pub audit_retention: i64,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `tessera audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this user's events.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Only events from the last DURATION (e.g. `30m`, `24h`, `7d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<i64>,
+    /// Only events of this kind (`login`, `login_failed`, `logout`, `session_revoked`,
+    /// `refresh_reuse`, `password_changed`, `user_disabled`, `key_rotated`, `key_revoked`,
+    /// `client_created`, `client_deleted`, `admin`).
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// At most this many events (the newest).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -253,6 +284,14 @@ pub enum UsersCommand {
     },
     /// Revoke every credential of a user: sessions, refresh tokens, access tokens.
     Revoke {
+        /// Login name.
+        username: String,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable a user: every credential ends at once, and their logins are refused.
+    Disable {
         /// Login name.
         username: String,
         /// The store.

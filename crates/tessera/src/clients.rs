@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::json;
+use tessera_core::audit::EventKind;
 use tessera_core::client::{ClientId, NewClient, Scope};
 use tessera_core::time::{Clock, SystemClock};
-use tessera_store::{Store, StoreError};
+use tessera_store::{AuditEvent, Store, StoreError};
 
 use crate::backends::{open_backends, runtime};
 use crate::cli::{ClientsCommand, StoreArgs};
@@ -65,6 +66,29 @@ async fn create(args: &StoreArgs, new: NewClient) -> anyhow::Result<()> {
         Err(StoreError::Conflict(_)) => bail!("client id {} already exists", record.id),
         Err(e) => return Err(e.into()),
     }
+    let kind = if record.public {
+        "public"
+    } else {
+        "confidential"
+    };
+    let detail = format!(
+        "operator (cli): registered client {} ({:?}, {kind})",
+        record.id.as_str(),
+        record.name
+    );
+    for kind in [EventKind::ClientCreated, EventKind::Admin] {
+        let event = AuditEvent {
+            at: SystemClock.now(),
+            kind,
+            user: None,
+            ip: None,
+            detail: detail.clone(),
+        };
+        // As in the server: the registration stands even if the log cannot be written.
+        if let Err(e) = store.append_event(&event).await {
+            eprintln!("warning: the audit event was not stored: {e}");
+        }
+    }
     let out = match &secret {
         Some(secret) => {
             json!({ "client_id": record.id.as_str(), "client_secret": secret.expose_secret() })
@@ -89,7 +113,8 @@ async fn list(args: &StoreArgs) -> anyhow::Result<()> {
 async fn delete(args: &StoreArgs, id: &str) -> anyhow::Result<()> {
     let id = ClientId::parse(id).with_context(|| format!("no client {id:?}"))?;
     let state = crate::backends::admin_state(args).await?;
-    let existed = tessera_server::service::delete_client(&state, &id)
+    let operator = tessera_server::service::Actor::Operator;
+    let existed = tessera_server::service::delete_client(&state, &id, &operator)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if !existed {

@@ -1,5 +1,6 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
-//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`), except that the
+//! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`,
+//! `audit_retention`), except that the
 //! repeatable `--trusted-proxy` and `--audience` are the lists `trusted_proxies` and
 //! `audiences`.
 //!
@@ -26,6 +27,7 @@ const KEYS: &[&str] = &[
     "kek_file",
     "key_rotation",
     "audiences",
+    "audit_retention",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod audit;
 mod backends;
 mod bench;
 mod cli;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Users { command } => report(admin::users(command)),
         cli::Command::Keys { command } => report(admin::keys(command)),
         cli::Command::Clients { command } => report(clients::run(command)),
+        cli::Command::Audit(args) => report(audit::run(args)),
         cli::Command::Bench(args) => report(bench::run(args)),
     }
 }

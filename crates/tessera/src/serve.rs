@@ -16,6 +16,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let mut config = ServerConfig::new(issuer);
         config.refresh_grace_secs = args.refresh_grace;
         config.key_rotation_secs = args.schedule.key_rotation;
+        config.audit_retention_secs = args.audit_retention;
         config.exchange_audiences = args.audiences;
         if let Some(everyone) = args.trusted_proxies.iter().find(|n| n.prefix_len() == 0) {
             // Legal (a server reachable only through its proxies), but then any peer can name

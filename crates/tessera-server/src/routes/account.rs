@@ -111,7 +111,7 @@ pub(super) struct SessionView {
 }
 
 impl SessionView {
-    fn new(s: &Session, current_sid: Option<&str>) -> Self {
+    pub(super) fn new(s: &Session, current_sid: Option<&str>) -> Self {
         Self {
             id: s.id.clone(),
             user_id: s.user_id.clone(),
@@ -153,7 +153,7 @@ pub(super) struct CurrentSession {
 /// The caller's active sessions.
 #[derive(Serialize, ToSchema)]
 pub(super) struct SessionList {
-    sessions: Vec<SessionView>,
+    pub(super) sessions: Vec<SessionView>,
 }
 
 /// How many sessions were revoked.
@@ -282,8 +282,9 @@ pub(super) async fn current_session(
 pub(super) async fn logout(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
+    client: ClientContext,
 ) -> Result<Response, ApiError> {
-    service::logout(&state, &cred).await?;
+    service::logout(&state, &cred, &client).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, cookie_header("", 0)?);
@@ -345,10 +346,11 @@ pub(super) async fn list_sessions(
 pub(super) async fn revoke_session(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
+    client: ClientContext,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::NotFound)?;
-    service::revoke_own_session(&state, cred.user_id(), &id).await?;
+    service::revoke_own_session(&state, cred.user_id(), &id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -375,9 +377,9 @@ pub(super) async fn revoke_session(
 pub(super) async fn revoke_other_sessions(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
+    client: ClientContext,
 ) -> Result<Response, ApiError> {
-    let keep = cred.sid().ok_or(ApiError::InvalidToken)?;
-    let revoked = service::revoke_user(&state, cred.user_id(), Some(keep)).await?;
+    let revoked = service::sign_out_others(&state, &cred, &client).await?;
     Ok(Json(Revoked { revoked }).into_response())
 }
 

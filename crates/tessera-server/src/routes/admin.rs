@@ -1,5 +1,6 @@
 //! The admin API (`/v1/admin/…`): for users marked admin, through the [`Admin`] extractor.
-//! Today: the client registry.
+//! Here the client registry; users and sessions are `admin_users`, keys and the audit log
+//! `admin_audit`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +18,7 @@ use crate::routes::openapi::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use crate::service;
+use crate::service::{self, Actor, ClientContext};
 use crate::state::AppState;
 
 /// A client to register: all but `name` optional.
@@ -107,7 +108,8 @@ pub(super) async fn list_clients(
 )]
 pub(super) async fn create_client(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
+    client: ClientContext,
     Input(req): Input<NewClientRequest>,
 ) -> Result<Response, ApiError> {
     let scope =
@@ -120,7 +122,8 @@ pub(super) async fn create_client(
         first_party: req.first_party,
         dpop: req.dpop,
     };
-    let (record, secret) = service::register_client(&state, new).await?;
+    let actor = Actor::admin(&admin, &client);
+    let (record, secret) = service::register_client(&state, new, &actor).await?;
     let body = ClientCreated {
         client_id: record.id.as_str().to_owned(),
         client_secret: secret.map(|s| s.expose_secret().to_owned()),
@@ -149,11 +152,12 @@ pub(super) async fn create_client(
 )]
 pub(super) async fn delete_client(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
+    client: ClientContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ClientId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    if service::delete_client(&state, &id).await? {
+    if service::delete_client(&state, &id, &Actor::admin(&admin, &client)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

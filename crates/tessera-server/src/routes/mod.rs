@@ -3,6 +3,8 @@
 
 mod account;
 mod admin;
+mod admin_audit;
+mod admin_users;
 mod meta;
 mod oauth;
 pub(crate) mod openapi;
@@ -93,6 +95,20 @@ fn api() -> Api {
     .route(Get, "/v1/admin/clients", admin::list_clients)
     .route(Post, "/v1/admin/clients", admin::create_client)
     .route(Delete, "/v1/admin/clients/{id}", admin::delete_client)
+    .route(Get, "/v1/admin/users", admin_users::find_users)
+    .route(
+        Post,
+        "/v1/admin/users/{id}/disable",
+        admin_users::disable_user,
+    )
+    .route(
+        Get,
+        "/v1/admin/users/{id}/sessions",
+        admin_users::user_sessions,
+    )
+    .route(Delete, "/v1/admin/sessions/{id}", admin_users::end_session)
+    .route(Post, "/v1/admin/keys/rotate", admin_audit::rotate_keys)
+    .route(Get, "/v1/admin/audit", admin_audit::audit)
     .route(Get, "/.well-known/openid-configuration", meta::discovery)
     .route(Get, "/.well-known/jwks.json", meta::jwks)
     .route(Get, "/healthz", meta::healthz)

@@ -13,7 +13,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse};
 
-use super::{account, admin, meta, oauth, revocations};
+use super::{account, admin, admin_audit, admin_users, meta, oauth, revocations};
 use crate::auth::CSRF_HEADER;
 use crate::error::ErrorBody;
 use crate::extract::SESSION_COOKIE;
@@ -53,6 +53,12 @@ use crate::extract::SESSION_COOKIE;
         admin::list_clients,
         admin::create_client,
         admin::delete_client,
+        admin_users::find_users,
+        admin_users::disable_user,
+        admin_users::user_sessions,
+        admin_users::end_session,
+        admin_audit::rotate_keys,
+        admin_audit::audit,
         meta::discovery,
         meta::jwks,
         meta::healthz,

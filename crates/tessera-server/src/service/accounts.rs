@@ -2,12 +2,13 @@
 
 use std::net::IpAddr;
 
+use tessera_core::audit::EventKind;
 use tessera_core::device;
 use tessera_core::opaque::random_id;
 use tessera_core::username::Username;
 use tessera_store::User;
 
-use super::{ClientContext, internal, revoke_user};
+use super::{ClientContext, audit, internal, revoke_user};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::state::{AppState, HashPriority, Metrics};
@@ -56,6 +57,7 @@ pub async fn register(
         is_admin,
         created_at: state.now(),
         credential_epoch: 0,
+        disabled: false,
     };
     match state.store.create_user(&user).await {
         Ok(()) => Ok(user),
@@ -128,6 +130,10 @@ async fn reserve(state: &AppState, limits: &[(String, u32)]) -> Result<(), ApiEr
 /// from the account and IP to that one device, so failures piled on the account by others
 /// never lock its owner out of a browser or app they have logged in from before.
 ///
+/// A disabled user is refused exactly like a wrong password. Every refusal is audited
+/// (`login_failed` with its reason: `throttled`, `unknown_user`, `bad_password`,
+/// `disabled`); success is audited by the flow that starts the session.
+///
 /// # Errors
 /// `InvalidCredentials`, `RateLimited`, `Overloaded`, or a store failure.
 pub async fn login(
@@ -159,6 +165,14 @@ pub async fn login(
     };
     if let Err(e) = reserve(state, &owner_limits).await {
         Metrics::inc(&state.metrics.logins_throttled);
+        if matches!(e, ApiError::RateLimited { .. }) {
+            let known = match &name {
+                Some(n) => state.store.user_by_name(n.as_str()).await.ok().flatten(),
+                None => None,
+            };
+            let user = known.as_ref().map(|u| u.username.as_str());
+            audit::record(state, EventKind::LoginFailed, user, client.ip, "throttled").await;
+        }
         return Err(e);
     }
     let user = match &name {
@@ -177,8 +191,16 @@ pub async fn login(
             priority,
         )
         .await?;
-    match user {
-        Some(user) if ok => {
+    // A disabled user's right password is refused like a wrong one, counters included: the
+    // caller learns nothing; the audit log has the reason.
+    let refusal = match &user {
+        None => Some("unknown_user"),
+        Some(_) if !ok => Some("bad_password"),
+        Some(u) if u.disabled => Some("disabled"),
+        Some(_) => None,
+    };
+    match (user, refusal) {
+        (Some(user), None) => {
             for (key, _) in &owner_limits {
                 if Some(key) == ip_limit.as_ref().map(|(k, _)| k) {
                     state.attempts.refund(key).await?;
@@ -189,8 +211,13 @@ pub async fn login(
             Metrics::inc(&state.metrics.logins_ok);
             Ok(user)
         }
-        _ => {
+        (user, reason) => {
             Metrics::inc(&state.metrics.logins_failed);
+            // The name someone typed is recorded only when it is a user's: a password typed
+            // into the username field must not end up in the log.
+            let name = user.as_ref().map(|u| u.username.as_str());
+            let reason = reason.unwrap_or("bad_password");
+            audit::record(state, EventKind::LoginFailed, name, client.ip, reason).await;
             Err(ApiError::InvalidCredentials)
         }
     }
@@ -230,9 +257,18 @@ pub async fn change_password(
     // Every credential dies *before* the hash changes: if the store gives way after the new
     // hash is written, the client cannot redo the change (its `current_password` is no longer
     // current), so a revocation left for afterwards could be lost for good. The second pass
-    // catches logins that verified the old password in between (see `confirm_epoch`).
-    revoke_user(state, &user.id, None).await?;
+    // catches logins that verified the old password in between (see `confirm_login`).
+    let first = revoke_user(state, &user.id, None).await?;
     state.store.set_password_hash(&user.id, &hash).await?;
-    revoke_user(state, &user.id, None).await?;
+    let ended = first.saturating_add(revoke_user(state, &user.id, None).await?);
+    let detail = format!("every credential revoked; {ended} session(s) ended");
+    audit::record(
+        state,
+        EventKind::PasswordChanged,
+        Some(&user.username),
+        client.ip,
+        detail,
+    )
+    .await;
     Ok(())
 }

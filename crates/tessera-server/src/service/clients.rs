@@ -11,6 +11,9 @@ use crate::client_auth::ClientCredentials;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::audit::{Actor, record_admin_action};
+use tessera_core::audit::EventKind;
+
 use super::grants::{TokenResponse, issue_access};
 
 /// The registered, confidential client these credentials name, if the secret is right.
@@ -43,11 +46,23 @@ pub async fn authenticate_client(
 pub async fn register_client(
     state: &AppState,
     new: NewClient,
+    actor: &Actor,
 ) -> Result<(ClientRecord, Option<ClientSecret>), ApiError> {
     let (record, secret) = new
         .register(state.now())
         .map_err(|e| ApiError::InvalidRequest(e.to_string().into()))?;
     state.store.insert_client(&record).await?;
+    let what = format!(
+        "registered client {} ({:?}, {})",
+        record.id.as_str(),
+        record.name,
+        if record.public {
+            "public"
+        } else {
+            "confidential"
+        }
+    );
+    record_admin_action(state, actor, EventKind::ClientCreated, None, &what).await;
     Ok((record, secret))
 }
 
@@ -71,13 +86,19 @@ pub async fn clients(state: &AppState) -> Result<Vec<ClientRecord>, ApiError> {
 ///
 /// # Errors
 /// A store failure.
-pub async fn delete_client(state: &AppState, id: &ClientId) -> Result<bool, ApiError> {
-    if state.store.client(id).await?.is_none() {
+pub async fn delete_client(
+    state: &AppState,
+    id: &ClientId,
+    actor: &Actor,
+) -> Result<bool, ApiError> {
+    let Some(client) = state.store.client(id).await? else {
         return Ok(false);
-    }
+    };
     revoke_client_tokens(state, id).await?;
     let existed = state.store.delete_client(id).await?;
     revoke_client_tokens(state, id).await?;
+    let what = format!("deleted client {} ({:?})", id.as_str(), client.name);
+    record_admin_action(state, actor, EventKind::ClientDeleted, None, &what).await;
     Ok(existed)
 }
 

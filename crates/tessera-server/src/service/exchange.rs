@@ -55,11 +55,11 @@ async fn subject(state: &AppState, token: &str) -> Result<Subject, ApiError> {
     match TokenKind::of(token) {
         Some(TokenKind::Session) => {
             let (session, _) = check_session(state, token).await.map_err(live)?;
-            let username = state
-                .store
-                .user_by_id(&session.user_id)
-                .await?
-                .map(|u| u.username);
+            // Like refresh: a disabled user's sessions are revoked, and refused here too.
+            let username = match state.store.user_by_id(&session.user_id).await? {
+                Some(u) if u.disabled => return Err(dead()),
+                user => user.map(|u| u.username),
+            };
             Ok(Subject {
                 ends_at: session.dead_at(&state.config.sessions),
                 user_id: session.user_id,

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_core::access::{self, AccessClaims};
+use tessera_core::audit::EventKind;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::{self, RefreshFamily};
 use tessera_core::session::SessionKind;
@@ -13,8 +14,8 @@ use tessera_store::{RotateOutcome, Successor, User};
 
 use super::clients::{authenticate_client, client_credentials};
 use super::exchange::{Exchange, exchange};
-use super::sessions::{confirm_epoch, new_session, revoke_tree};
-use super::{ClientContext, device_cookie, internal, login, revoke_session, use_session};
+use super::sessions::{confirm_login, new_session, revoke_tree};
+use super::{ClientContext, audit, device_cookie, internal, login, revoke_session, use_session};
 use crate::client_auth::{BasicCredentials, ClientCredentials};
 use crate::error::ApiError;
 use crate::state::{AppState, Metrics};
@@ -275,7 +276,12 @@ pub async fn token(
             })
         }
         GrantType::RefreshToken => Ok(Granted {
-            body: refresh(state, &required(req.refresh_token, "refresh_token")?).await?,
+            body: refresh(
+                state,
+                &required(req.refresh_token, "refresh_token")?,
+                client,
+            )
+            .await?,
             device_cookie: None,
         }),
     }
@@ -351,7 +357,7 @@ async fn start_app_session(
         .store
         .create_family(&family, &refresh_token.hash())
         .await?;
-    confirm_epoch(state, user, &session.id).await?;
+    confirm_login(state, user, &session.id, client, "password grant").await?;
     let access_token = issue_access(
         state,
         &user.id,
@@ -384,7 +390,11 @@ fn refused_grant() -> ApiError {
 ///
 /// # Errors
 /// `InvalidGrant` for any refused token (one answer whatever the reason), or a store failure.
-pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse, ApiError> {
+pub async fn refresh(
+    state: &AppState,
+    presented: &str,
+    client: &ClientContext,
+) -> Result<TokenResponse, ApiError> {
     let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
         .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
     let (family, _) = state
@@ -413,11 +423,12 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         ApiError::InvalidToken => refused_grant(),
         other => other,
     })?;
-    let username = state
-        .store
-        .user_by_id(&family.user_id)
-        .await?
-        .map(|u| u.username);
+    // A disabled user's tree was revoked when they were disabled; refusing here as well
+    // covers a refresh that raced the disable between its flag and its revocations.
+    let username = match state.store.user_by_id(&family.user_id).await? {
+        Some(u) if u.disabled => return Err(refused_grant()),
+        user => user.map(|u| u.username),
+    };
     if state.key_ring().current().is_none() {
         return Err(internal("no current signing key"));
     }
@@ -455,6 +466,18 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
             tracing::warn!(family = %family.id, sid = %family.sid, "refresh token reuse: revoking the session tree");
             // A family ends with its session (`expires_at` is the session's): no lookup needed.
             revoke_tree(state, &family.sid, Some(family.expires_at)).await?;
+            let detail = format!(
+                "refresh family {} (session {}) revoked",
+                family.id, family.sid
+            );
+            audit::record_for(
+                state,
+                EventKind::RefreshReuse,
+                &family.user_id,
+                client.ip,
+                detail,
+            )
+            .await;
             return Err(refused_grant());
         }
         RotateOutcome::Refused => return Err(refused_grant()),

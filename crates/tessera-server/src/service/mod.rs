@@ -8,6 +8,8 @@
 //! its `sid`), then the clean-up of refresh families and the session row.
 
 mod accounts;
+mod admin;
+mod audit;
 mod clients;
 mod exchange;
 mod grants;
@@ -15,6 +17,13 @@ mod revocation;
 mod sessions;
 
 pub use accounts::{change_password, device_cookie, login, register, user};
+pub(crate) use admin::record_scheduled;
+pub use admin::{
+    MAX_USER_PAGE, disable_user, end_session, find_users, revoke_key, revoke_user_credentials,
+    rotate_keys, user_sessions,
+};
+pub(crate) use audit::prune as prune_audit;
+pub use audit::{Actor, audit_events};
 pub use clients::{
     authenticate_client, client_credentials, clients, delete_client, introspect, register_client,
 };
@@ -26,7 +35,7 @@ pub use grants::{
 pub use revocation::{revoke_access, revoke_token};
 pub use sessions::{
     active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
-    start_browser_session, use_session,
+    sign_out_others, start_browser_session, use_session,
 };
 
 use crate::error::ApiError;

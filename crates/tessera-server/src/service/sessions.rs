@@ -1,13 +1,14 @@
 //! Login sessions: starting one, the liveness rule every use of a session goes through, the
 //! session list, and revoking a session tree or all of a user's.
 
+use tessera_core::audit::EventKind;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionKind};
 use tessera_core::time::UnixTime;
 use tessera_store::User;
 
-use super::{ClientContext, internal};
+use super::{ClientContext, audit, internal};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -45,32 +46,58 @@ pub async fn start_browser_session(
     let token = OpaqueToken::generate(TokenKind::Session).map_err(internal)?;
     let session = new_session(state, user, Some(&token), SessionKind::Browser, client)?;
     state.store.create_session(&session).await?;
-    confirm_epoch(state, user, &session.id).await?;
+    confirm_login(state, user, &session.id, client, "cookie").await?;
     Ok((session, token))
 }
 
 /// Keeps a session just created for `user` only if no action ended the user's credentials
-/// since the password was checked (the user's credential epoch is unchanged). Such an action
-/// raises the epoch *before* it lists the sessions to revoke, so a login racing it is caught
-/// either by that list or here — never by neither.
+/// since the password was checked (the user's credential epoch is unchanged, and the user is
+/// not disabled). Such an action raises the epoch *before* it lists the sessions to revoke
+/// (disabling raises it in the same write that sets the flag), so a login racing it is
+/// caught either by that list or here — never by neither.
+///
+/// The login is audited either way: `login` (`via` says how) or `login_failed`.
 ///
 /// # Errors
 /// `InvalidCredentials` (after revoking the new session) if the epoch moved; a store failure.
-pub(super) async fn confirm_epoch(
+pub(super) async fn confirm_login(
     state: &AppState,
     user: &User,
     sid: &str,
+    client: &ClientContext,
+    via: &str,
 ) -> Result<(), ApiError> {
-    let now_epoch = state
-        .store
-        .user_by_id(&user.id)
-        .await?
-        .map(|u| u.credential_epoch);
-    if now_epoch == Some(user.credential_epoch) {
+    let now = state.store.user_by_id(&user.id).await?;
+    if now
+        .as_ref()
+        .is_some_and(|u| u.credential_epoch == user.credential_epoch && !u.disabled)
+    {
+        let detail = format!("{via}; session {sid}");
+        audit::record(
+            state,
+            EventKind::Login,
+            Some(&user.username),
+            client.ip,
+            detail,
+        )
+        .await;
         return Ok(());
     }
     tracing::info!(user = %user.id, sid, "login lost a race with a credential reset: session revoked");
     revoke_session_tree(state, sid).await?;
+    let reason = if now.is_some_and(|u| u.disabled) {
+        "disabled"
+    } else {
+        "credentials_reset"
+    };
+    audit::record(
+        state,
+        EventKind::LoginFailed,
+        Some(&user.username),
+        client.ip,
+        reason,
+    )
+    .await;
     Err(ApiError::InvalidCredentials)
 }
 
@@ -162,16 +189,32 @@ pub(super) async fn revoke_tree(
 ///
 /// # Errors
 /// `InvalidToken` for a JWT without a session (nothing to log out), or a store failure.
-pub async fn logout(state: &AppState, credential: &Credential) -> Result<(), ApiError> {
-    match credential {
+pub async fn logout(
+    state: &AppState,
+    credential: &Credential,
+    client: &ClientContext,
+) -> Result<(), ApiError> {
+    let sid = match credential {
         Credential::Cookie { session, .. } | Credential::BearerSession { session } => {
-            revoke_session(state, session).await
+            revoke_session(state, session).await?;
+            &session.id
         }
         Credential::Jwt(claims) => {
             let sid = claims.sid.as_deref().ok_or(ApiError::InvalidToken)?;
-            revoke_session_tree(state, sid).await
+            revoke_session_tree(state, sid).await?;
+            sid
         }
-    }
+    };
+    let detail = format!("session {sid}");
+    audit::record_for(
+        state,
+        EventKind::Logout,
+        credential.user_id(),
+        client.ip,
+        detail,
+    )
+    .await;
+    Ok(())
 }
 
 /// Revokes one of the user's own sessions by its id.
@@ -182,11 +225,33 @@ pub async fn revoke_own_session(
     state: &AppState,
     user_id: &str,
     sid: &str,
+    client: &ClientContext,
 ) -> Result<(), ApiError> {
     match state.store.session_by_id(sid).await? {
-        Some(s) if s.user_id == user_id => revoke_session(state, &s).await,
-        _ => Err(ApiError::NotFound),
+        Some(s) if s.user_id == user_id => revoke_session(state, &s).await?,
+        _ => return Err(ApiError::NotFound),
     }
+    let detail = format!("session {sid}, by its owner");
+    audit::record_for(state, EventKind::SessionRevoked, user_id, client.ip, detail).await;
+    Ok(())
+}
+
+/// "Sign out everywhere else": revokes every session of the caller but the one the
+/// credential belongs to ([`revoke_user`] sparing it); returns how many ended.
+///
+/// # Errors
+/// `InvalidToken` for a credential bound to no session; a store failure.
+pub async fn sign_out_others(
+    state: &AppState,
+    credential: &Credential,
+    client: &ClientContext,
+) -> Result<usize, ApiError> {
+    let keep = credential.sid().ok_or(ApiError::InvalidToken)?;
+    let user_id = credential.user_id();
+    let ended = revoke_user(state, user_id, Some(keep)).await?;
+    let detail = format!("every other session ({ended}), by their owner");
+    audit::record_for(state, EventKind::SessionRevoked, user_id, client.ip, detail).await;
+    Ok(ended)
 }
 
 /// Revokes every credential of a user (password change, admin action, sign out everywhere):
@@ -201,7 +266,7 @@ pub async fn revoke_user(
     keep: Option<&str>,
 ) -> Result<usize, ApiError> {
     // First, so a login in flight (its password checked under the old epoch) cannot create a
-    // session after the list below was taken and survive (see `confirm_epoch`).
+    // session after the list below was taken and survive (see `confirm_login`).
     state.store.bump_credential_epoch(user_id).await?;
     let now = state.now();
     if keep.is_none() {

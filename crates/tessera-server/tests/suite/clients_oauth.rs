@@ -38,6 +38,7 @@ async fn register(s: &TestServer, scope: &str) -> Client {
             scope: Scope::parse(scope).unwrap(),
             ..NewClient::default()
         },
+        &service::Actor::Operator,
     )
     .await
     .unwrap();
@@ -169,6 +170,7 @@ async fn client_authentication_refuses_every_wrong_credential() {
             redirect_uris: vec!["https://app.example/cb".into()],
             ..NewClient::default()
         },
+        &service::Actor::Operator,
     )
     .await
     .unwrap();
@@ -293,9 +295,13 @@ async fn deleting_a_client_ends_its_tokens_and_its_access() {
         .unwrap()
         .to_owned();
     assert!(
-        service::delete_client(&s.state, &ClientId::parse(&c.id).unwrap())
-            .await
-            .unwrap()
+        service::delete_client(
+            &s.state,
+            &ClientId::parse(&c.id).unwrap(),
+            &service::Actor::Operator
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(
         introspect(&s, &watcher, &token).await.json()["active"],
@@ -315,9 +321,13 @@ async fn deleting_a_client_ends_its_tokens_and_its_access() {
         .collect();
     assert_eq!(ended.len(), 1, "{list}");
     assert!(
-        !service::delete_client(&s.state, &ClientId::parse(&c.id).unwrap())
-            .await
-            .unwrap()
+        !service::delete_client(
+            &s.state,
+            &ClientId::parse(&c.id).unwrap(),
+            &service::Actor::Operator
+        )
+        .await
+        .unwrap()
     );
 }
 
@@ -608,7 +618,11 @@ async fn tokens_issued_while_the_client_is_deleted_all_die_with_it() {
         tokio::task::yield_now().await;
     }
     let id = ClientId::parse(&c.id).unwrap();
-    assert!(service::delete_client(&s.state, &id).await.unwrap());
+    assert!(
+        service::delete_client(&s.state, &id, &service::Actor::Operator)
+            .await
+            .unwrap()
+    );
     let mut tokens = Vec::new();
     for task in issuers {
         tokens.extend(task.await.unwrap());
@@ -639,13 +653,21 @@ async fn a_deletion_failing_half_way_is_finished_by_its_retry() {
         .to_owned();
     let id = ClientId::parse(&c.id).unwrap();
     store.fail("delete_client");
-    assert!(service::delete_client(&s.state, &id).await.is_err());
+    assert!(
+        service::delete_client(&s.state, &id, &service::Actor::Operator)
+            .await
+            .is_err()
+    );
     store.heal();
     // The first revocation stood: the old token is already dead.
     assert_eq!(
         introspect(&s, &watcher, &token).await.json()["active"],
         false
     );
-    assert!(service::delete_client(&s.state, &id).await.unwrap());
+    assert!(
+        service::delete_client(&s.state, &id, &service::Actor::Operator)
+            .await
+            .unwrap()
+    );
     assert_invalid_client(&client_token(&s, &c, None).await);
 }

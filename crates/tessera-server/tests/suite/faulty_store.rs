@@ -14,8 +14,9 @@ use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 use tessera_store::memory::MemoryStore;
 use tessera_store::{
-    BoxError, ClientStore, FeedEvent, KeyStore, RefreshStore, RevocationFeed, RevocationStore,
-    RotateOutcome, SessionStore, StoreError, Successor, User, UserStore,
+    AuditEvent, AuditQuery, AuditRecord, AuditStore, BoxError, ClientStore, FeedEvent, KeyStore,
+    RefreshStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore, StoreError,
+    Successor, User, UserStore,
 };
 
 /// The memory store, with methods that fail (as `Unavailable`) while named in `failing`, and
@@ -133,6 +134,30 @@ impl UserStore for FaultyStore {
     async fn bump_credential_epoch(&self, user_id: &str) -> Result<bool, StoreError> {
         self.check("bump_credential_epoch").await?;
         self.inner.bump_credential_epoch(user_id).await
+    }
+    async fn disable_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        self.check("disable_user").await?;
+        self.inner.disable_user(user_id).await
+    }
+    async fn search_users(&self, fragment: &str, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.check("search_users").await?;
+        self.inner.search_users(fragment, limit).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for FaultyStore {
+    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.check("append_event").await?;
+        self.inner.append_event(event).await
+    }
+    async fn events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.check("events").await?;
+        self.inner.events(query).await
+    }
+    async fn prune_events(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
+        self.check("prune_events").await?;
+        self.inner.prune_events(cutoff).await
     }
 }
 

@@ -8,12 +8,15 @@
 )]
 mod access_cache;
 mod admin_clients;
+mod admin_users;
 mod attacks;
+mod audit_log;
 mod bad_input;
 mod clients_oauth;
 mod common;
 mod credential_races;
 mod csrf_cookies;
+mod disable_races;
 mod faulty_store;
 mod kek_at_rest;
 mod key_schedule;

@@ -43,6 +43,7 @@ async fn introspector(s: &TestServer) -> String {
             scope: Scope::parse("read").unwrap(),
             ..NewClient::default()
         },
+        &service::Actor::Operator,
     )
     .await
     .unwrap();

@@ -15,6 +15,7 @@
 )]
 
 mod attempts;
+mod audit;
 mod clients;
 mod keys;
 mod refresh;
@@ -69,6 +70,8 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         users::duplicate_username_conflicts,
         users::set_password_hash,
         users::credential_epoch_counts_every_bump,
+        users::disable_sets_the_flag_and_moves_the_epoch,
+        users::search_matches_substrings_in_order,
         sessions::create_and_look_up,
         sessions::touch_records_last_seen,
         sessions::list_of_user_is_ordered_and_scoped,
@@ -108,6 +111,9 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         clients::duplicate_id_conflicts,
         clients::list_is_ordered_by_creation_then_insertion,
         clients::delete_reports_whether_it_deleted,
+        audit::append_and_filter,
+        audit::paging_is_stable,
+        audit::prune_removes_only_older,
     )
 }
 

@@ -205,6 +205,7 @@ impl Dialect for PostgresStore {
     type Db = Postgres;
 
     const INSERTION_ORDER: &'static str = "seq";
+    const BYTE_ORDER: &'static str = "COLLATE \"C\"";
 
     /// The lock every racer on this family queues behind. Once the winner commits, READ
     /// COMMITTED re-reads the locked row's newest version, so a racer sees the rotated family;

@@ -2,7 +2,7 @@
 //!
 //! Each submodule holds one record kind's statement texts (`$N` placeholders, which sqlx
 //! accepts on both drivers) and a macro that implements that record's store trait over them.
-//! [`sql_store!`] emits all six implementations for a backend's store type; the backend
+//! [`sql_store!`] emits all seven implementations for a backend's store type; the backend
 //! supplies only what really differs between the dialects, through [`Dialect`]: error codes,
 //! how a rotation takes its lock, the first-key insert and the revocation announcement.
 //!
@@ -12,6 +12,7 @@
 //! would repeat on every function — bounds that also break the `Send` proofs `async_trait`
 //! needs. Row decoding is already shared by [`crate::rows`].
 
+pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod refresh;
@@ -45,6 +46,10 @@ pub(crate) trait Dialect: Sized + Send + Sync {
     /// The column that orders rows created in the same second by insertion (`rowid` on
     /// SQLite, an identity column on PostgreSQL).
     const INSERTION_ORDER: &'static str;
+
+    /// The `COLLATE` clause that orders text by its bytes (PostgreSQL's default collation
+    /// follows the locale; SQLite's is already binary).
+    const BYTE_ORDER: &'static str;
 
     /// Whether a database error means "try again later" (the caller gets
     /// [`StoreError::Unavailable`]) rather than "this statement failed".
@@ -113,6 +118,7 @@ macro_rules! sql_store {
         $crate::sql::revocations::impl_revocation_store!($store);
         $crate::sql::keys::impl_key_store!($store);
         $crate::sql::clients::impl_client_store!($store);
+        $crate::sql::audit::impl_audit_store!($store);
     };
 }
 pub(crate) use sql_store;

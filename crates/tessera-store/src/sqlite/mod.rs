@@ -115,6 +115,7 @@ impl Dialect for SqliteStore {
     type Db = Sqlite;
 
     const INSERTION_ORDER: &'static str = "rowid";
+    const BYTE_ORDER: &'static str = "COLLATE BINARY";
 
     /// BEGIN IMMEDIATE already holds the database's write lock: a plain read suffices.
     const LOCK_FAMILY: &'static str = sql::refresh::FAMILY_BY_TOKEN;

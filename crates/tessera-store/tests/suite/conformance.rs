@@ -80,6 +80,7 @@ async fn sqlite_reopen_finds_everything() {
         is_admin: true,
         created_at: NOW,
         credential_epoch: 0,
+        disabled: false,
     };
     let token = OpaqueToken::generate(TokenKind::Session).unwrap();
     let session = Session::new(

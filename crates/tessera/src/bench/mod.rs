@@ -587,6 +587,7 @@ async fn bench_store(
             first_party: false,
             dpop: false,
         },
+        &service::Actor::Operator,
     )
     .await
     .context("registering the bench client")?;
