@@ -113,16 +113,25 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Authenticated(credential) = Authenticated::from_request_parts(parts, state).await?;
-        let admin = state
-            .store
-            .user_by_id(credential.user_id())
-            .await?
-            .is_some_and(|u| u.is_admin && !u.disabled);
-        if admin {
-            Ok(Self(credential))
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        require_admin(state, credential.user_id()).await?;
+        Ok(Self(credential))
+    }
+}
+
+/// The admin rule, for [`Admin`] and the admin page: a user marked admin and not disabled.
+///
+/// # Errors
+/// `Forbidden` for anyone else; a store failure.
+pub(crate) async fn require_admin(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let admin = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .is_some_and(|u| u.is_admin && !u.disabled);
+    if admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
     }
 }
 

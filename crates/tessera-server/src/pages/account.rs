@@ -1,20 +1,18 @@
 //! The account pages: who you are and the password change (`service::change_password`, as
 //! `POST /v1/password`), and the session list with its sign-out buttons (`service::
-//! active_sessions`, `revoke_own_session`, `revoke_user`, as `/v1/sessions`).
+//! active_sessions`, `revoke_own_session`, `sign_out_others`, as `/v1/sessions`).
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
-use tessera_core::session::SessionKind;
 use tessera_store::User;
 
-use super::device::Device;
 use super::extract::{PageSession, SessionForm};
 use super::sign_in::NoFields;
-use super::views::{self, SessionRow, Viewer};
-use super::{PageError, form_failure, html, see_other};
+use super::views::{self, Viewer};
+use super::{PageError, form_failure, html, see_other, session_rows};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::routes::session_cookie_header;
@@ -95,18 +93,7 @@ pub(super) async fn sessions_page(
 ) -> Result<Response, PageError> {
     let user = service::user(&state, &signed_in.session.user_id).await?;
     let sessions = service::active_sessions(&state, &user.id).await?;
-    let rows: Vec<SessionRow<'_>> = sessions
-        .iter()
-        .map(|s| SessionRow {
-            id: &s.id,
-            app: s.kind == SessionKind::App,
-            device: Device::parse(s.user_agent.as_deref()),
-            ip: s.ip.as_deref(),
-            created: s.created_at,
-            last_seen: s.last_seen,
-            current: s.id == signed_in.session.id,
-        })
-        .collect();
+    let rows = session_rows(&sessions, &signed_in.session.id);
     let notice = match query.as_deref() {
         Some("notice=signed-out-one") => Some("That session is signed out."),
         Some("notice=signed-out-others") => Some("Every other session is signed out."),
@@ -122,19 +109,21 @@ pub(super) async fn sessions_page(
 pub(super) async fn sign_out_one(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    client: ClientContext,
     SessionForm { signed_in, .. }: SessionForm<NoFields>,
 ) -> Result<Response, PageError> {
     let Path(id) = id.map_err(|_| ApiError::NotFound)?;
-    service::revoke_own_session(&state, &signed_in.session.user_id, &id).await?;
+    service::revoke_own_session(&state, &signed_in.session.user_id, &id, &client).await?;
     Ok(see_other("/account/sessions?notice=signed-out-one"))
 }
 
 /// `POST /account/sessions/others`: every session but this one.
 pub(super) async fn sign_out_others(
     State(state): State<AppState>,
+    client: ClientContext,
     SessionForm { signed_in, .. }: SessionForm<NoFields>,
 ) -> Result<Response, PageError> {
-    let session = &signed_in.session;
-    service::revoke_user(&state, &session.user_id, Some(&session.id)).await?;
+    let PageSession { session, token } = signed_in;
+    service::sign_out_others(&state, &Credential::Cookie { session, token }, &client).await?;
     Ok(see_other("/account/sessions?notice=signed-out-others"))
 }

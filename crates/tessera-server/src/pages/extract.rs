@@ -22,7 +22,7 @@ use tessera_core::session::Session;
 
 use super::PageError;
 use super::return_to::ReturnTo;
-use crate::auth::{self, check_csrf_token, check_origin, cookie_session};
+use crate::auth::{self, check_csrf_token, check_origin, cookie_session, require_admin};
 use crate::error::ApiError;
 use crate::extract::{MAX_BODY_BYTES, cookie};
 use crate::state::AppState;
@@ -74,6 +74,35 @@ async fn signed_in(parts: &Parts, state: &AppState) -> Result<PageSession, PageE
     }
 }
 
+/// The signed-in user of an admin page: a [`PageSession`] whose user is an administrator
+/// (and not disabled); anyone else signed in gets the 403 page.
+#[derive(Debug)]
+pub struct PageAdmin(pub PageSession);
+
+impl FromRequestParts<AppState> for PageAdmin {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let signed_in = signed_in(parts, state).await?;
+        require_admin(state, &signed_in.session.user_id).await?;
+        Ok(Self(signed_in))
+    }
+}
+
+/// A form posted by an administrator: [`SessionForm`]'s checks, then the admin rule.
+#[derive(Debug)]
+pub struct AdminForm<T>(pub SessionForm<T>);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for AdminForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let form = SessionForm::<T>::from_request(req, state).await?;
+        require_admin(state, &form.signed_in.session.user_id).await?;
+        Ok(Self(form))
+    }
+}
+
 /// A form posted by a signed-in user, CSRF-checked: the origin checks, then the `csrf_token`
 /// field against the session's. Nothing is read from the body before the origin checks pass.
 #[derive(Debug)]
@@ -91,8 +120,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SessionForm<T> {
         let (parts, body) = req.into_parts();
         check_origin(state, &parts.headers)?;
         let signed_in = signed_in(&parts, state).await?;
-        let (sent, fields) = read_form::<T>(&parts.headers, body).await?;
+        let (sent, bytes) = read_form(&parts.headers, body).await?;
         check_csrf_token(&signed_in.token, &sent)?;
+        let fields = parse_fields(&bytes)?;
         Ok(Self { signed_in, fields })
     }
 }
@@ -116,15 +146,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignInForm<T> {
         let expected = form_cookie(&parts.headers)
             .ok_or(ApiError::Csrf("missing or repeated form cookie"))?
             .to_owned();
-        let (sent, fields) = read_form::<T>(&parts.headers, body).await?;
-        if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(Self {
-                csrf: expected,
-                fields,
-            })
-        } else {
-            Err(ApiError::Csrf("wrong CSRF token").into())
+        let (sent, bytes) = read_form(&parts.headers, body).await?;
+        if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(ApiError::Csrf("wrong CSRF token").into());
         }
+        Ok(Self {
+            csrf: expected,
+            fields: parse_fields(&bytes)?,
+        })
     }
 }
 
@@ -145,12 +174,12 @@ pub fn new_form_token() -> Result<String, ApiError> {
     tessera_core::opaque::random_id().map_err(|e| ApiError::Internal(e.to_string().into()))
 }
 
-/// An `application/x-www-form-urlencoded` body, bounded: its single `csrf_token` and the rest
-/// as `T`.
-async fn read_form<T: DeserializeOwned>(
+/// An `application/x-www-form-urlencoded` body, bounded: its single `csrf_token`, and the
+/// body to read the other fields from once that token is checked.
+async fn read_form(
     headers: &HeaderMap,
     body: axum::body::Body,
-) -> Result<(String, T), PageError> {
+) -> Result<(String, Bytes), PageError> {
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -170,6 +199,11 @@ async fn read_form<T: DeserializeOwned>(
         (None, _) => return Err(ApiError::Csrf("missing csrf_token field").into()),
         (Some(_), Some(_)) => return Err(ApiError::Csrf("repeated csrf_token field").into()),
     };
-    let fields = serde_urlencoded::from_bytes(&bytes).map_err(malformed)?;
-    Ok((sent, fields))
+    Ok((sent, bytes))
+}
+
+/// The form's fields (a stray `csrf_token` among them is ignored).
+fn parse_fields<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|_| ApiError::InvalidRequest("malformed form body".into()).into())
 }

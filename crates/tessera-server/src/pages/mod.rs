@@ -1,5 +1,5 @@
 //! Tessera's pages for people in a browser: sign-in, registration, the account, its sessions,
-//! sign-out — server-rendered HTML that works without JavaScript.
+//! sign-out, and for administrators `/admin` — server-rendered HTML that works without JavaScript.
 //!
 //! Design decision: the pages are a second face on the *same* flows as the API — a page
 //! handler parses a form, calls the `service` function the matching API route calls (same
@@ -11,6 +11,8 @@
 //! `Cache-Control: no-store`); every failure is a page too ([`PageError`]), never a trace.
 
 mod account;
+mod admin;
+mod admin_views;
 pub mod device;
 pub mod extract;
 pub mod return_to;
@@ -22,6 +24,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::Markup;
+use tessera_core::session::{Session, SessionKind};
 
 use crate::error::ApiError;
 use crate::routes::Verb;
@@ -55,6 +58,10 @@ pub fn route_table() -> Vec<(Verb, &'static str)> {
         (Get, "/account/sessions"),
         (Post, "/account/sessions/others"),
         (Post, "/account/sessions/{id}/sign-out"),
+        (Get, "/admin"),
+        (Get, "/admin/users/{id}"),
+        (Post, "/admin/users/{id}/disable"),
+        (Post, "/admin/sessions/{id}/end"),
         (Get, STYLESHEET_PATH),
     ]
 }
@@ -77,7 +84,27 @@ pub fn router() -> Router<AppState> {
             "/account/sessions/{id}/sign-out",
             post(account::sign_out_one),
         )
+        .route("/admin", get(admin::admin_page))
+        .route("/admin/users/{id}", get(admin::user_page))
+        .route("/admin/users/{id}/disable", post(admin::disable_user))
+        .route("/admin/sessions/{id}/end", post(admin::end_session))
         .route(STYLESHEET_PATH, get(stylesheet))
+}
+
+/// The rows of a sessions table; `current_sid` is marked "this device".
+fn session_rows<'a>(sessions: &'a [Session], current_sid: &str) -> Vec<views::SessionRow<'a>> {
+    sessions
+        .iter()
+        .map(|s| views::SessionRow {
+            id: &s.id,
+            app: s.kind == SessionKind::App,
+            device: device::Device::parse(s.user_agent.as_deref()),
+            ip: s.ip.as_deref(),
+            created: s.created_at,
+            last_seen: s.last_seen,
+            current: s.id == current_sid,
+        })
+        .collect()
 }
 
 async fn stylesheet() -> Response {

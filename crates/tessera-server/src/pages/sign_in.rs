@@ -168,10 +168,11 @@ pub(super) struct NoFields {}
 /// sends the browser to `/login`.
 pub(super) async fn logout(
     State(state): State<AppState>,
+    client: ClientContext,
     SessionForm { signed_in, .. }: SessionForm<NoFields>,
 ) -> Result<Response, PageError> {
     let PageSession { session, token } = signed_in;
-    service::logout(&state, &Credential::Cookie { session, token }).await?;
+    service::logout(&state, &Credential::Cookie { session, token }, &client).await?;
     let mut resp = see_other("/login?notice=signed-out");
     let h = resp.headers_mut();
     h.insert(header::SET_COOKIE, session_cookie_header("", 0)?);

@@ -15,6 +15,7 @@ mod exchange;
 mod grants;
 mod revocation;
 mod sessions;
+mod signing_keys;
 
 pub use accounts::{change_password, device_cookie, login, register, user};
 pub(crate) use admin::record_scheduled;
@@ -37,6 +38,7 @@ pub use sessions::{
     active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
     sign_out_others, start_browser_session, use_session,
 };
+pub use signing_keys::{KeyInfo, KeySchedule, signing_keys};
 
 use crate::error::ApiError;
 

@@ -8,6 +8,7 @@
 )]
 mod access_cache;
 mod admin_clients;
+mod admin_pages;
 mod admin_users;
 mod attacks;
 mod audit_log;
