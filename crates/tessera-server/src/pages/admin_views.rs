@@ -51,7 +51,7 @@ pub fn admin(viewer: &Viewer<'_>, page: &AdminPage<'_>) -> Markup {
                             td { @if u.is_admin { "Administrator" } @else { "User" } }
                             td { @if u.disabled { "Disabled" } @else { "Active" } }
                             td { (utc(u.created_at)) }
-                            td.actions {
+                            td { div.actions {
                                 a href={ "/admin/users/" (u.id) } { "Sessions" span.visually-hidden { " of " (u.username) } }
                                 @if !u.disabled && u.id != page.own_id {
                                     form method="post" action={ "/admin/users/" (u.id) "/disable" } {
@@ -59,7 +59,7 @@ pub fn admin(viewer: &Viewer<'_>, page: &AdminPage<'_>) -> Markup {
                                         button type="submit" { "Disable" span.visually-hidden { " " (u.username) } }
                                     }
                                 }
-                            }
+                            } }
                         } } }
                     }
                 }

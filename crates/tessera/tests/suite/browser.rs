@@ -199,3 +199,73 @@ fn every_page_passes_the_accessibility_checks() {
     drop(b);
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// `tessera users create NAME [--admin] --data-dir DIR`, the password on stdin.
+fn create_user(data_dir: &std::path::Path, name: &str, admin: bool) {
+    use std::io::Write;
+    let mut cmd = crate::common::tessera();
+    cmd.args(["users", "create", name, "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    if admin {
+        cmd.arg("--admin");
+    }
+    let mut child = cmd.spawn().unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(child.wait().unwrap().success(), "users create {name}");
+}
+
+#[test]
+fn an_admin_disables_a_user_whose_open_page_then_goes_to_sign_in() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let axe = axe_source();
+    let data = tempfile::tempdir().unwrap();
+    create_user(data.path(), "root", true);
+    create_user(data.path(), "bob", false);
+    let server = Server::start(|cmd, addr| {
+        cmd.args(["--listen", &addr.to_string(), "--data-dir"])
+            .arg(data.path());
+    });
+    let bob = Browser::open(&driver, server.addr, Some(SECOND_DEVICE));
+    bob.sign_in("/login", "bob", PASSWORD);
+    assert_eq!(bob.path(), "/account");
+
+    let root = Browser::open(&driver, server.addr, None);
+    root.sign_in("/login?return_to=%2Fadmin", "root", PASSWORD);
+    assert_eq!(root.path(), "/admin");
+    root.fill("q", "bob");
+    root.click_and_wait(Locator::Css("form[role=search] button"));
+    let mut problems = Vec::new();
+    for p in dom_problems(&root) {
+        problems.push(format!("admin: {p}"));
+    }
+    if let Some(axe) = &axe {
+        problems.extend(axe_violations(&root, axe));
+    }
+    root.screenshot("admin");
+    root.click_and_wait(Locator::XPath("//tr[th[.='bob']]//a"));
+    assert!(root.text().contains("Firefox on Windows"));
+    problems.extend(dom_problems(&root));
+    if let Some(axe) = &axe {
+        problems.extend(axe_violations(&root, axe));
+    }
+    root.screenshot("admin-user-sessions");
+    assert!(problems.is_empty(), "{problems:#?}");
+    root.goto("/admin?q=bob");
+    root.click_and_wait(Locator::XPath("//tr[th[.='bob']]//button"));
+    assert!(
+        root.text().contains("The user is disabled"),
+        "{}",
+        root.text()
+    );
+
+    // Bob's open page: the next click lands on the sign-in page.
+    bob.click_and_wait(Locator::LinkText("Sessions"));
+    assert_eq!(bob.path(), "/login?return_to=%2Faccount%2Fsessions");
+    bob.sign_in("/login", "bob", PASSWORD);
+    assert_eq!(bob.path(), "/login");
+    assert!(bob.text().contains("Unknown user or wrong password."));
+}
