@@ -12,7 +12,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
@@ -60,12 +60,13 @@ impl FromRequestParts<AppState> for PageSession {
 }
 
 async fn signed_in(parts: &Parts, state: &AppState) -> Result<PageSession, PageError> {
+    // Back to this page after signing in — if it is a page: a form's target is not.
     let here = || {
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or("/account", |p| p.as_str());
-        PageError::SignIn(ReturnTo::parse(path))
+        let page = (parts.method == Method::GET)
+            .then(|| parts.uri.path_and_query())
+            .flatten()
+            .and_then(|p| ReturnTo::parse(p.as_str()));
+        PageError::SignIn(page)
     };
     match cookie_session(state, &parts.headers).await {
         Ok(Some((session, token))) => Ok(PageSession { session, token }),

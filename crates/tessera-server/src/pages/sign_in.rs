@@ -133,7 +133,8 @@ pub(super) struct RegisterFields {
     password: String,
 }
 
-/// `POST /register`: the API's registration (policy, throttle), then a browser session.
+/// `POST /register`: the API's registration (policy, throttle), then a browser session and
+/// its device cookie, as after a sign-in.
 pub(super) async fn register(
     State(state): State<AppState>,
     client: ClientContext,
@@ -143,15 +144,17 @@ pub(super) async fn register(
         let user =
             service::register(&state, &fields.username, fields.password, false, &client).await?;
         let (session, token) = service::start_browser_session(&state, &user, &client).await?;
-        session_cookie_header(
+        let cookie = session_cookie_header(
             token.expose_secret(),
             session.expires_at.since(session.created_at),
-        )
+        )?;
+        Ok::<_, ApiError>((user, cookie))
     };
     match started.await {
-        Ok(cookie) => {
+        Ok((user, cookie)) => {
             let mut resp = see_other(ReturnTo::home().as_str());
             resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            set_device_cookie(&mut resp, service::device_cookie(&state, &user));
             resp
         }
         Err(e) => form_failure(e, |message| {

@@ -204,6 +204,13 @@ async fn registration_through_the_form_applies_the_password_policy_then_signs_in
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
     assert_eq!(ok.header(header::LOCATION).as_deref(), Some("/account"));
+    assert!(
+        ok.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("__Host-tessera_device=")),
+        "a device cookie, as after a sign-in"
+    );
     assert!(b.get(&s, "/account").await.text().contains("bob"));
     let taken = PageClient::new(FIREFOX_LINUX, "192.0.2.2:4000");
     let mut taken = taken;
@@ -306,6 +313,12 @@ async fn signing_out_ends_the_session_and_clears_what_the_site_stored() {
         Some("\"cookies\", \"storage\"")
     );
     assert!(b.session().is_none(), "the cookie is cleared");
+    // A form posted with a session that is gone goes to sign in, not back to the form's target.
+    let again = b
+        .post_raw(&s, "/logout", &[("csrf_token", "x")], |r| r.cookie(&token))
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.header(header::LOCATION).as_deref(), Some("/login"));
     assert_eq!(s.session_status(&token).await, StatusCode::UNAUTHORIZED);
     let login = b.get(&s, "/login?notice=signed-out").await;
     assert!(login.text().contains("You are signed out."));
