@@ -391,7 +391,25 @@ pub enum ClientsCommand {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use clap::Parser as _;
+
+    use super::{Cli, Command, parse_duration};
+
+    fn serve(args: &[&str]) -> Result<super::ServeArgs, clap::Error> {
+        let argv = ["tessera", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(a) => Ok(a),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn audit_retention_defaults_to_90_days_and_takes_a_duration() {
+        assert_eq!(serve(&[]).unwrap().audit_retention, 90 * 86_400);
+        let week = serve(&["--audit-retention", "7d"]).unwrap();
+        assert_eq!(week.audit_retention, 7 * 86_400);
+        assert!(serve(&["--audit-retention", "forever"]).is_err());
+    }
 
     #[test]
     fn durations_take_seconds_or_a_unit() {

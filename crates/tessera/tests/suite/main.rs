@@ -6,6 +6,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+mod audit_cli;
 mod bench;
 mod browser;
 mod browser_support;
