@@ -268,4 +268,19 @@ fn an_admin_disables_a_user_whose_open_page_then_goes_to_sign_in() {
     bob.sign_in("/login", "bob", PASSWORD);
     assert_eq!(bob.path(), "/login");
     assert!(bob.text().contains("Unknown user or wrong password."));
+
+    // What the pages did is in the audit log, as `tessera audit` shows it.
+    drop(server);
+    let out = crate::common::tessera()
+        .args(["audit", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{log}");
+    eprintln!("tessera audit after the browser test:\n{log}");
+    for expected in ["user_disabled", "bob", "root"] {
+        assert!(log.contains(expected), "{expected} missing from:\n{log}");
+    }
+    assert!(!log.contains(PASSWORD), "no password in the log");
 }
