@@ -14,6 +14,7 @@ pub mod extract;
 pub mod keys;
 pub mod metrics;
 pub mod net;
+pub mod pages;
 pub mod revocations;
 pub mod routes;
 pub mod service;

@@ -8,6 +8,7 @@
 )]
 mod access_cache;
 mod admin_clients;
+mod admin_pages;
 mod admin_users;
 mod attacks;
 mod audit_log;
@@ -23,6 +24,9 @@ mod key_schedule;
 mod meta;
 mod metrics;
 mod oauth;
+mod page_attacks;
+mod page_client;
+mod pages;
 mod password_change;
 mod prometheus;
 mod random_input;

@@ -8,6 +8,8 @@
 )]
 mod audit_cli;
 mod bench;
+mod browser;
+mod browser_support;
 mod cli;
 mod clients;
 mod common;
@@ -20,3 +22,4 @@ mod multi_instance;
 mod operations;
 mod resource_server;
 mod secrets;
+mod webdriver;
