@@ -23,6 +23,7 @@ mod password_change;
 mod random_input;
 mod rate_limits;
 mod refresh_replays;
+mod revocation_reload;
 mod store_faults;
 mod throttle_races;
 mod timeouts;
