@@ -271,19 +271,16 @@ impl RevocationView {
         (g.clone(), self.generation.load(Ordering::Relaxed))
     }
 
-    /// Replaces the list by `next` if it is still at generation `seen`; gives back the old
-    /// list (to be dropped after the lock is released), or `next` if the list moved on.
-    fn swap_if_unchanged(
-        &self,
-        seen: u64,
-        next: RevocationList,
-    ) -> Result<RevocationList, RevocationList> {
+    /// Exchanges the list and `next` if the list is still at generation `seen` (the old list
+    /// is then in `next`, to be dropped after the lock is released); whether it did.
+    fn swap_if_unchanged(&self, seen: u64, next: &mut RevocationList) -> bool {
         let mut g = self.list.write().unwrap_or_else(PoisonError::into_inner);
         if self.generation.load(Ordering::Relaxed) != seen {
-            return Err(next);
+            return false;
         }
         self.generation.fetch_add(1, Ordering::Relaxed);
-        Ok(std::mem::replace(&mut g, next))
+        std::mem::swap(&mut *g, next);
+        true
     }
 
     /// The feed's state.
@@ -341,8 +338,8 @@ impl RevocationView {
             let (mut next, seen) = self.snapshot();
             let news: Vec<Revocation> = all.iter().filter(|r| next.insert(r)).cloned().collect();
             next.prune(now);
-            if let Ok(old) = self.swap_if_unchanged(seen, next) {
-                drop(old);
+            if self.swap_if_unchanged(seen, &mut next) {
+                drop(next);
                 self.publish(news);
                 return Ok(());
             }
