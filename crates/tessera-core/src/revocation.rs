@@ -7,9 +7,10 @@
 //! list only ever holds revoked, still-unexpired tokens and stays small enough to keep in memory
 //! and check on every verification without a store lookup.
 
-use std::collections::HashMap;
+mod ids;
 
 use crate::time::UnixTime;
+use ids::IdMap;
 
 /// One revocation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,13 +129,13 @@ pub struct RevocationSubject<'a> {
     pub iat: UnixTime,
 }
 
-/// The in-memory revocation list.
+/// The in-memory revocation list. Exact (see `ids` for how identifiers are kept compactly).
 #[derive(Clone, Debug, Default)]
 pub struct RevocationList {
-    tokens: HashMap<String, UnixTime>,
-    sessions: HashMap<String, UnixTime>,
-    users: HashMap<String, (UnixTime, UnixTime)>,
-    keys: HashMap<String, UnixTime>,
+    tokens: IdMap<UnixTime>,
+    sessions: IdMap<UnixTime>,
+    users: IdMap<(UnixTime, UnixTime)>,
+    keys: IdMap<UnixTime>,
 }
 
 impl RevocationList {
@@ -152,11 +153,11 @@ impl RevocationList {
             *slot = (*slot).max(to);
             grew
         }
-        fn upsert(map: &mut HashMap<String, UnixTime>, key: &str, value: UnixTime) -> bool {
+        fn upsert(map: &mut IdMap<UnixTime>, key: &str, value: UnixTime) -> bool {
             match map.get_mut(key) {
                 Some(slot) => widen(slot, value),
                 None => {
-                    map.insert(key.to_owned(), value);
+                    map.insert(key, value);
                     true
                 }
             }
@@ -168,12 +169,11 @@ impl RevocationList {
                 user_id,
                 not_before,
                 expires_at,
-            } => match self.users.get_mut(user_id.as_str()) {
+            } => match self.users.get_mut(user_id) {
                 // Each bound widens on its own: the latest cutoff, the latest expiry.
                 Some((nb, exp)) => widen(nb, *not_before) | widen(exp, *expires_at),
                 None => {
-                    self.users
-                        .insert(user_id.clone(), (*not_before, *expires_at));
+                    self.users.insert(user_id, (*not_before, *expires_at));
                     true
                 }
             },
@@ -186,20 +186,23 @@ impl RevocationList {
     #[must_use]
     pub fn entries(&self) -> Vec<Revocation> {
         let tokens = self.tokens.iter().map(|(jti, e)| Revocation::Token {
-            jti: jti.clone(),
+            jti,
             expires_at: *e,
         });
         let sessions = self.sessions.iter().map(|(sid, e)| Revocation::Session {
-            sid: sid.clone(),
+            sid,
             expires_at: *e,
         });
-        let users = self.users.iter().map(|(u, (nb, e))| Revocation::User {
-            user_id: u.clone(),
-            not_before: *nb,
-            expires_at: *e,
-        });
+        let users = self
+            .users
+            .iter()
+            .map(|(user_id, (nb, e))| Revocation::User {
+                user_id,
+                not_before: *nb,
+                expires_at: *e,
+            });
         let keys = self.keys.iter().map(|(kid, e)| Revocation::Key {
-            kid: kid.clone(),
+            kid,
             expires_at: *e,
         });
         tokens.chain(sessions).chain(users).chain(keys).collect()
@@ -209,8 +212,8 @@ impl RevocationList {
     /// JWT verification.
     #[must_use]
     pub fn is_revoked(&self, t: RevocationSubject<'_>) -> bool {
-        self.tokens.contains_key(t.jti)
-            || t.sid.is_some_and(|sid| self.sessions.contains_key(sid))
+        self.tokens.contains(t.jti)
+            || t.sid.is_some_and(|sid| self.sessions.contains(sid))
             || self
                 .users
                 .get(t.sub)
@@ -220,22 +223,22 @@ impl RevocationList {
     /// Whether tokens signed by key `kid` are refused.
     #[must_use]
     pub fn is_key_revoked(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
+        self.keys.contains(kid)
     }
 
     /// Whether everything of login session `sid` is revoked (checked on every session use too,
     /// so the revocation record alone is enough to end a whole session tree).
     #[must_use]
     pub fn is_session_revoked(&self, sid: &str) -> bool {
-        self.sessions.contains_key(sid)
+        self.sessions.contains(sid)
     }
 
     /// Drops every entry that can no longer match an unexpired token.
     pub fn prune(&mut self, now: UnixTime) {
-        self.tokens.retain(|_, exp| *exp > now);
-        self.sessions.retain(|_, exp| *exp > now);
-        self.users.retain(|_, (_, exp)| *exp > now);
-        self.keys.retain(|_, exp| *exp > now);
+        self.tokens.retain(|exp| *exp > now);
+        self.sessions.retain(|exp| *exp > now);
+        self.users.retain(|(_, exp)| *exp > now);
+        self.keys.retain(|exp| *exp > now);
     }
 
     /// Number of entries held.

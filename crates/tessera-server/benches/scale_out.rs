@@ -1,5 +1,7 @@
-//! Scale-out benchmark: how fast a revocation reaches another instance, and how many session
-//! checks per second each store sustains (with JWT verification alongside for comparison).
+//! Scale-out benchmark: how fast a revocation reaches another instance, how many session
+//! checks per second each store sustains (with JWT verification alongside for comparison), and
+//! the revocation list at 10⁶ entries: the reload a feed reconnect runs, and what checks
+//! running meanwhile see of it.
 //!
 //! Run: `cargo bench -p tessera-server --bench scale_out` (PostgreSQL and Redis from
 //! `TESSERA_BENCH_POSTGRES` / `TESSERA_BENCH_REDIS`, default the local ones; a store that does not
@@ -22,17 +24,21 @@ use tessera_core::opaque::random_id;
 use tessera_core::password::PasswordHasher;
 use tessera_core::revocation::{Revocation, RevocationSubject};
 use tessera_core::time::{Clock, SystemClock};
-use tessera_server::revocations::FeedState;
+use tessera_server::revocations::{FeedState, RevocationView};
 use tessera_server::{AppState, ServerConfig, auth, service};
-use tessera_store::Store;
 use tessera_store::memory::MemoryStore;
 use tessera_store::postgres::PostgresStore;
 use tessera_store::redis::RedisStore;
 use tessera_store::split::SplitStore;
 use tessera_store::sqlite::SqliteStore;
+use tessera_store::{RevocationStore, Store};
 
 const PROPAGATION_ROUNDS: usize = 300;
 const THROUGHPUT_WINDOW: Duration = Duration::from_secs(2);
+/// Entries in the revocation list of the scale figures.
+const SCALE_ENTRIES: usize = 1_000_000;
+/// Reloads timed at that size.
+const SCALE_RELOADS: usize = 3;
 
 fn summary(name: &str, mut samples: Vec<Duration>) {
     samples.sort_unstable();
@@ -141,6 +147,109 @@ async fn jwt_checks(s: AppState) {
     println!("access token size: {} bytes", jwt.len());
 }
 
+/// Resident set size in bytes (Linux `/proc/self/statm`).
+fn rss() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Revocation checks of a token the list does not name (every check's common case), one after
+/// another until `stop`, each timed.
+async fn checks_until(
+    view: Arc<RevocationView>,
+    store: Arc<MemoryStore>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Duration> {
+    let jti = random_id().unwrap();
+    let (sid, sub) = (random_id().unwrap(), random_id().unwrap());
+    let subject = RevocationSubject {
+        jti: &jti,
+        sid: Some(&sid),
+        sub: &sub,
+        iat: SystemClock.now(),
+    };
+    let mut samples = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = Instant::now();
+        let revoked = view
+            .is_token_revoked(store.as_ref(), subject, "", SystemClock.now())
+            .await
+            .unwrap();
+        samples.push(t.elapsed());
+        assert!(!revoked);
+        tokio::task::yield_now().await;
+    }
+    samples
+}
+
+/// The revocation list at [`SCALE_ENTRIES`] (server-shaped ids: 70% `jti`, 20% `sid`, 10%
+/// user cutoffs) held by an instance without a feed (memory decides): the first load, then
+/// full reloads into the loaded list (a feed reconnect's), with revocation checks running on
+/// the other worker — their latency during the reloads against with none.
+async fn revocation_scale() {
+    let store = Arc::new(MemoryStore::new());
+    let now = SystemClock.now();
+    for n in 0..SCALE_ENTRIES {
+        let id = random_id().unwrap();
+        let expires_at = now.plus(3600);
+        let r = match n % 10 {
+            0..=6 => Revocation::Token {
+                jti: id,
+                expires_at,
+            },
+            7 | 8 => Revocation::Session {
+                sid: id,
+                expires_at,
+            },
+            _ => Revocation::User {
+                user_id: id,
+                not_before: now,
+                expires_at,
+            },
+        };
+        store.add_revocation(&r).await.unwrap();
+    }
+    let view = Arc::new(RevocationView::new(false));
+    let before = rss();
+    let t = Instant::now();
+    view.reload(store.as_ref(), now).await.unwrap();
+    let first = t.elapsed();
+    let grown = rss().zip(before).map(|(a, b)| a.saturating_sub(b));
+    assert_eq!(view.len(), SCALE_ENTRIES);
+    println!(
+        "revocation list, 10^6 entries: first load {first:.1?}; RSS growth {:.0} MB (the list, \
+         plus what the allocator kept of the fetched copy)",
+        grown.unwrap_or(0) as f64 / 1e6
+    );
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = tokio::spawn(checks_until(view.clone(), store.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    summary(
+        "revocation check, 10^6, no reload running",
+        checker.await.unwrap(),
+    );
+
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    let checker = tokio::spawn(checks_until(view.clone(), store.clone(), stop.clone()));
+    let mut reloads = Vec::new();
+    for _ in 0..SCALE_RELOADS {
+        let t = Instant::now();
+        view.reload(store.as_ref(), SystemClock.now())
+            .await
+            .unwrap();
+        reloads.push(t.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    summary(
+        "revocation check, 10^6, during reloads",
+        checker.await.unwrap(),
+    );
+    summary("full reload into the loaded list, 10^6", reloads);
+}
+
 async fn postgres(url: &str, ns: &str) -> Option<PostgresStore> {
     match PostgresStore::connect(url, ns).await {
         Ok(s) => Some(s),
@@ -200,6 +309,9 @@ async fn main() {
     );
 
     jwt_checks(state(Arc::new(MemoryStore::new())).await).await;
+    if std::env::var_os("TESSERA_BENCH_SKIP_SCALE").is_none() {
+        revocation_scale().await;
+    }
     session_checks("memory", state(Arc::new(MemoryStore::new())).await).await;
     let db = std::env::temp_dir().join(format!("{ns}.db"));
     session_checks(

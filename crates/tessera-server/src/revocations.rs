@@ -6,7 +6,9 @@
 //! instance cannot know what it missed, so it stops trusting memory alone and asks the store
 //! per credential — and if the store is unreachable too, the answer is 503, never a stale 200.
 //! When the feed reconnects, the list is reloaded from the store and *merged* (revocations are
-//! never undone, so a merge cannot lose an event that raced the reload).
+//! never undone, so a merge cannot lose an event that raced the reload). The merge is built on
+//! a copy, off the lock, and swapped in if no revocation arrived meanwhile (else built again),
+//! so a reload of a large list holds up no request: readers only ever wait for the swap.
 //!
 //! Without a feed (memory, SQLite: one instance owns the store) memory is authoritative.
 //!
@@ -18,8 +20,8 @@
 //! which is always correct for a subscriber because revocations only accumulate.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use tessera_core::jose::decode_unverified_dangerously;
 use tessera_core::keys::KeyStatus;
@@ -30,6 +32,10 @@ use tessera_store::{FeedEvent, RevocationFeed, Store, StoreError};
 /// How many numbered revocations the journal keeps for subscribers resuming from a cursor.
 const JOURNAL_LEN: usize = 10_000;
 
+/// How many times a reload builds its merge off the lock before merging under it (when
+/// revocations keep arriving while it builds).
+const RELOAD_ATTEMPTS: usize = 3;
+
 /// How many revocations a live subscriber may fall behind before it is disconnected (it then
 /// resumes from its cursor).
 const SUBSCRIBER_BUFFER: usize = 1_024;
@@ -38,6 +44,9 @@ const SUBSCRIBER_BUFFER: usize = 1_024;
 #[derive(Debug)]
 pub struct RevocationView {
     list: RwLock<RevocationList>,
+    /// Bumped under the write lock by every change of `list`: a reload built on a copy swaps
+    /// it in only if this has not moved since the copy was taken.
+    generation: AtomicU64,
     has_feed: bool,
     feed_live: AtomicBool,
     /// When the feed last went down (Unix seconds; set when following starts).
@@ -161,6 +170,7 @@ impl RevocationView {
     pub fn new(has_feed: bool) -> Self {
         Self {
             list: RwLock::new(RevocationList::new()),
+            generation: AtomicU64::new(0),
             has_feed,
             feed_live: AtomicBool::new(false),
             feed_down_since: AtomicI64::new(0),
@@ -256,10 +266,27 @@ impl RevocationView {
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut RevocationList) -> R) -> R {
-        match self.list.write() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
+        let mut g = self.list.write().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        f(&mut g)
+    }
+
+    /// A copy of the list and the generation it is of.
+    fn snapshot(&self) -> (RevocationList, u64) {
+        let g = self.list.read().unwrap_or_else(PoisonError::into_inner);
+        (g.clone(), self.generation.load(Ordering::Relaxed))
+    }
+
+    /// Exchanges the list and `next` if the list is still at generation `seen` (the old list
+    /// is then in `next`, to be dropped after the lock is released); whether it did.
+    fn swap_if_unchanged(&self, seen: u64, next: &mut RevocationList) -> bool {
+        let mut g = self.list.write().unwrap_or_else(PoisonError::into_inner);
+        if self.generation.load(Ordering::Relaxed) != seen {
+            return false;
         }
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        std::mem::swap(&mut *g, next);
+        true
     }
 
     /// The feed's state.
@@ -336,6 +363,17 @@ impl RevocationView {
     /// If the store fails (memory unchanged).
     pub async fn reload(&self, store: &dyn Store, now: UnixTime) -> Result<(), StoreError> {
         let all = store.revocations(now).await?;
+        for _ in 0..RELOAD_ATTEMPTS {
+            let (mut next, seen) = self.snapshot();
+            let news: Vec<Revocation> = all.iter().filter(|r| next.insert(r)).cloned().collect();
+            next.prune(now);
+            if self.swap_if_unchanged(seen, &mut next) {
+                drop(next);
+                self.publish(news);
+                return Ok(());
+            }
+        }
+        // Revocations keep arriving: merge under the lock, which cannot miss them.
         let news = self.write(|l| {
             let news: Vec<Revocation> = all.into_iter().filter(|r| l.insert(r)).collect();
             l.prune(now);

@@ -239,8 +239,10 @@ proptest! {
 }
 
 fn revocation() -> impl Strategy<Value = Revocation> {
-    // Few names, so entries collide and the "widest reach" merge is exercised.
-    let name = "[abc]";
+    // Few names, so entries collide and the "widest reach" merge is exercised: short ones
+    // (kept as text), ids shaped like the server's (kept packed), and a non-canonical twin of
+    // one of those, which must stay a different name.
+    let name = "[abc]|AAAAAAAAAAAAAAAAAAAAA[AB]|BBBBBBBBBBBBBBBBBBBBBA";
     let time = 0i64..100;
     prop_oneof![
         (name, time.clone()).prop_map(|(jti, exp)| Revocation::Token {

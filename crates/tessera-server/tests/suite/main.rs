@@ -32,6 +32,7 @@ mod prometheus;
 mod random_input;
 mod rate_limits;
 mod refresh_replays;
+mod revocation_reload;
 mod store_faults;
 mod throttle_races;
 mod timeouts;

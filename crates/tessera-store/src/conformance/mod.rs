@@ -20,6 +20,7 @@ mod clients;
 mod keys;
 mod refresh;
 mod revocations;
+mod session_races;
 mod sessions;
 mod users;
 
@@ -78,6 +79,8 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         sessions::delete_returns_the_session,
         sessions::delete_dead_removes_only_dead,
         sessions::count_follows_creates_and_deletes,
+        session_races::deleted_session_is_never_found_by_token_afterwards,
+        session_races::touch_racing_delete_does_not_resurrect,
         refresh::current_token_rotates,
         refresh::previous_token_within_grace_gets_same_successor,
         refresh::previous_token_after_grace_is_reuse,

@@ -9,7 +9,7 @@ use tessera_core::time::UnixTime;
 use super::{NOW, id, token};
 use crate::Store;
 
-fn browser(user_id: &str, now: UnixTime) -> Session {
+pub(super) fn browser(user_id: &str, now: UnixTime) -> Session {
     let (_, hash) = token(TokenKind::Session);
     Session::new(
         id(),
@@ -58,6 +58,9 @@ pub(super) async fn touch_records_last_seen<S: Store + ?Sized>(s: &Arc<S>) {
     let back = s.session_by_id(&b.id).await.unwrap().unwrap();
     assert_eq!(back.last_seen, NOW.plus(120));
     assert_eq!(back.created_at, NOW);
+    // Whatever a backend keeps for the lookup by token sees the touch too.
+    let by_token = s.session_by_token(&b.token_hash.unwrap()).await.unwrap();
+    assert_eq!(by_token, Some(back));
     s.touch_session(&id(), NOW).await.unwrap();
 }
 

@@ -7,10 +7,10 @@
 //!
 //! | key | type | slot | holds |
 //! |---|---|---|---|
-//! | `ns:{u:<U>}:s:S` | hash | user's | the session record — the single source of truth |
+//! | `ns:{u:<U>}:s:S` | hash | user's | the session record (listing, sweeping, lookup by id) |
 //! | `ns:{u:<U>}:idx` | sorted set | user's | the user's sessions: member `<seq hex>:S`, score `created_at` |
 //! | `ns:{u:<U>}:seq` | string | user's | insertion counter, breaking ties in `created_at` |
-//! | `ns:st:<token hash hex>` | string | own | pointer `<U>:S`, for lookup by token |
+//! | `ns:sc:<token hash hex>` | hash | own | a copy of the record, for lookup by token in one round trip |
 //! | `ns:si:S` | string | own | pointer `<U>`, for lookup by session id |
 //! | `ns:su` | set | own | users that may have sessions, for the dead-session sweep |
 //! | `{ns:rev}:z` | sorted set | revocations' | member `kind:key`, score `expires_at` |
@@ -81,10 +81,10 @@ impl Keys {
         format!("{}:{{u:{user_hex}}}:seq", self.ns)
     }
 
-    /// Pointer from a session token hash (hex) to its session.
+    /// Copy of the session record whose token hash (hex) this is.
     #[must_use]
     pub fn token(&self, token_hex: &str) -> String {
-        format!("{}:st:{token_hex}", self.ns)
+        format!("{}:sc:{token_hex}", self.ns)
     }
 
     /// Pointer from a session id to its user.

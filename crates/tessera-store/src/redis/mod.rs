@@ -4,10 +4,11 @@
 //! Design decision: **every atomic step touches one hash slot.** Keys that one Lua script
 //! changes together share a cluster hash tag (`{u:<user hex>}` for a user's sessions and their
 //! index, `{<ns>:rev}` for the whole revocation list), so the same scripts run unchanged on one
-//! node and on a cluster. Lookups that cannot know the user (by token hash, by session id) go
-//! through small pointer keys in other slots; the session record is the single source of truth,
-//! written last on create and deleted first on delete, so a crash between cross-slot steps
-//! leaves only pointers to nothing — never a usable session. See [`keys`] for the full layout.
+//! node and on a cluster. Lookups that cannot know the user go through keys in other slots: by
+//! session id a small pointer, by token hash a copy of the session record (one round trip per
+//! request), created after the record and deleted before it, so a crash between cross-slot
+//! steps leaves only a record no token finds or a pointer to nothing — never a usable session
+//! that cannot be deleted. See [`keys`] for the full layout and `sessions` for the ordering.
 //!
 //! Expiry: every key carries a TTL (a session's keys its absolute lifetime, counted from when it
 //! is stored), so Redis itself forgets what is dead even if no sweep ever runs; the sweeps
@@ -18,6 +19,7 @@ mod attempts;
 mod feed;
 pub mod keys;
 mod revocations;
+mod session_record;
 mod sessions;
 
 use std::sync::Arc;

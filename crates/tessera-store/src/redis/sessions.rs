@@ -1,147 +1,40 @@
 //! [`SessionStore`] on Redis.
 //!
-//! Design decision: the record `ns:{u:<U>}:s:S` (a hash) is the single source of truth and the
-//! only thing a change commits through; the pointer keys (`st:` by token, `si:` by id) live in
-//! other slots and are followed, then re-checked against the record. So `create` claims the
-//! pointers first (`SET NX`, which also detects conflicts) and writes the record last, and
-//! `delete` removes the record first (atomically with its index entry, in one script) and the
-//! pointers after. A crash between the steps leaves pointers to nothing, which read as "no
-//! session" and expire with their TTL.
+//! Design decision: a session is stored twice, as the **record** `ns:{u:<U>}:s:S` in its
+//! user's slot (with the user's index: listing, sweeping) and as the **copy** `ns:sc:<token
+//! hash>` (lookup by token: one `HGETALL`, one round trip, on one node or a cluster). The two
+//! live in different slots, so no script can change both; instead every step is ordered so
+//! that the copy — what authenticates a request — is never more alive than the record:
+//!
+//! - `create` claims the id pointer (`SET NX`), writes the record, and only then claims the
+//!   copy; a crash in between leaves a record no token can find (fail closed);
+//! - `delete` drops the copy **first**, then the record, then the id pointer: once the copy is
+//!   gone no lookup by token can return the session, whatever happens after;
+//! - `touch` updates the record, then the copy, each with a script that never creates the hash,
+//!   so a touch racing a delete cannot bring the session back;
+//! - the sweep drops a dead session's copy only if its `last_seen` is the one the sweep judged
+//!   (a session used since is kept), then deletes the record.
+//!
+//! Lookup by id (`si:` pointer, then the record) stays two round trips; it is not on the
+//! per-request path.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 use tessera_core::opaque::TokenHash;
-use tessera_core::session::{Session, SessionKind, SessionPolicy};
+use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 
 use super::keys::hex;
+use super::session_record::{
+    ADD_MEMBER, CLAIM_COPY, CREATE, DELETE, DROP_COPY, TOUCH, fields, from_fields,
+};
 use super::{RedisStore, map_err, ttl_secs};
 use crate::{SessionStore, StoreError};
 
-/// What [`StoreError::Corrupt`] names for an undecodable session record.
-const TABLE: &str = "redis sessions";
-
 /// How many users one `SSCAN` step of the sweep returns.
 const SWEEP_BATCH: usize = 100;
-
-/// Writes a new record and its index entry unless the record exists; extends the index's and
-/// counter's TTL to cover it. KEYS: record, index, counter. ARGV: ttl, created_at, sid, then
-/// the record's field/value pairs. Returns 1 if written, 0 if the record existed.
-static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local ttl = tonumber(ARGV[1])
-local member = string.format('%016x', redis.call('INCR', KEYS[3])) .. ':' .. ARGV[3]
-redis.call('HSET', KEYS[1], 'm', member, unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], ARGV[2], member)
-for i = 2, 3 do
-  if redis.call('TTL', KEYS[i]) < ttl then redis.call('EXPIRE', KEYS[i], ttl) end
-end
-return 1
-",
-    )
-});
-
-/// Deletes a record and its index entry, returning the record's fields (empty if there was
-/// none). With a non-empty ARGV[1], deletes only if `last_seen` still equals it, so a sweep
-/// never deletes a session that was used after the sweep read it. KEYS: record, index.
-static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return fields end
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'last_seen') ~= ARGV[1] then return {} end
-local member = redis.call('HGET', KEYS[1], 'm')
-redis.call('DEL', KEYS[1])
-if member then redis.call('ZREM', KEYS[2], member) end
-return fields
-",
-    )
-});
-
-/// Sets `last_seen` of an existing record (a plain `HSET` would create a stub). KEYS: record.
-static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
-return 1
-",
-    )
-});
-
-/// Adds a member to a set and extends the set's TTL to at least ARGV[2]. KEYS: set.
-static ADD_MEMBER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-redis.call('SADD', KEYS[1], ARGV[1])
-local ttl = tonumber(ARGV[2])
-if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
-return 1
-",
-    )
-});
-
-/// The record fields of a session (without the index member `m`, which the script adds).
-fn fields(s: &Session) -> Vec<(&'static str, String)> {
-    let mut f = vec![
-        ("id", s.id.clone()),
-        ("user", s.user_id.clone()),
-        ("kind", s.kind.as_str().to_owned()),
-        ("created_at", s.created_at.0.to_string()),
-        ("last_seen", s.last_seen.0.to_string()),
-        ("expires_at", s.expires_at.0.to_string()),
-    ];
-    if let Some(h) = s.token_hash {
-        f.push(("token", h.to_hex()));
-    }
-    if let Some(ua) = &s.user_agent {
-        f.push(("user_agent", ua.clone()));
-    }
-    if let Some(ip) = &s.ip {
-        f.push(("ip", ip.clone()));
-    }
-    f
-}
-
-/// A session from its record's fields; `None` for an empty (absent) record.
-fn from_fields(mut f: HashMap<String, String>) -> Result<Option<Session>, StoreError> {
-    if f.is_empty() {
-        return Ok(None);
-    }
-    let mut take = |name: &str| f.remove(name).ok_or(StoreError::Corrupt(TABLE));
-    let time = |v: String| {
-        v.parse::<i64>()
-            .map(UnixTime)
-            .map_err(|_| StoreError::Corrupt(TABLE))
-    };
-    let id = take("id")?;
-    let user_id = take("user")?;
-    let kind = SessionKind::parse(&take("kind")?).ok_or(StoreError::Corrupt(TABLE))?;
-    let created_at = time(take("created_at")?)?;
-    let last_seen = time(take("last_seen")?)?;
-    let expires_at = time(take("expires_at")?)?;
-    let token_hash = f
-        .remove("token")
-        .map(|h| TokenHash::from_hex(&h).ok_or(StoreError::Corrupt(TABLE)))
-        .transpose()?;
-    Ok(Some(Session {
-        id,
-        token_hash,
-        user_id,
-        kind,
-        created_at,
-        last_seen,
-        expires_at,
-        user_agent: f.remove("user_agent"),
-        ip: f.remove("ip"),
-    }))
-}
 
 /// The session id in an index member `<seq hex>:<sid>`.
 fn sid_of_member(member: &str) -> Option<&str> {
@@ -159,44 +52,51 @@ impl RedisStore {
         from_fields(map)
     }
 
-    /// Deletes a record and its index entry (if `last_seen` still is `expect_last_seen`, when
-    /// given), then its pointers; returns the deleted session.
+    /// Deletes a session: its copy first (if `expect_last_seen` is given, only if the copy's
+    /// `last_seen` still is that — otherwise nothing is deleted), then its record and index
+    /// entry, then its id pointer. Returns the deleted session.
     async fn delete_record(
         &self,
         user_hex: &str,
         sid: &str,
         expect_last_seen: Option<UnixTime>,
     ) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn();
+        let record = self.keys.session_hex(user_hex, sid);
+        let expect = expect_last_seen.map_or_else(String::new, |t| t.0.to_string());
+        let token: Option<String> = conn.hget(&record, "token").await.map_err(map_err)?;
+        let record_expect = match &token {
+            Some(token_hex) => {
+                let dropped: i64 = DROP_COPY
+                    .key(self.keys.token(token_hex))
+                    .arg(&expect)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(map_err)?;
+                if dropped == 0 {
+                    return Ok(None);
+                }
+                // No token finds the session any more: the record goes too, whatever a
+                // touch did to it meanwhile, so that it is not listed as alive.
+                String::new()
+            }
+            None => expect,
+        };
         let map: HashMap<String, String> = DELETE
-            .key(self.keys.session_hex(user_hex, sid))
+            .key(&record)
             .key(self.keys.user_index_hex(user_hex))
-            .arg(expect_last_seen.map_or_else(String::new, |t| t.0.to_string()))
-            .invoke_async(&mut self.conn())
+            .arg(record_expect)
+            .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;
         let deleted = from_fields(map)?;
-        if let Some(s) = &deleted {
-            self.delete_pointers(s.token_hash.as_ref(), sid).await?;
-        }
-        Ok(deleted)
-    }
-
-    /// Deletes the pointer keys of a session whose record is gone.
-    async fn delete_pointers(
-        &self,
-        token: Option<&TokenHash>,
-        sid: &str,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        if let Some(h) = token {
+        if deleted.is_some() {
             let () = conn
-                .del(self.keys.token(&h.to_hex()))
+                .del(self.keys.session_owner(sid))
                 .await
                 .map_err(map_err)?;
         }
-        conn.del(self.keys.session_owner(sid))
-            .await
-            .map_err(map_err)
+        Ok(deleted)
     }
 
     /// One `SSCAN` step over the users with sessions: the next cursor (0: done) and a batch.
@@ -281,24 +181,13 @@ impl SessionStore for RedisStore {
             .with_expiration(redis::SetExpiry::EX(ttl_u));
 
         let claimed: Option<String> = conn
-            .set_options(&owner, &user_hex, set_nx.clone())
+            .set_options(&owner, &user_hex, set_nx)
             .await
             .map_err(map_err)?;
         if claimed.is_none() {
             return Err(StoreError::Conflict("session"));
         }
-        let token_key = s.token_hash.map(|h| self.keys.token(&h.to_hex()));
-        if let Some(token_key) = &token_key {
-            let claimed: Option<String> = conn
-                .set_options(token_key, format!("{user_hex}:{}", s.id), set_nx)
-                .await
-                .map_err(map_err)?;
-            if claimed.is_none() {
-                let () = conn.del(&owner).await.map_err(map_err)?;
-                return Err(StoreError::Conflict("session"));
-            }
-        }
-
+        let record = fields(s);
         let mut create = CREATE.prepare_invoke();
         create
             .key(self.keys.session_hex(&user_hex, &s.id))
@@ -307,16 +196,34 @@ impl SessionStore for RedisStore {
             .arg(ttl)
             .arg(s.created_at.0)
             .arg(&s.id);
-        for (name, value) in fields(s) {
-            create.arg(name).arg(value);
+        for (name, value) in &record {
+            create.arg(*name).arg(value);
         }
         let written: i64 = create.invoke_async(&mut conn).await.map_err(map_err)?;
         if written == 0 {
-            if let Some(token_key) = &token_key {
-                let () = conn.del(token_key).await.map_err(map_err)?;
-            }
             let () = conn.del(&owner).await.map_err(map_err)?;
             return Err(StoreError::Conflict("session"));
+        }
+
+        if let Some(h) = s.token_hash {
+            let mut claim = CLAIM_COPY.prepare_invoke();
+            claim.key(self.keys.token(&h.to_hex())).arg(ttl);
+            for (name, value) in &record {
+                claim.arg(*name).arg(value);
+            }
+            let claimed: i64 = claim.invoke_async(&mut conn).await.map_err(map_err)?;
+            if claimed == 0 {
+                // Another session holds this token hash: take this one back.
+                let _: HashMap<String, String> = DELETE
+                    .key(self.keys.session_hex(&user_hex, &s.id))
+                    .key(self.keys.user_index_hex(&user_hex))
+                    .arg("")
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(map_err)?;
+                let () = conn.del(&owner).await.map_err(map_err)?;
+                return Err(StoreError::Conflict("session"));
+            }
         }
 
         let _: i64 = ADD_MEMBER
@@ -330,19 +237,12 @@ impl SessionStore for RedisStore {
     }
 
     async fn session_by_token(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
-        let pointer: Option<String> = self
+        let copy: HashMap<String, String> = self
             .conn()
-            .get(self.keys.token(&token.to_hex()))
+            .hgetall(self.keys.token(&token.to_hex()))
             .await
             .map_err(map_err)?;
-        let Some((user_hex, sid)) = pointer.as_deref().and_then(|p| p.split_once(':')) else {
-            return Ok(None);
-        };
-        // The record decides: a pointer left behind by an interrupted delete finds nothing.
-        Ok(self
-            .record(user_hex, sid)
-            .await?
-            .filter(|s| s.token_hash.as_ref() == Some(token)))
+        Ok(from_fields(copy)?.filter(|s| s.token_hash.as_ref() == Some(token)))
     }
 
     async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
@@ -363,9 +263,18 @@ impl SessionStore for RedisStore {
             .get(self.keys.session_owner(id))
             .await
             .map_err(map_err)?;
-        if let Some(u) = user_hex {
-            let _: i64 = TOUCH
-                .key(self.keys.session_hex(&u, id))
+        let Some(u) = user_hex else {
+            return Ok(());
+        };
+        let token: Option<String> = TOUCH
+            .key(self.keys.session_hex(&u, id))
+            .arg(last_seen.0)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        if let Some(token_hex) = token.filter(|t| !t.is_empty()) {
+            let _: Option<String> = TOUCH
+                .key(self.keys.token(&token_hex))
                 .arg(last_seen.0)
                 .invoke_async(&mut conn)
                 .await
@@ -405,18 +314,15 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let mut conn = self.conn();
-        let user_hex: Option<String> = conn
-            .get(self.keys.session_owner(id))
-            .await
-            .map_err(map_err)?;
+        let owner = self.keys.session_owner(id);
+        let user_hex: Option<String> = self.conn().get(&owner).await.map_err(map_err)?;
         let Some(user_hex) = user_hex else {
             return Ok(None);
         };
         let deleted = self.delete_record(&user_hex, id, None).await?;
         if deleted.is_none() {
             // A pointer to nothing (an interrupted create or delete): tidy it.
-            self.delete_pointers(None, id).await?;
+            let () = self.conn().del(&owner).await.map_err(map_err)?;
         }
         Ok(deleted)
     }

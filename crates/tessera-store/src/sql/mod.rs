@@ -63,6 +63,14 @@ pub(crate) trait Dialect: Sized + Send + Sync {
     /// Opens the transaction a refresh rotation reads and writes in.
     async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error>;
 
+    /// A place in this process's queue of rotations, held until the rotation's transaction
+    /// ends, for a dialect whose database has one writer at a time: waiting here costs
+    /// nothing, while waiting on the database's lock is a sleep-and-retry loop. Never what
+    /// makes rotation correct (the transaction is); `None` where rotations run in parallel.
+    async fn rotation_queue(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     /// Inserts `key` only if no key has its status (see
     /// [`crate::KeyStore::insert_key_if_vacant`]).
     async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError>;

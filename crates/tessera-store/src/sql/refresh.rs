@@ -110,6 +110,8 @@ macro_rules! impl_refresh_store {
                 use $crate::sql::Dialect as _;
                 use $crate::sql::refresh as q;
                 let err = $crate::sql::on::<Self>(q::TABLE, q::CONFLICT);
+                // Held until the end, after `tx` (declared later, dropped first).
+                let _queue = self.rotation_queue().await;
                 // Dropping `tx` on an early return rolls it back.
                 let mut tx = self.begin_rotation().await.map_err(&err)?;
                 let locked = ::sqlx::query(<Self as $crate::sql::Dialect>::LOCK_FAMILY)

@@ -5,7 +5,10 @@
 //! with `journal_mode=WAL` and `synchronous=FULL` (a `kill -9` loses nothing that was
 //! acknowledged), and every read-modify-write (refresh rotation, the first signing key) runs in
 //! a `BEGIN IMMEDIATE` transaction, which takes the database's write lock before reading so two
-//! writers can never both act on the same stale read. The SQL itself is shared with
+//! writers can never both act on the same stale read. Rotations in one process also queue on
+//! an async mutex before `BEGIN IMMEDIATE` — only for speed: a writer that finds the lock
+//! taken sleeps in SQLite's busy handler (1, 2, 5… ms), far longer than a rotation holds it.
+//! The SQL itself is shared with
 //! PostgreSQL (`crate::sql`); this module adds the file, the pragmas, the locking and the
 //! error codes. Queries are built at run time (`sqlx::query` + `bind`), so building needs no
 //! database.
@@ -37,6 +40,8 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// This process's queue of rotations (see the module docs).
+    rotations: Arc<tokio::sync::Mutex<()>>,
 }
 
 // Every store trait, from the shared SQL; the dialect's part is `impl Dialect` below.
@@ -67,7 +72,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            rotations: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Opens the database named by a `sqlite://PATH` (or `sqlite:PATH`) URL; see
@@ -130,6 +138,10 @@ impl Dialect for SqliteStore {
     async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error> {
         // IMMEDIATE: take the write lock before reading (see the module docs).
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn rotation_queue(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(Arc::clone(&self.rotations).lock_owned().await)
     }
 
     async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
