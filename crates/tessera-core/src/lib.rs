@@ -12,6 +12,7 @@
 pub mod access;
 pub mod client;
 pub mod device;
+pub mod dpop;
 pub mod inspect;
 pub mod jose;
 pub mod keys;

@@ -127,6 +127,7 @@ pub async fn exchange(
         scope: scope.clone(),
         client_id: client.map_or(subject.client_id, |c| c.id.as_str().to_owned()),
         username: subject.username,
+        cnf: None,
     };
     Ok(TokenResponse {
         access_token: sign_access(state, &claims)?,

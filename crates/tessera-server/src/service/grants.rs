@@ -306,6 +306,7 @@ pub fn issue_access(
         scope: scope.map(str::to_owned),
         client_id: client_id.to_owned(),
         username: username.map(str::to_owned),
+        cnf: None,
     };
     sign_access(state, &claims)
 }
