@@ -346,6 +346,7 @@ async fn start_app_session(
         rotated_at: None,
         sealed_successor: None,
         revoked_at: None,
+        jkt: None,
     };
     state.store.create_session(&session).await?;
     state

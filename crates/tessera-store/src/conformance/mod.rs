@@ -16,6 +16,7 @@
 
 mod attempts;
 mod clients;
+mod dpop;
 mod keys;
 mod refresh;
 mod revocations;
@@ -108,6 +109,10 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         clients::duplicate_id_conflicts,
         clients::list_is_ordered_by_creation_then_insertion,
         clients::delete_reports_whether_it_deleted,
+        dpop::binding_key_is_kept_through_rotation,
+        dpop::first_use_wins_and_keys_are_independent,
+        dpop::sweep_keeps_live_markers,
+        dpop::concurrent_callers_have_one_winner,
     )
 }
 

@@ -17,6 +17,7 @@
 mod attempts;
 mod feed;
 pub mod keys;
+mod replays;
 mod revocations;
 mod sessions;
 

@@ -2,7 +2,7 @@
 //!
 //! Each submodule holds one record kind's statement texts (`$N` placeholders, which sqlx
 //! accepts on both drivers) and a macro that implements that record's store trait over them.
-//! [`sql_store!`] emits all six implementations for a backend's store type; the backend
+//! [`sql_store!`] emits all seven implementations for a backend's store type; the backend
 //! supplies only what really differs between the dialects, through [`Dialect`]: error codes,
 //! how a rotation takes its lock, the first-key insert and the revocation announcement.
 //!
@@ -15,6 +15,7 @@
 pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod refresh;
+pub(crate) mod replays;
 pub(crate) mod revocations;
 pub(crate) mod sessions;
 pub(crate) mod users;
@@ -113,6 +114,7 @@ macro_rules! sql_store {
         $crate::sql::revocations::impl_revocation_store!($store);
         $crate::sql::keys::impl_key_store!($store);
         $crate::sql::clients::impl_client_store!($store);
+        $crate::sql::replays::impl_replay_store!($store);
     };
 }
 pub(crate) use sql_store;
