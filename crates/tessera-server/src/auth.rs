@@ -27,8 +27,9 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::revocation::RevocationSubject;
 use tessera_core::session::Session;
 
+use crate::dpop;
 use crate::error::ApiError;
-use crate::extract::{bearer, session_cookie, single_header};
+use crate::extract::{Scheme, authorization, session_cookie, single_header};
 use crate::service;
 use crate::state::AppState;
 
@@ -93,7 +94,7 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = authenticate(state, &parts.headers).await?;
+        let credential = authenticate(state, parts).await?;
         if !is_safe(&parts.method) {
             require_csrf(state, &parts.headers, &credential)?;
         }
@@ -177,14 +178,32 @@ fn is_safe(method: &Method) -> bool {
     )
 }
 
-/// Authenticates the request by bearer header, else by cookie.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
-    if let Some(token) = bearer(headers)? {
+/// Authenticates the request by `Authorization` header, else by cookie. An access JWT bound
+/// to a DPoP key (`cnf.jkt`) is only accepted as `DPoP <token>` with a valid proof by that
+/// key for this very request; presented as `Bearer`, it is refused (RFC 9449 §7.2), as is an
+/// unbound token or a session token presented as `DPoP` — nothing binds it to the proof.
+async fn authenticate(state: &AppState, parts: &Parts) -> Result<Credential, ApiError> {
+    let headers = &parts.headers;
+    if let Some((scheme, token)) = authorization(headers)? {
         if TokenKind::of(token) == Some(TokenKind::Session) {
+            if scheme == Scheme::Dpop {
+                return Err(ApiError::DpopTokenRefused);
+            }
             let (session, _) = check_session(state, token).await?;
             return Ok(Credential::BearerSession { session });
         }
-        return verify_jwt(state, token).await.map(Credential::Jwt);
+        let claims = verify_jwt(state, token).await?;
+        match (scheme, claims.cnf.as_ref()) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Dpop, Some(cnf)) => {
+                dpop::check_resource_proof(state, parts, token, &cnf.jkt).await?;
+            }
+            (Scheme::Bearer, Some(_)) | (Scheme::Dpop, None) => {
+                tracing::debug!(jti = %claims.jti, ?scheme, "token presented with the wrong scheme");
+                return Err(ApiError::DpopTokenRefused);
+            }
+        }
+        return Ok(Credential::Jwt(claims));
     }
     match session_cookie(headers)? {
         Some(raw) => {

@@ -14,6 +14,7 @@ mod clients_oauth;
 mod common;
 mod credential_races;
 mod csrf_cookies;
+mod dpop;
 mod faulty_store;
 mod kek_at_rest;
 mod key_schedule;
