@@ -169,6 +169,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub audiences: Vec<String>,
+    /// An origin (`https://app.example`) whose pages may call the API from a browser (CORS,
+    /// credentials allowed); repeatable, or comma-separated. Default: none.
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "TESSERA_CORS_ORIGIN",
+        value_delimiter = ',',
+        value_parser = tessera_server::cors::CorsOrigin::parse
+    )]
+    pub cors_origins: Vec<tessera_server::cors::CorsOrigin>,
     /// The signing-key schedule.
     #[command(flatten)]
     pub schedule: ScheduleArgs,

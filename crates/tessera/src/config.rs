@@ -1,7 +1,7 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
 //! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`), except that the
-//! repeatable `--trusted-proxy` and `--audience` are the lists `trusted_proxies` and
-//! `audiences`.
+//! repeatable `--trusted-proxy`, `--audience` and `--cors-origin` are the lists
+//! `trusted_proxies`, `audiences` and `cors_origins`.
 //!
 //! The file's values become the flags' defaults, so precedence is: command-line flag, then
 //! `TESSERA_*` environment variable, then the file, then the built-in default. The file is found
@@ -26,6 +26,7 @@ const KEYS: &[&str] = &[
     "kek_file",
     "key_rotation",
     "audiences",
+    "cors_origins",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.

@@ -17,6 +17,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.refresh_grace_secs = args.refresh_grace;
         config.key_rotation_secs = args.schedule.key_rotation;
         config.exchange_audiences = args.audiences;
+        config.cors_origins = args.cors_origins;
         if let Some(everyone) = args.trusted_proxies.iter().find(|n| n.prefix_len() == 0) {
             // Legal (a server reachable only through its proxies), but then any peer can name
             // any client address, so say so.

@@ -122,6 +122,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cors::cors,
+        ))
         .layer(axum::middleware::map_request(host_from_authority))
         .with_state(state)
 }

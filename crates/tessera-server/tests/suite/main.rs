@@ -12,6 +12,7 @@ mod attacks;
 mod bad_input;
 mod clients_oauth;
 mod common;
+mod cors;
 mod credential_races;
 mod csrf_cookies;
 mod dpop;

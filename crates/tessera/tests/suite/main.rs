@@ -11,6 +11,7 @@ mod cli;
 mod clients;
 mod common;
 mod crash_durability;
+mod dpop_cors;
 mod faults;
 mod kek;
 mod key_drill;
