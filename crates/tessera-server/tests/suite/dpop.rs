@@ -474,3 +474,41 @@ async fn a_failing_replay_store_fails_closed() {
         StatusCode::OK
     );
 }
+
+/// RFC 9449 §5: a confidential client's refresh token is held by its secret, not bound to a
+/// key; its access token is bound all the same.
+#[tokio::test]
+async fn a_confidential_clients_refresh_token_is_not_bound() {
+    let s = TestServer::new().await;
+    s.register("kim", PASSWORD).await;
+    let (record, secret) = service::register_client(
+        &s.state,
+        NewClient {
+            name: "first-party-backend".into(),
+            first_party: true,
+            ..NewClient::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (id, secret) = (record.id.as_str().to_owned(), secret.unwrap());
+    let holder = Holder::new(Algorithm::EdDSA);
+    let r = s
+        .send(
+            Req::post("/oauth/token")
+                .header("dpop", holder.proof(&s, "POST", "/oauth/token", None))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "kim"),
+                    ("password", PASSWORD),
+                    ("client_id", &id),
+                    ("client_secret", secret.expose_secret()),
+                ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["token_type"], "DPoP");
+    let tokens = app_tokens(&r);
+    let refreshed = s.refresh(&tokens.refresh).await;
+    assert!(jwt_part(&refreshed.access, 1).get("cnf").is_none());
+}
