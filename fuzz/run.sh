@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TARGETS=(jws_verify jwk_parse opaque_token http_headers request_bodies)
+TARGETS=(jws_verify jwk_parse opaque_token http_headers request_bodies dpop_proof)
 
 mode="${1:-all}"
 if [[ "$mode" == merge ]]; then

@@ -49,6 +49,7 @@ fn claims(exp: i64) -> AccessClaims {
         scope: Some("openid profile".into()),
         client_id: "tessera".into(),
         username: Some("alice".into()),
+        cnf: None,
     }
 }
 

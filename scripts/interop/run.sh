@@ -6,6 +6,9 @@
 #   - oauth_clients.py: authlib (client_credentials with client_secret_basic and
 #     client_secret_post, RFC 7662 introspection, RFC 7009 revocation) and PyJWT's PyJWKClient
 #     (access tokens verified through discovery and the JWKS);
+#   - dpop_client.py: a DPoP client (RFC 9449) signing its proofs by hand with `cryptography`:
+#     a bound token and refresh token that are useless to a thief without the key, and the
+#     CORS answers for the allowed origin (--cors-origin) and another;
 #   - schemathesis against the server's own /openapi.json: no 5xx, and every response must
 #     match the document (status code, content type, schema).
 # and finally stops the server with SIGTERM, which must end it within 10 seconds.
@@ -68,7 +71,9 @@ trap cleanup EXIT
 
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"
-"$bin" serve --listen "127.0.0.1:$port" --issuer "$url" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+cors_origin="https://spa.interop.example"
+"$bin" serve --listen "127.0.0.1:$port" --issuer "$url" --data-dir "$work/data" \
+  --cors-origin "$cors_origin" >"$work/server.log" 2>&1 &
 server_pid=$!
 
 server_log() { echo "--- server log:" >&2; cat "$work/server.log" >&2; }
@@ -105,6 +110,12 @@ INTEROP_INTROSPECTOR_ID=$(client_field "$work/introspector.json" client_id) \
 INTEROP_INTROSPECTOR_SECRET=$(client_field "$work/introspector.json" client_secret) \
 INTEROP_USERNAME="$username" INTEROP_PASSWORD="$password" \
   "$py" "$here/oauth_clients.py" || failed=1
+
+# --- DPoP and CORS ------------------------------------------------------------------------
+echo "== interop: DPoP client ($here/dpop_client.py)"
+TESSERA_URL="$url" INTEROP_USERNAME="$username" INTEROP_PASSWORD="$password" \
+INTEROP_CORS_ORIGIN="$cors_origin" \
+  "$py" "$here/dpop_client.py" || failed=1
 
 # --- schemathesis -------------------------------------------------------------------------
 # The revocation stream is server-sent events that never end: a request to it waits for the

@@ -106,6 +106,7 @@ fn claims(n: usize) -> AccessClaims {
         scope: Some("read write".into()),
         client_id: "first-party".into(),
         username: Some("alice".into()),
+        cnf: None,
     }
 }
 

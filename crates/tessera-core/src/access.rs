@@ -47,6 +47,18 @@ pub struct AccessClaims {
     /// The user's name, for convenience of resource servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The proof-of-possession key the token is bound to (RFC 9449 §6.1); absent for a
+    /// bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound access token (RFC 7800 §3.1, RFC 9449 §6.1): the JWK
+/// SHA-256 thumbprint of the key every proof presenting the token must be signed with.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confirmation {
+    /// base64url(SHA-256) of the key's RFC 7638 canonical JWK.
+    pub jkt: String,
 }
 
 /// What a verifier expects of every access token.
@@ -202,6 +214,7 @@ pub fn check_claims(
         scope,
         client_id,
         username,
+        cnf,
     ] = slots;
     let iss = string(iss, "iss")?;
     let aud = audience(aud, &policy.audience)?;
@@ -215,6 +228,7 @@ pub fn check_claims(
         scope: optional_string(scope, "scope")?,
         client_id: string(client_id, "client_id")?,
         username: optional_string(username, "username")?,
+        cnf: confirmation(cnf)?,
         iss,
         aud: policy.audience.clone(),
     };
@@ -251,7 +265,7 @@ fn check_times(
 }
 
 /// The claims [`check_claims`] reads, in the order of its slots.
-const CLAIMS: [&str; 11] = [
+const CLAIMS: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -263,6 +277,7 @@ const CLAIMS: [&str; 11] = [
     "scope",
     "client_id",
     "username",
+    "cnf",
 ];
 
 fn string(value: Option<Value>, name: &'static str) -> Result<String, AccessError> {
@@ -277,6 +292,19 @@ fn optional_string(
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(AccessError::BadClaims(name)),
+    }
+}
+
+/// `cnf`, when present, is an object whose `jkt` is a string; a `cnf` naming only other
+/// confirmation methods is refused, since this verifier could not honour them.
+fn confirmation(value: Option<Value>) -> Result<Option<Confirmation>, AccessError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Object(mut members)) => match members.remove("jkt") {
+            Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(Confirmation { jkt })),
+            _ => Err(AccessError::BadClaims("cnf")),
+        },
+        Some(_) => Err(AccessError::BadClaims("cnf")),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod access;
 pub mod audit;
 pub mod client;
 pub mod device;
+pub mod dpop;
 pub mod inspect;
 pub mod jose;
 pub mod keys;

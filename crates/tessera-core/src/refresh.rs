@@ -58,6 +58,9 @@ pub struct RefreshFamily {
     pub sealed_successor: Option<Vec<u8>>,
     /// Set once the family is revoked (reuse, logout, password change).
     pub revoked_at: Option<UnixTime>,
+    /// The RFC 7638 thumbprint of the DPoP key the family is bound to: every refresh must
+    /// carry a proof by that key. `None` for an unbound family.
+    pub jkt: Option<String>,
 }
 
 /// What presenting a refresh token of a family at generation `presented` means.
@@ -252,6 +255,7 @@ mod tests {
             rotated_at: rotated_at.map(UnixTime),
             sealed_successor: rotated_at.map(|_| vec![1]),
             revoked_at: None,
+            jkt: None,
         }
     }
 

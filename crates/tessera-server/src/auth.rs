@@ -27,8 +27,9 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::revocation::RevocationSubject;
 use tessera_core::session::Session;
 
+use crate::dpop;
 use crate::error::ApiError;
-use crate::extract::{bearer, session_cookie, single_header};
+use crate::extract::{Scheme, authorization, session_cookie, single_header};
 use crate::metrics::AuthOutcome;
 use crate::service;
 use crate::state::AppState;
@@ -94,7 +95,7 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = authenticate(state, &parts.headers).await?;
+        let credential = authenticate(state, parts).await?;
         if !is_safe(&parts.method) {
             require_csrf(state, &parts.headers, &credential)?;
         }
@@ -196,9 +197,10 @@ fn failed(e: ApiError) -> Refusal {
     (AuthOutcome::Unavailable, e)
 }
 
-/// Authenticates the request by bearer header, else by cookie, and counts the outcome.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
-    let result = identify(state, headers).await;
+/// Authenticates the request by `Authorization` header, else by cookie, and counts the
+/// outcome.
+async fn authenticate(state: &AppState, parts: &Parts) -> Result<Credential, ApiError> {
+    let result = identify(state, parts).await;
     let outcome = match &result {
         Ok(Credential::Jwt(_)) => AuthOutcome::OkJwt,
         Ok(Credential::BearerSession { .. }) => AuthOutcome::OkSession,
@@ -209,15 +211,40 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Credentia
     result.map_err(|(_, e)| e)
 }
 
-async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Credential, Refusal> {
-    if let Some(token) = bearer(headers).map_err(|e| (AuthOutcome::Malformed, e))? {
+/// An access JWT bound to a DPoP key (`cnf.jkt`) is only accepted as `DPoP <token>` with a
+/// valid proof by that key for this very request; presented as `Bearer`, it is refused
+/// (RFC 9449 §7.2), as is an unbound token or a session token presented as `DPoP` — nothing
+/// binds it to the proof.
+async fn identify(state: &AppState, parts: &Parts) -> Result<Credential, Refusal> {
+    let headers = &parts.headers;
+    if let Some((scheme, token)) =
+        authorization(headers).map_err(|e| (AuthOutcome::Malformed, e))?
+    {
+        let wrong_scheme = || (AuthOutcome::Invalid, ApiError::DpopTokenRefused);
         if TokenKind::of(token) == Some(TokenKind::Session) {
+            if scheme == Scheme::Dpop {
+                return Err(wrong_scheme());
+            }
             let (session, _) = session_why(state, token).await?;
             return Ok(Credential::BearerSession { session });
         }
-        return jwt_why(state, token, &state.access_policy)
-            .await
-            .map(Credential::Jwt);
+        let claims = jwt_why(state, token, &state.access_policy).await?;
+        match (scheme, claims.cnf.as_ref()) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Dpop, Some(cnf)) => {
+                dpop::check_resource_proof(state, parts, token, &cnf.jkt)
+                    .await
+                    .map_err(|e| match e {
+                        e @ ApiError::Unavailable(_) => failed(e),
+                        e => (AuthOutcome::Invalid, e),
+                    })?;
+            }
+            (Scheme::Bearer, Some(_)) | (Scheme::Dpop, None) => {
+                tracing::debug!(jti = %claims.jti, ?scheme, "token presented with the wrong scheme");
+                return Err(wrong_scheme());
+            }
+        }
+        return Ok(Credential::Jwt(claims));
     }
     match session_cookie(headers).map_err(|e| (AuthOutcome::Malformed, e))? {
         Some(raw) => {

@@ -4,6 +4,7 @@ use tessera_core::keys::kek::Kek;
 use tessera_core::keys::lifecycle::{self, Schedule};
 use tessera_core::session::SessionPolicy;
 
+use crate::cors::CorsOrigin;
 use crate::net::IpNet;
 
 /// How the server issues and checks credentials.
@@ -26,6 +27,9 @@ pub struct ServerConfig {
     pub sessions: SessionPolicy,
     /// Origins besides the request's own that may make cookie-authenticated writes.
     pub trusted_origins: Vec<String>,
+    /// Origins of pages on other sites that may call the API from a browser (CORS,
+    /// `--cors-origin`); default none. See [`crate::cors`].
+    pub cors_origins: Vec<CorsOrigin>,
     /// Login attempts allowed per client IP within [`ServerConfig::login_window_secs`].
     pub login_limit_per_ip: u32,
     /// Failed logins allowed per account within the window.
@@ -81,6 +85,7 @@ impl ServerConfig {
             refresh_grace_secs: tessera_core::refresh::DEFAULT_GRACE_SECS,
             sessions: SessionPolicy::default(),
             trusted_origins: Vec::new(),
+            cors_origins: Vec::new(),
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
             login_window_secs: 300,

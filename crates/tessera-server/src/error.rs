@@ -49,6 +49,18 @@ pub enum ApiError {
     /// The presented credential is not valid, for whatever reason (401 `invalid_token`).
     #[error("invalid token")]
     InvalidToken,
+    /// A DPoP proof sent to the token endpoint was refused, or one was required and missing
+    /// (400 `invalid_dpop_proof`, RFC 9449 §5).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// At a resource, a DPoP-bound token came without a valid proof by its key (401
+    /// `invalid_dpop_proof`, `WWW-Authenticate: DPoP`; RFC 9449 §7.1).
+    #[error("invalid DPoP proof at a resource")]
+    DpopProofRefused,
+    /// At a resource, a DPoP-bound token was presented as a bearer token, or an unbound one
+    /// with the DPoP scheme (401 `invalid_token`, `WWW-Authenticate: DPoP`; RFC 9449 §7.1–7.2).
+    #[error("DPoP-bound token misused")]
+    DpopTokenRefused,
     /// Username or password wrong, or the user does not exist: one answer for both (401).
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -120,6 +132,8 @@ pub enum ErrorCode {
     InvalidToken,
     /// `invalid_credentials`
     InvalidCredentials,
+    /// `invalid_dpop_proof` (RFC 9449 §12.2)
+    InvalidDpopProof,
     /// `csrf_rejected`
     CsrfRejected,
     /// `forbidden`
@@ -215,6 +229,17 @@ impl ApiError {
                 C::InvalidToken,
                 "the credential is invalid".into(),
             ),
+            Self::InvalidDpopProof(d) => (S::BAD_REQUEST, C::InvalidDpopProof, Cow::Borrowed(*d)),
+            Self::DpopProofRefused => (
+                S::UNAUTHORIZED,
+                C::InvalidDpopProof,
+                "a valid DPoP proof by the token's key is required".into(),
+            ),
+            Self::DpopTokenRefused => (
+                S::UNAUTHORIZED,
+                C::InvalidToken,
+                "a DPoP-bound token must be presented as `Authorization: DPoP` with a proof".into(),
+            ),
             Self::InvalidCredentials => (
                 S::UNAUTHORIZED,
                 C::InvalidCredentials,
@@ -299,6 +324,20 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\""),
                 );
             }
+            Self::DpopProofRefused | Self::DpopTokenRefused => {
+                let error = if matches!(self, Self::DpopProofRefused) {
+                    "invalid_dpop_proof"
+                } else {
+                    "invalid_token"
+                };
+                let challenge = format!(
+                    "DPoP realm=\"tessera\", error=\"{error}\", algs=\"{}\"",
+                    crate::dpop::signing_algs().join(" ")
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
             Self::InvalidClient => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
@@ -334,6 +373,9 @@ mod tests {
             ApiError::Unauthenticated,
             ApiError::InvalidToken,
             ApiError::InvalidCredentials,
+            ApiError::InvalidDpopProof("x"),
+            ApiError::DpopProofRefused,
+            ApiError::DpopTokenRefused,
             ApiError::Csrf("x"),
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
@@ -359,6 +401,9 @@ mod tests {
                 | ApiError::Unauthenticated
                 | ApiError::InvalidToken
                 | ApiError::InvalidCredentials
+                | ApiError::InvalidDpopProof(_)
+                | ApiError::DpopProofRefused
+                | ApiError::DpopTokenRefused
                 | ApiError::Csrf(_)
                 | ApiError::NotFound
                 | ApiError::MethodNotAllowed

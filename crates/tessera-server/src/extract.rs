@@ -312,21 +312,51 @@ pub fn single_header(
         .map_err(|_| ApiError::InvalidRequest(format!("{name} header is not ASCII").into()))
 }
 
-/// The credential in `Authorization: Bearer <token>`, if that header is present.
+/// How a token was presented in `Authorization` (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer <token>`.
+    Bearer,
+    /// `DPoP <token>`: a bound token, with a proof in the `DPoP` header.
+    Dpop,
+}
+
+/// The credential in `Authorization: Bearer <token>` or `Authorization: DPoP <token>`, if
+/// that header is present, with its scheme (matched case-insensitively, RFC 9110 §11.1).
 ///
 /// # Errors
-/// `InvalidToken` if the header is present but is not a well-formed bearer credential.
-pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// `InvalidToken` if the header is present but is not a well-formed credential of either
+/// scheme.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, ApiError> {
     let Some(value) =
         single_header(headers, header::AUTHORIZATION).map_err(|_| ApiError::InvalidToken)?
     else {
         return Ok(None);
     };
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidToken)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Err(ApiError::InvalidToken);
+    };
+    if token.is_empty() || token.contains(' ') {
         return Err(ApiError::InvalidToken);
     }
-    Ok(Some(token))
+    Ok(Some((scheme, token)))
+}
+
+/// The credential in `Authorization: Bearer <token>`, if that header is present.
+///
+/// # Errors
+/// `InvalidToken` if the header is present but is not a well-formed bearer credential.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match authorization(headers)? {
+        None => Ok(None),
+        Some((Scheme::Bearer, token)) => Ok(Some(token)),
+        Some((Scheme::Dpop, _)) => Err(ApiError::InvalidToken),
+    }
 }
 
 /// The value of the session cookie, if one was sent.

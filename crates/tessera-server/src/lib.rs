@@ -9,6 +9,8 @@
 pub mod auth;
 pub mod client_auth;
 pub mod config;
+pub mod cors;
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod keys;

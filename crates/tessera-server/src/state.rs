@@ -566,6 +566,7 @@ impl AppState {
         let now = self.now();
         let swept = async {
             self.store.prune_revocations(now).await?;
+            self.store.forget_expired(now).await?;
             self.store
                 .delete_dead_sessions(now, &self.config.sessions)
                 .await?;

@@ -340,14 +340,47 @@ pub trait ClientStore: Send + Sync + 'static {
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
 }
 
+/// One-time markers that expire: the replay cache of DPoP proofs, shared by every instance
+/// that shares the backend. Keys are short digests made by the caller (never a credential).
+#[async_trait]
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Records `key` until `expires_at`. `true` if it was not recorded yet (or its record had
+    /// expired by `now`): the caller is the first to present it. `false` while it is
+    /// remembered. Atomic: of any number of concurrent callers with one key, exactly one gets
+    /// `true`. A record is never forgotten before `expires_at`.
+    async fn remember_once(
+        &self,
+        key: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the records expired at `now`; returns how many. Backends whose records expire
+    /// by themselves (Redis key expiry) return 0. For the periodic sweep.
+    async fn forget_expired(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
 /// Everything a Tessera server needs from storage.
 pub trait Store:
-    UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore + AuditStore
+    UserStore
+    + SessionStore
+    + RefreshStore
+    + RevocationStore
+    + KeyStore
+    + ClientStore
+    + AuditStore
+    + ReplayStore
 {
 }
 
 impl<
-    T: UserStore + SessionStore + RefreshStore + RevocationStore + KeyStore + ClientStore + AuditStore,
+    T: UserStore
+        + SessionStore
+        + RefreshStore
+        + RevocationStore
+        + KeyStore
+        + ClientStore
+        + AuditStore
+        + ReplayStore,
 > Store for T
 {
 }

@@ -22,8 +22,8 @@ use tessera_core::time::UnixTime;
 mod audit;
 
 use crate::{
-    ClientStore, KeyStore, RefreshStore, RevocationStore, RotateOutcome, SessionStore, StoreError,
-    Successor, User, UserStore,
+    ClientStore, KeyStore, RefreshStore, ReplayStore, RevocationStore, RotateOutcome, SessionStore,
+    StoreError, Successor, User, UserStore,
 };
 
 /// Which kind of revocation an entry is; with the key, the identity of an entry.
@@ -58,7 +58,14 @@ struct Tables {
     keys: Vec<KeyRecord>,
     /// In insertion order.
     clients: Vec<ClientRecord>,
+    /// Replay markers: key → expiry.
+    replays: HashMap<String, UnixTime>,
 }
+
+/// The most replay markers kept at once. Past it, expired markers are swept on the spot; if
+/// every one is still live, the new one is refused as a store failure (so the caller fails
+/// closed) rather than growing without bound.
+pub const MAX_REPLAY_MARKERS: usize = 200_000;
 
 /// A store that keeps everything in process memory.
 #[derive(Default)]
@@ -531,5 +538,35 @@ impl ClientStore for MemoryStore {
         let before = t.clients.len();
         t.clients.retain(|c| c.id != *id);
         Ok(t.clients.len() < before)
+    }
+}
+
+#[async_trait]
+impl ReplayStore for MemoryStore {
+    async fn remember_once(
+        &self,
+        key: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        if t.replays.get(key).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        if t.replays.len() >= MAX_REPLAY_MARKERS {
+            t.replays.retain(|_, until| *until > now);
+            if t.replays.len() >= MAX_REPLAY_MARKERS {
+                return Err(StoreError::Unavailable("replay markers full".into()));
+            }
+        }
+        t.replays.insert(key.to_owned(), expires_at);
+        Ok(true)
+    }
+
+    async fn forget_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let before = t.replays.len();
+        t.replays.retain(|_, until| *until > now);
+        Ok((before - t.replays.len()) as u64)
     }
 }

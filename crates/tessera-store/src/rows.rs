@@ -232,6 +232,7 @@ pub(crate) fn family(row: &impl SqlRow) -> Result<RefreshFamily, StoreError> {
         rotated_at: row.int_opt("rotated_at").map_err(&get)?.map(UnixTime),
         sealed_successor: row.bytes_opt("sealed_successor").map_err(&get)?,
         revoked_at: row.int_opt("revoked_at").map_err(&get)?.map(UnixTime),
+        jkt: row.text_opt("jkt").map_err(&get)?,
     })
 }
 

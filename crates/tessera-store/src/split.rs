@@ -1,9 +1,11 @@
 //! A store split between a durable backend and Redis: what `tessera serve --redis` runs on.
 //!
-//! Design decision: the split is by record kind. Users, signing keys, refresh families,
-//! OAuth clients and the audit log live only in the durable store (they must survive anything); sessions and
-//! attempt counters live only in Redis (hot, short-lived, shared by every instance; losing them
-//! logs people out, which is safe). Revocations are the one exception, because losing one is
+//! Design decision: the split is by record kind. Users, signing keys, refresh families, OAuth
+//! clients and the audit log live only in the durable store (they must survive anything);
+//! sessions, attempt counters and DPoP replay markers live only in Redis (hot, short-lived,
+//! shared by every instance; losing them logs people out, or at worst lets a proof of the last
+//! minute be replayed once, and proofs only work with a token bound to the same key).
+//! Revocations are the one exception, because losing one is
 //! *not* safe: each is written to the durable store first — the commit point, and what every
 //! reload and per-request check reads — and then to Redis, whose script keeps a copy with key
 //! expiry and announces it on the pub/sub feed. A Redis that restarts empty therefore forgets
@@ -23,8 +25,8 @@ use tessera_core::time::UnixTime;
 use crate::redis::RedisStore;
 use crate::{
     AttemptCounter, AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, KeyStore,
-    RefreshStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore, Store, StoreError,
-    Successor, User, UserStore,
+    RefreshStore, ReplayStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore, Store,
+    StoreError, Successor, User, UserStore,
 };
 
 /// Users, keys, refresh families, clients and the revocation record in `durable`; sessions, attempt
@@ -312,5 +314,22 @@ impl AttemptCounter for SplitStore {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.redis.reset(key).await
+    }
+}
+
+/// Replay markers live in Redis, where every instance sees them and they expire by themselves.
+#[async_trait]
+impl ReplayStore for SplitStore {
+    async fn remember_once(
+        &self,
+        key: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.redis.remember_once(key, expires_at, now).await
+    }
+
+    async fn forget_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.redis.forget_expired(now).await
     }
 }

@@ -1,6 +1,7 @@
 //! A resource server guarded by Tessera access tokens: `GET /whoami` answers the token's
-//! subject, scope and session, `401` without a valid token and `503` while the verifier fails
-//! closed on a stale revocation list.
+//! subject, scope and session for `Authorization: Bearer <token>` — or, for a token bound to
+//! a DPoP key, `Authorization: DPoP <token>` with a proof — `401` without a valid token and
+//! `503` while the verifier fails closed on a stale revocation list.
 //!
 //! ```sh
 //! cargo run -p tessera-verify --example resource-server -- \
@@ -39,6 +40,10 @@ struct Args {
     /// Fail closed when the revocation state is older than this many seconds.
     #[arg(long, default_value_t = 30)]
     max_staleness: u64,
+    /// The public base URL clients call (the base of DPoP proofs' `htu`). Default: the
+    /// audience if it is an http(s) URL, else `http://` and the listening address.
+    #[arg(long)]
+    public_url: Option<String>,
 }
 
 async fn whoami(VerifiedToken(claims): VerifiedToken) -> Json<Value> {
@@ -54,6 +59,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let public_url = match args.public_url {
+        Some(url) => Some(url),
+        None if args.audience.starts_with("http") => None,
+        None => Some(format!("http://{}", listener.local_addr()?)),
+    };
     let mut builder = Verifier::builder(args.issuer)
         .audience(args.audience)
         .client(args.client_id, args.client_secret)
@@ -61,11 +72,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(server) = args.server {
         builder = builder.server(server);
     }
+    if let Some(url) = public_url {
+        builder = builder.public_url(url);
+    }
     let verifier = builder.start().await?;
     let app = Router::new()
         .route("/whoami", get(whoami))
         .layer(verifier.layer());
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())

@@ -3,8 +3,8 @@
 //! Design decision: the [`Verifier`] travels in the request extensions (put there by
 //! [`Verifier::layer`]), not in the router state, so the extractor works with any state type
 //! and one layer line is all a router needs. The `Authorization` scheme is parsed into a
-//! [`Scheme`] rather than matched against `Bearer`: `DPoP` is recognised already, and refused
-//! until DPoP proofs are verified (future work).
+//! [`Scheme`] and handed with the `DPoP` header, the method and the path to
+//! [`Verifier::verify_presentation`], which applies RFC 9449's rules for bound tokens.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::access::AccessClaims;
 
-use crate::{Verifier, VerifyError};
+use crate::{Presentation, Verifier, VerifyError};
 
 /// An `Authorization` scheme that carries an access token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ use crate::{Verifier, VerifyError};
 pub enum Scheme {
     /// `Bearer` (RFC 6750).
     Bearer,
-    /// `DPoP` (RFC 9449): recognised, refused until proof-of-possession is checked.
+    /// `DPoP` (RFC 9449): a token bound to a key, with a proof in the `DPoP` header.
     DPoP,
 }
 
@@ -81,10 +81,21 @@ impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
             .extensions
             .get::<Verifier>()
             .ok_or(TokenRejection::NoVerifier)?;
-        match token(&parts.headers) {
-            Some((Scheme::Bearer, token)) => Ok(Self(verifier.verify(token)?)),
-            Some((Scheme::DPoP, _)) | None => Err(TokenRejection::Missing),
-        }
+        let (scheme, token) = token(&parts.headers).ok_or(TokenRejection::Missing)?;
+        let mut proofs = parts.headers.get_all("dpop").iter();
+        let proof = match (proofs.next(), proofs.next()) {
+            (None, _) => None,
+            (Some(value), None) => Some(value.to_str().map_err(|_| VerifyError::MissingProof)?),
+            (Some(_), Some(_)) => return Err(VerifyError::MissingProof.into()),
+        };
+        let presented = Presentation {
+            scheme,
+            token,
+            proof,
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        Ok(Self(verifier.verify_presentation(&presented)?))
     }
 }
 
@@ -113,6 +124,31 @@ impl IntoResponse for TokenRejection {
             Self::NoVerifier => {
                 tracing::error!("{self}");
                 json(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+            }
+            Self::Verify(
+                ref e @ (VerifyError::WrongScheme
+                | VerifyError::MissingProof
+                | VerifyError::Proof(_)
+                | VerifyError::Replayed
+                | VerifyError::NoPublicUrl),
+            ) => {
+                tracing::debug!(reason = %e, "DPoP presentation refused");
+                let error = if matches!(e, VerifyError::WrongScheme | VerifyError::NoPublicUrl) {
+                    "invalid_token"
+                } else {
+                    "invalid_dpop_proof"
+                };
+                let mut response = json(StatusCode::UNAUTHORIZED, error);
+                let algs = tessera_core::dpop::PROOF_ALGORITHMS
+                    .map(|a| a.as_str())
+                    .join(" ");
+                let challenge = format!(r#"DPoP error="{error}", algs="{algs}""#);
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                response
             }
             Self::Missing | Self::Verify(_) => {
                 tracing::debug!(reason = %self, "access token refused");

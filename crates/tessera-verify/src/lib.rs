@@ -5,7 +5,8 @@
 //! no network call: the signature against the cached keys and every claim rule through
 //! `tessera_core::access` (the same code the issuer runs), then the in-memory revocation list
 //! (`jti`, `sid`, the user's `iat` cutoff, the signing key's `kid`). [`VerifiedToken`] is the
-//! axum extractor built on it.
+//! axum extractor built on it; it accepts `Authorization: Bearer` and, for tokens bound to a
+//! key, `Authorization: DPoP` with a proof ([`Verifier::verify_presentation`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+mod dpop;
 mod extract;
 mod follow;
 mod remote;
@@ -51,7 +53,9 @@ use tessera_core::revocation::{RevocationList, RevocationSubject};
 use tessera_core::time::{Clock as _, SystemClock};
 use tokio::sync::Notify;
 
+pub use dpop::{DEFAULT_REPLAY_CAPACITY, Presentation};
 pub use extract::{Scheme, TokenRejection, VerifiedToken};
+use tessera_core::dpop::DpopError;
 
 /// How old the last sign of a complete revocation state may be before [`Verifier::verify`]
 /// fails closed.
@@ -124,6 +128,21 @@ pub enum VerifyError {
     /// The revocation state is older than `max_staleness`: the verifier fails closed.
     #[error("revocation state is stale; failing closed")]
     Stale,
+    /// A DPoP-bound token presented as `Bearer`, or an unbound one as `DPoP` (RFC 9449 §7).
+    #[error("token presented with the wrong scheme")]
+    WrongScheme,
+    /// A DPoP-bound token came without a `DPoP` proof.
+    #[error("DPoP proof missing")]
+    MissingProof,
+    /// The DPoP proof was refused.
+    #[error("DPoP proof refused: {0}")]
+    Proof(#[from] DpopError),
+    /// The DPoP proof was seen before (or the replay cache is full of live proofs).
+    #[error("DPoP proof replayed")]
+    Replayed,
+    /// A DPoP-bound token, but no public URL is known to check the proof's `htu` against.
+    #[error("no public URL configured for DPoP")]
+    NoPublicUrl,
 }
 
 /// Configures and starts a [`Verifier`].
@@ -137,6 +156,8 @@ pub struct Builder {
     jwks_refetch_interval: Duration,
     jwks_refresh: Duration,
     cache_capacity: usize,
+    public_url: Option<String>,
+    replay_capacity: usize,
 }
 
 impl fmt::Debug for Builder {
@@ -219,6 +240,25 @@ impl Builder {
         self.cache_capacity = tokens;
         self
     }
+
+    /// This resource server's public base URL (`https://api.example`), what clients sign as
+    /// the `htu` of their DPoP proofs, followed by the request path. Default: the audience,
+    /// when it is an http(s) URL; without either, DPoP-bound tokens are refused.
+    #[must_use]
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// How many DPoP proofs the in-process replay cache remembers (default
+    /// [`DEFAULT_REPLAY_CAPACITY`]); when it is full of proofs still young enough to be
+    /// accepted, new proofs are refused. See [`dpop`](crate::Presentation) for why the cache is
+    /// local.
+    #[must_use]
+    pub fn replay_capacity(mut self, proofs: usize) -> Self {
+        self.replay_capacity = proofs;
+        self
+    }
     /// Fetches discovery and the JWKS, catches up with the revocation list, and starts the
     /// background tasks (the revocation stream, JWKS refreshes). Must run inside a Tokio
     /// runtime; the tasks end when the last clone of the [`Verifier`] is dropped.
@@ -248,7 +288,19 @@ impl Builder {
         };
         let remote = remote::Remote::new(http, &client_id, &client_secret, endpoints);
         let keys = remote.jwks().await?;
+        let public_url = match self.public_url {
+            Some(url) => Some(
+                tessera_core::dpop::normalize_htu(&url)
+                    .map(|_| url.trim_end_matches('/').to_owned())
+                    .map_err(|_| Error::Config(format!("public URL {url:?} is not http(s)")))?,
+            ),
+            None => tessera_core::dpop::normalize_htu(&audience)
+                .ok()
+                .map(|_| audience.trim_end_matches('/').to_owned()),
+        };
         let shared = Arc::new(Shared {
+            public_url,
+            replays: dpop::ReplayCache::new(self.replay_capacity),
             policy: AccessPolicy {
                 issuer: self.issuer,
                 audience,
@@ -309,6 +361,9 @@ impl Drop for Handle {
 /// What the background tasks and `verify` share.
 pub(crate) struct Shared {
     policy: AccessPolicy,
+    /// Base of the `htu` DPoP proofs must name.
+    public_url: Option<String>,
+    replays: dpop::ReplayCache,
     keys: RwLock<Arc<PublicKeySet>>,
     revocations: RwLock<RevocationList>,
     /// Tokens verified before; a hit still checks time and key, and the list after it.
@@ -406,6 +461,8 @@ impl Verifier {
             jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
             jwks_refresh: DEFAULT_JWKS_REFRESH,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            public_url: None,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
         }
     }
 
@@ -467,6 +524,31 @@ impl Verifier {
         if list.is_revoked(subject) {
             return Err(VerifyError::Revoked);
         }
+        Ok(claims)
+    }
+
+    /// [`Verifier::verify`], then the DPoP rules (RFC 9449 §7): a token bound to a key
+    /// (`cnf.jkt`) must come as `DPoP` with a proof by that key for this request (`htm`,
+    /// `htu` at the public URL, `ath`, `iat` within 60 s, a `jti` this process has not seen);
+    /// an unbound token must come as `Bearer`.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`], then [`VerifyError::WrongScheme`],
+    /// [`VerifyError::MissingProof`], [`VerifyError::Proof`], [`VerifyError::Replayed`] or
+    /// [`VerifyError::NoPublicUrl`].
+    pub fn verify_presentation(
+        &self,
+        presented: &Presentation<'_>,
+    ) -> Result<AccessClaims, VerifyError> {
+        let claims = self.verify(presented.token)?;
+        let shared = &self.inner.shared;
+        dpop::check(
+            &claims,
+            presented,
+            shared.public_url.as_deref(),
+            &shared.replays,
+            SystemClock.now(),
+        )?;
         Ok(claims)
     }
 

@@ -211,6 +211,16 @@ pub struct ServeArgs {
     /// the server exits anyway.
     #[arg(long, env = "TESSERA_DRAIN_TIMEOUT", default_value_t = 20, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub drain_timeout: u64,
+    /// An origin (`https://app.example`) whose pages may call the API from a browser (CORS,
+    /// credentials allowed); repeatable, or comma-separated. Default: none.
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "TESSERA_CORS_ORIGIN",
+        value_delimiter = ',',
+        value_parser = tessera_server::cors::CorsOrigin::parse
+    )]
+    pub cors_origins: Vec<tessera_server::cors::CorsOrigin>,
     /// The signing-key schedule.
     #[command(flatten)]
     pub schedule: ScheduleArgs,

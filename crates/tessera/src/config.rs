@@ -1,8 +1,8 @@
 //! `--config FILE`: a TOML file whose keys are the long flags (`listen`, `issuer`, `data_dir`,
 //! `store`, `redis`, `namespace`, `refresh_grace`, `kek_file`, `key_rotation`,
 //! `audit_retention`, `log_format`, `drain_timeout`), except that the repeatable
-//! `--trusted-proxy` and `--audience` are the lists `trusted_proxies` and `audiences`.
-//! `tessera config check FILE` validates one.
+//! `--trusted-proxy`, `--audience` and `--cors-origin` are the lists `trusted_proxies`,
+//! `audiences` and `cors_origins`. `tessera config check FILE` validates one.
 //!
 //! The file's values become the flags' defaults, so precedence is: command-line flag, then
 //! `TESSERA_*` environment variable, then the file, then the built-in default. The file is found
@@ -30,6 +30,7 @@ const KEYS: &[&str] = &[
     "audit_retention",
     "log_format",
     "drain_timeout",
+    "cors_origins",
 ];
 
 /// The config file named on the command line or in `TESSERA_CONFIG`, if any.

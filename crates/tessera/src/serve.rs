@@ -41,6 +41,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.key_rotation_secs = args.schedule.key_rotation;
     config.audit_retention_secs = args.audit_retention;
     config.exchange_audiences = args.audiences;
+    config.cors_origins = args.cors_origins;
     if let Some(everyone) = args.trusted_proxies.iter().find(|n| n.prefix_len() == 0) {
         // Legal (a server reachable only through its proxies), but then any peer can name
         // any client address, so say so.

@@ -36,6 +36,7 @@ fn claims() -> AccessClaims {
         scope: Some("read write".into()),
         client_id: "first-party".into(),
         username: Some("alice".into()),
+        cnf: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn round_trip_every_algorithm_and_report_sizes() {
         sid: None,
         scope: None,
         username: None,
+        cnf: None,
         ..claims()
     };
     let token = issue(ring.current().unwrap(), &minimal).unwrap();
@@ -386,4 +388,35 @@ fn verify_with_public_keys_runs_the_same_checks() {
         verify_with(&id_token, lookup, &policy(), NOW),
         Err(AccessError::Jose(JoseError::WrongType))
     ));
+}
+
+#[test]
+fn a_bound_token_round_trips_its_cnf_and_a_malformed_cnf_is_refused() {
+    let (ring, _) = ring_with(Algorithm::EdDSA);
+    let bound = AccessClaims {
+        cnf: Some(Confirmation {
+            jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into(),
+        }),
+        ..claims()
+    };
+    let token = issue(ring.current().unwrap(), &bound).unwrap();
+    assert_eq!(verify(&token, &ring, &policy(), NOW).unwrap(), bound);
+    for cnf in [
+        json!("jkt"),
+        json!({}),
+        json!({"jkt": 1}),
+        json!({"jkt": ""}),
+        json!({"x5t#S256": "abc"}),
+    ] {
+        let mut payload = serde_json::to_value(claims()).unwrap();
+        payload["cnf"] = cnf.clone();
+        let token = sign_raw(&ring, ACCESS_TOKEN_TYP, &payload);
+        assert!(
+            matches!(
+                verify(&token, &ring, &policy(), NOW),
+                Err(AccessError::BadClaims("cnf"))
+            ),
+            "{cnf}"
+        );
+    }
 }

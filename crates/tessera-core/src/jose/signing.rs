@@ -171,7 +171,17 @@ impl SigningKey {
     /// would itself refuse is never issued), [`JoseError::Crypto`] if signing fails.
     pub fn sign_compact(&self, typ: &str, payload: &Value) -> Result<String, JoseError> {
         let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
-        let input = jws::signing_input(&header, payload)?;
+        self.sign_with_header(&header, payload)
+    }
+
+    /// Signs `payload` under a header the caller writes whole — for JWTs whose header carries
+    /// more than `{"alg","kid","typ"}`, such as a DPoP proof's `jwk`. The header's `alg` is
+    /// not checked against this key: a header that lies makes a token no verifier accepts.
+    ///
+    /// # Errors
+    /// As [`SigningKey::sign_compact`].
+    pub fn sign_with_header(&self, header: &Value, payload: &Value) -> Result<String, JoseError> {
+        let input = jws::signing_input(header, payload)?;
         let signature = self.sign_raw(input.as_bytes())?;
         let token = format!("{input}.{}", b64::encode(&signature));
         if token.len() > MAX_TOKEN_BYTES {

@@ -55,6 +55,7 @@ fn claims(jti: &str) -> AccessClaims {
         scope: Some("read".into()),
         client_id: "first-party".into(),
         username: Some("alice".into()),
+        cnf: None,
     }
 }
 

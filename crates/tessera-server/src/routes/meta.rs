@@ -44,6 +44,8 @@ pub(super) struct Discovery {
     response_types_supported: [&'static str; 0],
     access_token_signing_alg_values_supported: Vec<&'static str>,
     verification_alg_values_supported: [&'static str; 4],
+    /// The algorithms a DPoP proof may be signed with (RFC 9449 §5.1).
+    dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 /// Server metadata (RFC 8414 style).
@@ -92,6 +94,7 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
             response_types_supported: [],
             access_token_signing_alg_values_supported: algs,
             verification_alg_values_supported: ["EdDSA", "ES256", "RS256", "PS256"],
+            dpop_signing_alg_values_supported: crate::dpop::signing_algs(),
         },
         state.config.key_schedule().publication_secs(),
     )

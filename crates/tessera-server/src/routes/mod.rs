@@ -145,6 +145,10 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cors::cors,
+        ))
         .layer(axum::middleware::map_request(host_from_authority))
         // Outermost, so the request id's span and the latency cover everything else.
         .layer(axum::middleware::from_fn_with_state(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::client_auth::{BasicCredentials, ClientCredentials};
+use crate::dpop::TokenEndpointProof;
 use crate::error::ApiError;
 use crate::extract::Input;
 use crate::routes::openapi::shapes::Introspection;
@@ -35,6 +36,7 @@ use crate::state::AppState;
     tag = "oauth",
     operation_id = "token",
     security((), ("clientBasic" = [])),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449): the issued access token is bound to its key (`token_type: DPoP`), and so is the refresh token of a client without a secret. Required for clients registered with `dpop`, and to refresh a bound refresh token.")),
     request_body(content(
         (TokenRequest = "application/x-www-form-urlencoded"),
         (TokenRequest = "application/json")
@@ -57,9 +59,10 @@ pub(super) async fn token(
     State(state): State<AppState>,
     client: ClientContext,
     basic: BasicCredentials,
+    TokenEndpointProof(proof): TokenEndpointProof,
     Input(req): Input<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let granted = service::token(&state, req, basic, &client).await?;
+    let granted = service::token(&state, req, basic, &client, proof).await?;
     let mut resp = Json(&granted.body).into_response();
     super::set_device_cookie(&mut resp, granted.device_cookie);
     resp.headers_mut()

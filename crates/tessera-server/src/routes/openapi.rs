@@ -196,16 +196,16 @@ shared_responses! {
     ).build();
     /// 400 from the token endpoint (RFC 6749 §5.2).
     TokenError => error_response(
-        "RFC 6749 §5.2: `invalid_request` (missing parameter, malformed scope or body), `invalid_grant` (wrong username or password; refresh token invalid, expired, revoked or reused), `unsupported_grant_type`, `unauthorized_client` (the client may not use this grant), `invalid_scope` (beyond the client's), `invalid_target` (token exchange to an audience this server does not issue for).",
+        "RFC 6749 §5.2: `invalid_request` (missing parameter, malformed scope or body), `invalid_grant` (wrong username or password; refresh token invalid, expired, revoked or reused), `unsupported_grant_type`, `unauthorized_client` (the client may not use this grant), `invalid_scope` (beyond the client's), `invalid_target` (token exchange to an audience this server does not issue for), `invalid_dpop_proof` (RFC 9449 §5: a `DPoP` proof that is malformed, stale, replayed or by the wrong key, or missing where the client, the refresh token or the subject token is DPoP-bound).",
     ).build();
     /// 401 `unauthenticated` or `invalid_token`.
     Unauthorized => error_response(
-        "No credential (`unauthenticated`) or an invalid one (`invalid_token`, whatever the reason).",
+        "No credential (`unauthenticated`) or an invalid one (`invalid_token`, whatever the reason; also a DPoP-bound token presented as `Bearer`), or a DPoP-bound token without a valid proof by its key for this request (`invalid_dpop_proof`, RFC 9449 §7.1).",
     )
     .header(
         "WWW-Authenticate",
         header(
-            "`Bearer realm=\"tessera\"`, with `error=\"invalid_token\"` when a credential was presented.",
+            "`Bearer realm=\"tessera\"`, with `error=\"invalid_token\"` when a credential was presented; `DPoP realm=\"tessera\", error=…, algs=\"EdDSA ES256\"` when a DPoP-bound token was misused.",
             utoipa::openapi::schema::Type::String,
         ),
     )
@@ -331,7 +331,7 @@ pub(super) mod shapes {
     #[derive(ToSchema)]
     pub(crate) struct Introspection {
         active: bool,
-        /// `Bearer`.
+        /// `Bearer`, `DPoP` (a token bound to a key) or `session`.
         token_type: Option<String>,
         iss: Option<String>,
         sub: Option<String>,
@@ -343,6 +343,9 @@ pub(super) mod shapes {
         scope: Option<String>,
         sid: Option<String>,
         username: Option<String>,
+        /// A DPoP-bound token's confirmation (RFC 9449 §6.2): `{"jkt": "<thumbprint>"}`.
+        #[schema(value_type = Option<Object>)]
+        cnf: Option<serde_json::Value>,
     }
 }
 

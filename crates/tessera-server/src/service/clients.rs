@@ -14,7 +14,7 @@ use crate::state::AppState;
 use super::audit::{Actor, record_admin_action};
 use tessera_core::audit::EventKind;
 
-use super::grants::{TokenResponse, issue_access};
+use super::grants::{TokenResponse, issue_bound_access, token_type};
 
 /// The registered, confidential client these credentials name, if the secret is right.
 ///
@@ -129,6 +129,7 @@ pub async fn client_credentials(
     state: &AppState,
     client: Option<&ClientRecord>,
     requested: Option<&str>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, ApiError> {
     let client = client.ok_or(ApiError::InvalidClient)?;
     let scope = match requested.filter(|s| !s.is_empty()) {
@@ -144,13 +145,13 @@ pub async fn client_credentials(
     };
     let scope = (!scope.is_empty()).then(|| scope.to_string());
     let id = client.id.as_str();
-    let access = issue_access(state, id, None, None, scope.as_deref(), id)?;
+    let access = issue_bound_access(state, id, None, None, scope.as_deref(), id, jkt)?;
     if state.store.client(&client.id).await?.is_none() {
         return Err(ApiError::InvalidClient);
     }
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: state.config.access_ttl_secs,
         refresh_token: None,
         scope,
@@ -172,7 +173,8 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Value, ApiError
             Ok(c) => {
                 let mut m = Map::new();
                 m.insert("active".into(), true.into());
-                m.insert("token_type".into(), "Bearer".into());
+                let jkt = c.cnf.map(|cnf| cnf.jkt);
+                m.insert("token_type".into(), token_type(jkt.as_deref()).into());
                 m.insert("iss".into(), c.iss.into());
                 m.insert("sub".into(), c.sub.into());
                 m.insert("aud".into(), c.aud.into());
@@ -184,6 +186,9 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Value, ApiError
                     if let Some(v) = v {
                         m.insert(k.into(), v.into());
                     }
+                }
+                if let Some(jkt) = jkt {
+                    m.insert("cnf".into(), json!({ "jkt": jkt }));
                 }
                 Value::Object(m)
             }

@@ -7,13 +7,14 @@
 //! every resource server; and it never outlives the subject. It can only narrow: the same
 //! user, a scope no wider than the subject's, one audience the server is configured for.
 
-use tessera_core::access::AccessClaims;
+use tessera_core::access::{AccessClaims, Confirmation};
 use tessera_core::client::{ClientRecord, Scope};
+use tessera_core::dpop::VerifiedProof;
 use tessera_core::opaque::random_id;
 use tessera_core::time::UnixTime;
 use tessera_core::token::TokenKind;
 
-use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, sign_access};
+use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, sign_access, token_type};
 use super::internal;
 use crate::auth::{check_session, verify_jwt};
 use crate::error::ApiError;
@@ -44,6 +45,8 @@ struct Subject {
     client_id: String,
     /// When the subject stops being valid; the new token must not outlive it.
     ends_at: UnixTime,
+    /// The DPoP key a bound subject token is bound to.
+    jkt: Option<String>,
 }
 
 async fn subject(state: &AppState, token: &str) -> Result<Subject, ApiError> {
@@ -67,6 +70,7 @@ async fn subject(state: &AppState, token: &str) -> Result<Subject, ApiError> {
                 sid: Some(session.id),
                 scope: None,
                 client_id: FIRST_PARTY_CLIENT.to_owned(),
+                jkt: None,
             })
         }
         Some(TokenKind::Jwt) => {
@@ -78,6 +82,7 @@ async fn subject(state: &AppState, token: &str) -> Result<Subject, ApiError> {
                 scope: c.scope,
                 client_id: c.client_id,
                 ends_at: c.exp,
+                jkt: c.cnf.map(|cnf| cnf.jkt),
             })
         }
         _ => Err(dead()),
@@ -86,7 +91,9 @@ async fn subject(state: &AppState, token: &str) -> Result<Subject, ApiError> {
 
 /// Exchanges a live subject token for an access JWT for `request.audience`. When a client
 /// authenticated, the new token is that client's (`client_id`); otherwise it keeps the
-/// subject's.
+/// subject's. A DPoP-bound subject token is only exchanged with a proof by its key (else a
+/// stolen bound token could be swapped for a bearer one); with a proof, the new token is
+/// bound to the proof's key.
 ///
 /// # Errors
 /// `InvalidRequest` for another `subject_token_type`; `InvalidTarget` for an audience the
@@ -97,6 +104,7 @@ pub async fn exchange(
     state: &AppState,
     client: Option<&ClientRecord>,
     request: Exchange,
+    proof: Option<&VerifiedProof>,
 ) -> Result<TokenResponse, ApiError> {
     if request.subject_token_type != ACCESS_TOKEN_TYPE {
         return Err(ApiError::InvalidRequest(
@@ -109,6 +117,17 @@ pub async fn exchange(
         None => state.config.audience.clone(),
     };
     let subject = subject(state, &request.subject_token).await?;
+    if let Some(bound) = subject.jkt.as_deref() {
+        proof
+            .ok_or(ApiError::InvalidDpopProof(
+                "a DPoP-bound subject token needs a proof by its key",
+            ))?
+            .check_bound_to(bound)
+            .map_err(|_| {
+                ApiError::InvalidDpopProof("the proof is not by the subject token's key")
+            })?;
+    }
+    let jkt = proof.map(|p| p.jkt().to_owned());
     let scope = narrowed(subject.scope.as_deref(), request.scope.as_deref())?;
     let now = state.now();
     let exp = subject.ends_at.min(now.plus(state.config.access_ttl_secs));
@@ -127,10 +146,11 @@ pub async fn exchange(
         scope: scope.clone(),
         client_id: client.map_or(subject.client_id, |c| c.id.as_str().to_owned()),
         username: subject.username,
+        cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     Ok(TokenResponse {
         access_token: sign_access(state, &claims)?,
-        token_type: "Bearer",
+        token_type: token_type(claims.cnf.as_ref().map(|c| c.jkt.as_str())),
         expires_in: exp.since(now),
         refresh_token: None,
         scope,

@@ -5,8 +5,9 @@
 //! variant and the function it dispatches to.
 
 use serde::{Deserialize, Serialize};
-use tessera_core::access::{self, AccessClaims};
+use tessera_core::access::{self, AccessClaims, Confirmation};
 use tessera_core::audit::EventKind;
+use tessera_core::dpop::VerifiedProof;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::{self, RefreshFamily};
 use tessera_core::session::SessionKind;
@@ -219,6 +220,7 @@ pub async fn token(
     mut req: TokenRequest,
     basic: BasicCredentials,
     client: &ClientContext,
+    proof: Option<VerifiedProof>,
 ) -> Result<Granted, ApiError> {
     let grant = GrantType::parse(&req.grant_type).ok_or(ApiError::UnsupportedGrantType)?;
     let credentials =
@@ -236,9 +238,15 @@ pub async fn token(
             "only first-party clients may use this grant",
         ));
     }
+    if proof.is_none() && registered.as_ref().is_some_and(|c| c.dpop) {
+        return Err(ApiError::InvalidDpopProof(
+            "this client must send a DPoP proof",
+        ));
+    }
+    let jkt = proof.as_ref().map(VerifiedProof::jkt);
     match grant {
         GrantType::ClientCredentials => Ok(Granted {
-            body: client_credentials(state, registered.as_ref(), req.scope.as_deref()).await?,
+            body: client_credentials(state, registered.as_ref(), req.scope.as_deref(), jkt).await?,
             device_cookie: None,
         }),
         GrantType::TokenExchange => {
@@ -249,7 +257,7 @@ pub async fn token(
                 scope: req.scope.filter(|s| !s.is_empty()),
             };
             Ok(Granted {
-                body: exchange(state, registered.as_ref(), request).await?,
+                body: exchange(state, registered.as_ref(), request, proof.as_ref()).await?,
                 device_cookie: None,
             })
         }
@@ -268,8 +276,14 @@ pub async fn token(
             let user = login(state, &username, password, client)
                 .await
                 .map_err(as_grant)?;
+            // RFC 9449 §5: a refresh token is bound only for a client that cannot
+            // authenticate itself; a confidential client's is held by its secret.
+            let binding = Binding {
+                access: jkt,
+                refresh: jkt.filter(|_| registered.as_ref().is_none_or(|c| c.public)),
+            };
             Ok(Granted {
-                body: start_app_session(state, &user, scope, client)
+                body: start_app_session(state, &user, scope, client, binding)
                     .await
                     .map_err(as_grant)?,
                 device_cookie: device_cookie(state, &user),
@@ -280,6 +294,7 @@ pub async fn token(
                 state,
                 &required(req.refresh_token, "refresh_token")?,
                 client,
+                proof.as_ref(),
             )
             .await?,
             device_cookie: None,
@@ -287,7 +302,22 @@ pub async fn token(
     }
 }
 
-/// Mints an access JWT (RFC 9068) signed with the current key.
+/// `token_type` of a token response: `DPoP` for a token bound to a key (RFC 9449 §5),
+/// `Bearer` otherwise.
+#[must_use]
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// What a new login's tokens are bound to: the proof's key thumbprint for the access token,
+/// and for the refresh family when its client cannot authenticate itself.
+#[derive(Clone, Copy, Debug, Default)]
+struct Binding<'a> {
+    access: Option<&'a str>,
+    refresh: Option<&'a str>,
+}
+
+/// Mints a bearer access JWT (RFC 9068) signed with the current key.
 ///
 /// # Errors
 /// If there is no current key or signing fails.
@@ -298,6 +328,22 @@ pub fn issue_access(
     sid: Option<&str>,
     scope: Option<&str>,
     client_id: &str,
+) -> Result<String, ApiError> {
+    issue_bound_access(state, user_id, username, sid, scope, client_id, None)
+}
+
+/// [`issue_access`], bound to the DPoP key `jkt` (`cnf.jkt`) when one is given.
+///
+/// # Errors
+/// If there is no current key or signing fails.
+pub(super) fn issue_bound_access(
+    state: &AppState,
+    user_id: &str,
+    username: Option<&str>,
+    sid: Option<&str>,
+    scope: Option<&str>,
+    client_id: &str,
+    jkt: Option<&str>,
 ) -> Result<String, ApiError> {
     let now = state.now();
     let claims = AccessClaims {
@@ -312,6 +358,9 @@ pub fn issue_access(
         scope: scope.map(str::to_owned),
         client_id: client_id.to_owned(),
         username: username.map(str::to_owned),
+        cnf: jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
     };
     sign_access(state, &claims)
 }
@@ -336,6 +385,7 @@ async fn start_app_session(
     user: &User,
     scope: Option<String>,
     client: &ClientContext,
+    binding: Binding<'_>,
 ) -> Result<TokenResponse, ApiError> {
     let session = new_session(state, user, None, SessionKind::App, client)?;
     let refresh_token = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
@@ -351,6 +401,7 @@ async fn start_app_session(
         rotated_at: None,
         sealed_successor: None,
         revoked_at: None,
+        jkt: binding.refresh.map(str::to_owned),
     };
     state.store.create_session(&session).await?;
     state
@@ -358,17 +409,18 @@ async fn start_app_session(
         .create_family(&family, &refresh_token.hash())
         .await?;
     confirm_login(state, user, &session.id, client, "password grant").await?;
-    let access_token = issue_access(
+    let access_token = issue_bound_access(
         state,
         &user.id,
         Some(&user.username),
         Some(&session.id),
         scope.as_deref(),
         FIRST_PARTY_CLIENT,
+        binding.access,
     )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(binding.access),
         expires_in: state.config.access_ttl_secs,
         refresh_token: Some(refresh_token.expose_secret().to_owned()),
         scope,
@@ -388,12 +440,18 @@ fn refused_grant() -> ApiError {
 /// say) has not spent the token, so the client's retry with the same token works and is
 /// never mistaken for reuse.
 ///
+/// A family bound to a DPoP key (`jkt`) refreshes only with a proof by that key, checked
+/// before the rotation; the new access token is bound to the proof's key whenever a proof
+/// came.
+///
 /// # Errors
-/// `InvalidGrant` for any refused token (one answer whatever the reason), or a store failure.
+/// `InvalidGrant` for any refused token (one answer whatever the reason),
+/// `InvalidDpopProof` for a bound family without a proof by its key, or a store failure.
 pub async fn refresh(
     state: &AppState,
     presented: &str,
     client: &ClientContext,
+    proof: Option<&VerifiedProof>,
 ) -> Result<TokenResponse, ApiError> {
     let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
         .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
@@ -419,6 +477,16 @@ pub async fn refresh(
         .session_by_id(&family.sid)
         .await?
         .ok_or_else(refused_grant)?;
+    if let Some(bound) = family.jkt.as_deref() {
+        proof
+            .ok_or(ApiError::InvalidDpopProof(
+                "this refresh token is DPoP-bound: send a proof by its key",
+            ))?
+            .check_bound_to(bound)
+            .map_err(|_| {
+                ApiError::InvalidDpopProof("the proof is not by the refresh token's key")
+            })?;
+    }
     use_session(state, session).await.map_err(|e| match e {
         ApiError::InvalidToken => refused_grant(),
         other => other,
@@ -483,17 +551,19 @@ pub async fn refresh(
         RotateOutcome::Refused => return Err(refused_grant()),
     };
     let client = family.client_id.as_deref().unwrap_or(FIRST_PARTY_CLIENT);
-    let access_token = issue_access(
+    let jkt = proof.map(VerifiedProof::jkt);
+    let access_token = issue_bound_access(
         state,
         &family.user_id,
         username.as_deref(),
         Some(&family.sid),
         family.scope.as_deref(),
         client,
+        jkt,
     )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: state.config.access_ttl_secs,
         refresh_token: Some(next.expose_secret().to_owned()),
         scope: family.scope,

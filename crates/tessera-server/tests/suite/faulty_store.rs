@@ -15,8 +15,8 @@ use tessera_core::time::UnixTime;
 use tessera_store::memory::MemoryStore;
 use tessera_store::{
     AuditEvent, AuditQuery, AuditRecord, AuditStore, BoxError, ClientStore, FeedEvent, KeyStore,
-    RefreshStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore, StoreError,
-    Successor, User, UserStore,
+    RefreshStore, ReplayStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore,
+    StoreError, Successor, User, UserStore,
 };
 
 /// The memory store, with methods that fail (as `Unavailable`) while named in `failing`, and
@@ -322,5 +322,22 @@ impl KeyStore for FaultyStore {
     ) -> Result<bool, StoreError> {
         self.check("replace_key_secret").await?;
         self.inner.replace_key_secret(kid, expected, new).await
+    }
+}
+
+#[async_trait]
+impl ReplayStore for FaultyStore {
+    async fn remember_once(
+        &self,
+        key: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.check("remember_once").await?;
+        self.inner.remember_once(key, expires_at, now).await
+    }
+    async fn forget_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.check("forget_expired").await?;
+        self.inner.forget_expired(now).await
     }
 }

@@ -17,6 +17,7 @@
 mod attempts;
 mod audit;
 mod clients;
+mod dpop;
 mod keys;
 mod refresh;
 mod revocations;
@@ -118,6 +119,10 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         audit::append_and_filter,
         audit::paging_is_stable,
         audit::prune_removes_only_older,
+        dpop::binding_key_is_kept_through_rotation,
+        dpop::first_use_wins_and_keys_are_independent,
+        dpop::sweep_keeps_live_markers,
+        dpop::concurrent_callers_have_one_winner,
     )
 }
 

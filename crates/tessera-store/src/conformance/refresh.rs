@@ -9,11 +9,11 @@ use tessera_core::time::UnixTime;
 use super::{NOW, id, token};
 use crate::{RotateOutcome, Store, Successor};
 
-const GRACE: i64 = 10;
+pub(super) const GRACE: i64 = 10;
 /// Concurrent callers in the race checks.
 const RACERS: usize = 16;
 
-fn family(now: UnixTime, lifetime: i64) -> RefreshFamily {
+pub(super) fn family(now: UnixTime, lifetime: i64) -> RefreshFamily {
     RefreshFamily {
         id: id(),
         user_id: id(),
@@ -26,6 +26,7 @@ fn family(now: UnixTime, lifetime: i64) -> RefreshFamily {
         rotated_at: None,
         sealed_successor: None,
         revoked_at: None,
+        jkt: None,
     }
 }
 
@@ -38,7 +39,7 @@ async fn new_family<S: Store + ?Sized>(s: &Arc<S>) -> (RefreshFamily, OpaqueToke
 }
 
 /// A successor for `previous`, really sealed under it.
-fn successor(previous: &OpaqueToken) -> (OpaqueToken, Successor) {
+pub(super) fn successor(previous: &OpaqueToken) -> (OpaqueToken, Successor) {
     let (next, hash) = token(TokenKind::Refresh);
     let sealed = seal_successor(previous, &next).unwrap();
     (next, Successor { hash, sealed })

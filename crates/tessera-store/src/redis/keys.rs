@@ -117,6 +117,12 @@ impl Keys {
         format!("{}:revocations", self.ns)
     }
 
+    /// Replay marker `key` (a DPoP proof seen).
+    #[must_use]
+    pub fn replay(&self, key: &str) -> String {
+        format!("{}:rp:{key}", self.ns)
+    }
+
     /// Attempt counter `key`.
     #[must_use]
     pub fn attempts(&self, key: &str) -> String {

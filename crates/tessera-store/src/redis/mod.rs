@@ -18,6 +18,7 @@
 mod attempts;
 mod feed;
 pub mod keys;
+mod replays;
 mod revocations;
 mod session_record;
 mod sessions;

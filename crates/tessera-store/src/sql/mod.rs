@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod refresh;
+pub(crate) mod replays;
 pub(crate) mod revocations;
 pub(crate) mod sessions;
 pub(crate) mod users;
@@ -127,6 +128,7 @@ macro_rules! sql_store {
         $crate::sql::keys::impl_key_store!($store);
         $crate::sql::clients::impl_client_store!($store);
         $crate::sql::audit::impl_audit_store!($store);
+        $crate::sql::replays::impl_replay_store!($store);
     };
 }
 pub(crate) use sql_store;

@@ -12,8 +12,8 @@ pub(crate) const CONFLICT: &str = "refresh token";
 
 pub(crate) const INSERT_FAMILY: &str = "INSERT INTO refresh_families
        (id, user_id, sid, client_id, scope, created_at, expires_at, generation,
-        rotated_at, sealed_successor, revoked_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        rotated_at, sealed_successor, revoked_at, jkt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 pub(crate) const INSERT_TOKEN: &str =
     "INSERT INTO refresh_tokens (hash, family_id, generation) VALUES ($1, $2, $3)";
 /// A family joined with the presented token's generation (`token_generation`), by the
@@ -22,7 +22,7 @@ macro_rules! family_by_token {
     () => {
         "SELECT f.id, f.user_id, f.sid, f.client_id, f.scope, f.created_at, f.expires_at,
                 f.generation, f.rotated_at, f.sealed_successor, f.revoked_at,
-                t.generation AS token_generation
+                f.jkt, t.generation AS token_generation
          FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
          WHERE t.hash = $1"
     };
@@ -85,6 +85,7 @@ macro_rules! impl_refresh_store {
                     .bind(f.rotated_at.map(|t| t.0))
                     .bind(&f.sealed_successor)
                     .bind(f.revoked_at.map(|t| t.0))
+                    .bind(&f.jkt)
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;

@@ -65,6 +65,7 @@ fn family(id: &str) -> RefreshFamily {
         rotated_at: None,
         sealed_successor: None,
         revoked_at: None,
+        jkt: None,
     }
 }
 

@@ -9,6 +9,7 @@
     missing_docs
 )]
 mod cache;
+mod dpop;
 mod example;
 mod extractor;
 mod mock;

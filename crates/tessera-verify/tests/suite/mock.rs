@@ -183,6 +183,7 @@ impl Mock {
             scope: Some("read write".into()),
             client_id: "web".into(),
             username: Some("alice".into()),
+            cnf: None,
         }
     }
 

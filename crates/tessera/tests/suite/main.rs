@@ -15,6 +15,7 @@ mod clients;
 mod common;
 mod config_check;
 mod crash_durability;
+mod dpop_cors;
 mod faults;
 mod kek;
 mod key_drill;

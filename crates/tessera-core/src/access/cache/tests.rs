@@ -37,6 +37,7 @@ fn claims(jti: &str) -> AccessClaims {
         scope: Some("read".into()),
         client_id: "first-party".into(),
         username: None,
+        cnf: None,
     }
 }
 
