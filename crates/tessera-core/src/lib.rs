@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod authorization;
 pub mod client;
 pub mod device;
 pub mod inspect;
