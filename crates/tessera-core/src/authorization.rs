@@ -235,6 +235,9 @@ pub struct AuthorizationCode {
     pub redirect_uri: String,
     /// The user who agreed.
     pub user_id: String,
+    /// The user's credential epoch when they agreed: a password change, "sign out everywhere"
+    /// or a disable since then raises it, and the code no longer redeems.
+    pub credential_epoch: i64,
     /// The session id the tokens of this code will carry (chosen now; see the module docs).
     pub sid: String,
     /// The granted scope.

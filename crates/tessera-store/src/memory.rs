@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use tessera_core::authorization::AuthorizationCode;
 use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -20,8 +21,8 @@ use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 
 use crate::{
-    ClientStore, KeyStore, RefreshStore, RevocationStore, RotateOutcome, SessionStore, StoreError,
-    Successor, User, UserStore,
+    ClientStore, CodeStore, KeyStore, Redemption, RefreshStore, RevocationStore, RotateOutcome,
+    SessionStore, StoreError, Successor, User, UserStore,
 };
 
 /// Which kind of revocation an entry is; with the key, the identity of an entry.
@@ -56,6 +57,8 @@ struct Tables {
     keys: Vec<KeyRecord>,
     /// In insertion order.
     clients: Vec<ClientRecord>,
+    /// Code hash → (code, used).
+    codes: HashMap<TokenHash, (AuthorizationCode, bool)>,
 }
 
 /// A store that keeps everything in process memory.
@@ -501,5 +504,42 @@ impl ClientStore for MemoryStore {
         let before = t.clients.len();
         t.clients.retain(|c| c.id != *id);
         Ok(t.clients.len() < before)
+    }
+}
+
+#[async_trait]
+impl CodeStore for MemoryStore {
+    async fn insert_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.codes.contains_key(hash) {
+            return Err(StoreError::Conflict("code"));
+        }
+        t.codes.insert(*hash, (code.clone(), false));
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        _now: UnixTime,
+    ) -> Result<Option<Redemption>, StoreError> {
+        Ok(self.lock().codes.get_mut(hash).map(|(code, used)| {
+            if std::mem::replace(used, true) {
+                Redemption::Again(code.clone())
+            } else {
+                Redemption::First(code.clone())
+            }
+        }))
+    }
+
+    async fn delete_expired_codes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let n = t.codes.len();
+        t.codes.retain(|_, (code, _)| code.expires_at >= before);
+        Ok((n - t.codes.len()) as u64)
     }
 }

@@ -1,7 +1,7 @@
 //! A store split between a durable backend and Redis: what `tessera serve --redis` runs on.
 //!
-//! Design decision: the split is by record kind. Users, signing keys, refresh families and
-//! OAuth clients live only in the durable store (they must survive anything); sessions and
+//! Design decision: the split is by record kind. Users, signing keys, refresh families, OAuth
+//! clients and authorization codes live only in the durable store (they must survive anything); sessions and
 //! attempt counters live only in Redis (hot, short-lived, shared by every instance; losing them
 //! logs people out, which is safe). Revocations are the one exception, because losing one is
 //! *not* safe: each is written to the durable store first — the commit point, and what every
@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tessera_core::authorization::AuthorizationCode;
 use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -22,11 +23,11 @@ use tessera_core::time::UnixTime;
 
 use crate::redis::RedisStore;
 use crate::{
-    AttemptCounter, ClientStore, KeyStore, RefreshStore, RevocationFeed, RevocationStore,
-    RotateOutcome, SessionStore, Store, StoreError, Successor, User, UserStore,
+    AttemptCounter, ClientStore, CodeStore, KeyStore, Redemption, RefreshStore, RevocationFeed,
+    RevocationStore, RotateOutcome, SessionStore, Store, StoreError, Successor, User, UserStore,
 };
 
-/// Users, keys, refresh families, clients and the revocation record in `durable`; sessions, attempt
+/// Users, keys, refresh families, clients, codes and the revocation record in `durable`; sessions, attempt
 /// counters and the revocation feed (with a copy of the list) in Redis.
 #[derive(Clone)]
 pub struct SplitStore {
@@ -283,5 +284,28 @@ impl AttemptCounter for SplitStore {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.redis.reset(key).await
+    }
+}
+
+#[async_trait]
+impl CodeStore for SplitStore {
+    async fn insert_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        self.durable.insert_code(hash, code).await
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<Redemption>, StoreError> {
+        self.durable.redeem_code(hash, now).await
+    }
+
+    async fn delete_expired_codes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        self.durable.delete_expired_codes(before).await
     }
 }

@@ -199,6 +199,7 @@ fn issued(c: &ClientRecord) -> AuthorizationCode {
         client_id: c.id.clone(),
         redirect_uri: CALLBACK.into(),
         user_id: "alice".into(),
+        credential_epoch: 0,
         sid: "sid-1".into(),
         scope: c.scope.clone(),
         challenge: CodeChallenge::parse(Some(CHALLENGE), Some("S256")).unwrap(),

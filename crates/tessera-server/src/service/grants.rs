@@ -6,12 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_core::access::{self, AccessClaims};
+use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::{self, RefreshFamily};
 use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
 
-use super::clients::{authenticate_client, client_credentials};
+use super::authorize::{Redeem, redeem};
+use super::clients::{authenticate_client, client_credentials, identify_public_client};
 use super::exchange::{Exchange, exchange};
 use super::sessions::{confirm_epoch, new_session, revoke_tree};
 use super::{ClientContext, device_cookie, internal, login, revoke_session, use_session};
@@ -33,11 +35,14 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8693: a session token or access JWT for an audience-bound access JWT.
     TokenExchange,
+    /// OAuth 2.1 §4.1.3: an authorization code and its PKCE verifier.
+    AuthorizationCode,
 }
 
 impl GrantType {
     /// Every grant, in the order discovery lists them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
+        Self::AuthorizationCode,
         Self::Password,
         Self::RefreshToken,
         Self::ClientCredentials,
@@ -52,6 +57,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 
@@ -110,6 +116,13 @@ pub struct TokenRequest {
     /// Token exchange: the audience of the new token — the issuer or one configured with
     /// `--audience` (else `invalid_target`).
     audience: Option<String>,
+    /// `authorization_code` grant: the `tac_` code.
+    code: Option<String>,
+    /// `authorization_code` grant: the redirect URI of the authorization request, exactly.
+    redirect_uri: Option<String>,
+    /// `authorization_code` grant: the PKCE verifier (RFC 7636), 43-128 characters.
+    #[schema(min_length = 43, max_length = 128)]
+    code_verifier: Option<String>,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -164,6 +177,9 @@ impl std::fmt::Debug for TokenRequest {
             .field("subject_token", &redacted(self.subject_token.as_ref()))
             .field("subject_token_type", &self.subject_token_type)
             .field("audience", &self.audience)
+            .field("code", &redacted(self.code.as_ref()))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &redacted(self.code_verifier.as_ref()))
             .finish()
     }
 }
@@ -207,8 +223,11 @@ fn scope(raw: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /oauth/token`: authenticates the client if the request names one (Basic or the
-/// body), then dispatches on the grant type. `password` and `refresh_token` need no client
-/// (first-party apps); a client that does authenticate on them must be first-party.
+/// body), then dispatches on the grant type. `password` needs no client (first-party apps); a
+/// client that does authenticate on it must be first-party. A refresh token answers only to
+/// the client it was issued to. A public client, having no secret, names itself with
+/// `client_id` alone — accepted only by the grants made for it (`authorization_code`,
+/// `refresh_token`).
 ///
 /// # Errors
 /// `UnsupportedGrantType`, `InvalidRequest`, `InvalidClient`, `UnauthorizedClient`,
@@ -222,20 +241,35 @@ pub async fn token(
     let grant = GrantType::parse(&req.grant_type).ok_or(ApiError::UnsupportedGrantType)?;
     let credentials =
         ClientCredentials::from_request(basic, req.client_id.take(), req.client_secret.take())?;
+    let public_allowed = matches!(
+        grant,
+        GrantType::AuthorizationCode | GrantType::RefreshToken
+    );
     let registered = match credentials {
+        Some(c) if c.secret.is_none() && public_allowed => {
+            Some(identify_public_client(state, &c.id).await?)
+        }
         Some(c) => Some(authenticate_client(state, &c).await?),
         None => None,
     };
-    let any_client = matches!(
-        grant,
-        GrantType::ClientCredentials | GrantType::TokenExchange
-    );
-    if !any_client && registered.as_ref().is_some_and(|c| !c.first_party) {
+    if grant == GrantType::Password && registered.as_ref().is_some_and(|c| !c.first_party) {
         return Err(ApiError::UnauthorizedClient(
             "only first-party clients may use this grant",
         ));
     }
     match grant {
+        GrantType::AuthorizationCode => {
+            let owner = registered.as_ref().ok_or(ApiError::InvalidClient)?;
+            let request = Redeem {
+                code: required(req.code, "code")?,
+                redirect_uri: required(req.redirect_uri, "redirect_uri")?,
+                code_verifier: required(req.code_verifier, "code_verifier")?,
+            };
+            Ok(Granted {
+                body: redeem(state, owner, request, client).await?,
+                device_cookie: None,
+            })
+        }
         GrantType::ClientCredentials => Ok(Granted {
             body: client_credentials(state, registered.as_ref(), req.scope.as_deref()).await?,
             device_cookie: None,
@@ -268,14 +302,28 @@ pub async fn token(
                 .await
                 .map_err(as_grant)?;
             Ok(Granted {
-                body: start_app_session(state, &user, scope, client)
-                    .await
-                    .map_err(as_grant)?,
+                body: open_app_session(
+                    state,
+                    &user,
+                    AppSession {
+                        sid: None,
+                        client_id: None,
+                        scope,
+                    },
+                    client,
+                )
+                .await
+                .map_err(as_grant)?,
                 device_cookie: device_cookie(state, &user),
             })
         }
         GrantType::RefreshToken => Ok(Granted {
-            body: refresh(state, &required(req.refresh_token, "refresh_token")?).await?,
+            body: refresh(
+                state,
+                &required(req.refresh_token, "refresh_token")?,
+                registered.as_ref(),
+            )
+            .await?,
             device_cookie: None,
         }),
     }
@@ -324,20 +372,41 @@ pub(super) fn sign_access(state: &AppState, claims: &AccessClaims) -> Result<Str
     Ok(jwt)
 }
 
-/// The password grant: a new app session owning a new refresh family, and an access token.
-async fn start_app_session(
+/// The app session a grant opens.
+pub(super) struct AppSession<'a> {
+    /// Its id, if chosen in advance (an authorization code's); else a fresh one.
+    pub sid: Option<String>,
+    /// The client that owns its refresh family; `None` for first-party apps.
+    pub client_id: Option<&'a str>,
+    /// The granted scope.
+    pub scope: Option<String>,
+}
+
+/// A new app session — a node of the user's session tree — owning a new refresh family, and
+/// an access token: what the password and authorization-code grants issue. `user` carries the
+/// credential epoch under which the user was authenticated; if a reset moved it meanwhile,
+/// the new session is revoked (`InvalidCredentials`).
+pub(super) async fn open_app_session(
     state: &AppState,
     user: &User,
-    scope: Option<String>,
+    app: AppSession<'_>,
     client: &ClientContext,
 ) -> Result<TokenResponse, ApiError> {
-    let session = new_session(state, user, None, SessionKind::App, client)?;
+    let AppSession {
+        sid,
+        client_id,
+        scope,
+    } = app;
+    let mut session = new_session(state, user, None, SessionKind::App, client)?;
+    if let Some(sid) = sid {
+        session.id = sid;
+    }
     let refresh_token = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
     let family = RefreshFamily {
         id: random_id().map_err(internal)?,
         user_id: user.id.clone(),
         sid: session.id.clone(),
-        client_id: None,
+        client_id: client_id.map(str::to_owned),
         scope: scope.clone(),
         created_at: session.created_at,
         expires_at: session.expires_at,
@@ -358,7 +427,7 @@ async fn start_app_session(
         Some(&user.username),
         Some(&session.id),
         scope.as_deref(),
-        FIRST_PARTY_CLIENT,
+        client_id.unwrap_or(FIRST_PARTY_CLIENT),
     )?;
     Ok(TokenResponse {
         access_token,
@@ -368,6 +437,33 @@ async fn start_app_session(
         scope,
         issued_token_type: None,
     })
+}
+
+/// Whether `registered` (the client the request authenticated or named) may use a refresh
+/// token of `owner`'s family.
+async fn check_owner(
+    state: &AppState,
+    owner: Option<&str>,
+    registered: Option<&ClientRecord>,
+) -> Result<(), ApiError> {
+    let foreign = || ApiError::InvalidGrant("refresh token was issued to another client");
+    match (owner, registered) {
+        (None, None) => Ok(()),
+        (None, Some(c)) if c.first_party => Ok(()),
+        (None, Some(_)) => Err(ApiError::UnauthorizedClient(
+            "only first-party clients may use first-party refresh tokens",
+        )),
+        (Some(owner), Some(c)) if c.id.as_str() == owner => Ok(()),
+        (Some(_), Some(_)) => Err(foreign()),
+        (Some(owner), None) => {
+            let id = ClientId::parse(owner).map_err(|_| foreign())?;
+            match state.store.client(&id).await? {
+                Some(c) if c.public => Ok(()),
+                Some(_) => Err(ApiError::InvalidClient),
+                None => Err(foreign()),
+            }
+        }
+    }
 }
 
 fn refused_grant() -> ApiError {
@@ -382,9 +478,18 @@ fn refused_grant() -> ApiError {
 /// say) has not spent the token, so the client's retry with the same token works and is
 /// never mistaken for reuse.
 ///
+/// The token answers only to the client it was issued to: a confidential owner must
+/// authenticate as itself, a public owner may name itself or nothing, and a first-party token
+/// takes no client or a first-party one.
+///
 /// # Errors
-/// `InvalidGrant` for any refused token (one answer whatever the reason), or a store failure.
-pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse, ApiError> {
+/// `InvalidGrant` for any refused token (one answer whatever the reason), `UnauthorizedClient`
+/// for another client's token, or a store failure.
+pub async fn refresh(
+    state: &AppState,
+    presented: &str,
+    registered: Option<&ClientRecord>,
+) -> Result<TokenResponse, ApiError> {
     let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
         .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
     let (family, _) = state
@@ -402,6 +507,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         }
         return Err(refused_grant());
     }
+    check_owner(state, family.client_id.as_deref(), registered).await?;
     // The tree is cut at the root: a dead session refuses its family's tokens. (A family
     // expired on its own is refused, and a retired token detected as reuse, by the rotation.)
     let session = state

@@ -8,6 +8,7 @@
 //! its `sid`), then the clean-up of refresh families and the session row.
 
 mod accounts;
+mod authorize;
 mod clients;
 mod exchange;
 mod grants;
@@ -15,6 +16,7 @@ mod revocation;
 mod sessions;
 
 pub use accounts::{change_password, device_cookie, login, register, user};
+pub use authorize::{Authorize, Consent, Decision, authorize, decide};
 pub use clients::{
     authenticate_client, client_credentials, clients, delete_client, introspect, register_client,
 };

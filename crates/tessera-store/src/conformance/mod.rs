@@ -16,6 +16,7 @@
 
 mod attempts;
 mod clients;
+mod codes;
 mod keys;
 mod refresh;
 mod revocations;
@@ -108,6 +109,10 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         clients::duplicate_id_conflicts,
         clients::list_is_ordered_by_creation_then_insertion,
         clients::delete_reports_whether_it_deleted,
+        codes::first_redemption_then_again,
+        codes::duplicate_hash_conflicts,
+        codes::concurrent_redemptions_have_one_first,
+        codes::sweep_removes_only_expired,
     )
 }
 

@@ -13,6 +13,7 @@
 //! needs. Row decoding is already shared by [`crate::rows`].
 
 pub(crate) mod clients;
+pub(crate) mod codes;
 pub(crate) mod keys;
 pub(crate) mod refresh;
 pub(crate) mod revocations;
@@ -113,6 +114,7 @@ macro_rules! sql_store {
         $crate::sql::revocations::impl_revocation_store!($store);
         $crate::sql::keys::impl_key_store!($store);
         $crate::sql::clients::impl_client_store!($store);
+        $crate::sql::codes::impl_code_store!($store);
     };
 }
 pub(crate) use sql_store;
