@@ -305,7 +305,7 @@ pub fn csrf_token(session_token: &OpaqueToken) -> String {
 ///
 /// # Errors
 /// `Csrf` when refused.
-fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let bad = |_| ApiError::Csrf("malformed fetch metadata");
     if let Some(site) =
         single_header(headers, HeaderName::from_static("sec-fetch-site")).map_err(bad)?
@@ -350,9 +350,33 @@ fn require_csrf(
     let sent = single_header(headers, CSRF_HEADER)
         .map_err(|_| ApiError::Csrf("malformed CSRF token"))?
         .ok_or(ApiError::Csrf("missing X-CSRF-Token header"))?;
+    check_csrf_token(token, sent)
+}
+
+/// Whether `sent` is the CSRF token of the session `token` (compared in constant time): the
+/// one check behind the `X-CSRF-Token` header and the pages' hidden `csrf_token` field.
+///
+/// # Errors
+/// `Csrf` when it is not.
+pub(crate) fn check_csrf_token(token: &OpaqueToken, sent: &str) -> Result<(), ApiError> {
     if bool::from(sent.as_bytes().ct_eq(csrf_token(token).as_bytes())) {
         Ok(())
     } else {
         Err(ApiError::Csrf("wrong CSRF token"))
+    }
+}
+
+/// The session of the cookie alone (the pages know no other credential): `None` without one,
+/// `InvalidToken` for a cookie that is not a live session.
+///
+/// # Errors
+/// `InvalidToken`, or `Unavailable` when the store cannot answer.
+pub(crate) async fn cookie_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, OpaqueToken)>, ApiError> {
+    match session_cookie(headers)? {
+        Some(raw) => check_session(state, raw).await.map(Some),
+        None => Ok(None),
     }
 }

@@ -170,7 +170,8 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, ErrorCode, Cow<'static, str>) {
+    /// The status, code and outward description: the one table (the pages show it too).
+    pub(crate) fn parts(&self) -> (StatusCode, ErrorCode, Cow<'static, str>) {
         use ErrorCode as C;
         use StatusCode as S;
         match self {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod net;
+pub mod pages;
 pub mod revocations;
 pub mod routes;
 pub mod service;

@@ -162,7 +162,8 @@ pub(super) struct Revoked {
     revoked: usize,
 }
 
-fn cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+/// The session cookie's `Set-Cookie` value (`max_age` 0 clears it).
+pub(crate) fn cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}"
     ))

@@ -11,7 +11,7 @@ mod revocations;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::routing::{MethodFilter, on};
 
 use crate::error::ApiError;
@@ -101,6 +101,8 @@ fn api() -> Api {
     .route(Get, "/openapi.json", meta::openapi)
 }
 
+pub(crate) use account::cookie_header as session_cookie_header;
+
 /// Every (method, path) the API routes, for tests that walk the router (the CSRF guard,
 /// the OpenAPI description).
 #[must_use]
@@ -118,8 +120,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     api()
         .router
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .merge(crate::pages::router())
+        .fallback(|headers: HeaderMap| async move {
+            crate::pages::fallback(&headers, ApiError::NotFound)
+        })
+        .method_not_allowed_fallback(|headers: HeaderMap| async move {
+            crate::pages::fallback(&headers, ApiError::MethodNotAllowed)
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_request(host_from_authority))
@@ -127,7 +134,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Appends the device cookie (see [`tessera_core::device`]) to a login's response.
-fn set_device_cookie(resp: &mut axum::response::Response, device: Option<String>) {
+pub(crate) fn set_device_cookie(resp: &mut axum::response::Response, device: Option<String>) {
     use tessera_core::device::{DEVICE_COOKIE, DEVICE_COOKIE_SECS};
     let Some(device) = device else { return };
     let value = format!(
@@ -160,10 +167,9 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // The pages send `same-origin`, so browsers put `Origin` on their own form posts.
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp

@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 mod bench;
+mod browser;
+mod browser_support;
 mod cli;
 mod clients;
 mod common;
