@@ -106,6 +106,7 @@ pub(crate) fn session(row: &impl SqlRow) -> Result<Session, StoreError> {
         expires_at: UnixTime(row.int("expires_at").map_err(&get)?),
         user_agent: row.text_opt("user_agent").map_err(&get)?,
         ip: row.text_opt("ip").map_err(&get)?,
+        client_id: row.text_opt("client_id").map_err(&get)?,
     })
 }
 

@@ -11,6 +11,7 @@
 //! `Cache-Control: no-store`); every failure is a page too ([`PageError`]), never a trace.
 
 mod account;
+mod authorize;
 pub mod device;
 pub mod extract;
 pub mod return_to;
@@ -56,6 +57,8 @@ pub fn route_table() -> Vec<(Verb, &'static str)> {
         (Post, "/account/sessions/others"),
         (Post, "/account/sessions/{id}/sign-out"),
         (Get, STYLESHEET_PATH),
+        (Get, "/oauth/authorize"),
+        (Post, "/oauth/authorize"),
     ]
 }
 
@@ -78,6 +81,10 @@ pub fn router() -> Router<AppState> {
             post(account::sign_out_one),
         )
         .route(STYLESHEET_PATH, get(stylesheet))
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize).post(authorize::decide),
+        )
 }
 
 async fn stylesheet() -> Response {

@@ -401,6 +401,7 @@ pub(super) async fn open_app_session(
     if let Some(sid) = sid {
         session.id = sid;
     }
+    session.client_id = client_id.map(str::to_owned);
     let refresh_token = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
     let family = RefreshFamily {
         id: random_id().map_err(internal)?,

@@ -27,8 +27,8 @@ pub use grants::{
 };
 pub use revocation::{revoke_access, revoke_token};
 pub use sessions::{
-    active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
-    start_browser_session, use_session,
+    active_sessions, app_names, logout, revoke_own_session, revoke_session, revoke_session_tree,
+    revoke_user, start_browser_session, use_session,
 };
 
 use crate::error::ApiError;

@@ -9,6 +9,7 @@
 mod access_cache;
 mod admin_clients;
 mod attacks;
+mod authorization_code;
 mod bad_input;
 mod clients_oauth;
 mod common;

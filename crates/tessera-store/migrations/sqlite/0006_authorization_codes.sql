@@ -17,3 +17,6 @@ CREATE TABLE authorization_codes (
     CHECK (length(code_hash) = 32)
 );
 CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
+
+-- An app authorization names the client it was granted to (NULL for every other session).
+ALTER TABLE sessions ADD COLUMN client_id TEXT;

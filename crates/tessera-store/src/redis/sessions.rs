@@ -106,6 +106,9 @@ fn fields(s: &Session) -> Vec<(&'static str, String)> {
     if let Some(ip) = &s.ip {
         f.push(("ip", ip.clone()));
     }
+    if let Some(client) = &s.client_id {
+        f.push(("client", client.clone()));
+    }
     f
 }
 
@@ -140,6 +143,7 @@ fn from_fields(mut f: HashMap<String, String>) -> Result<Option<Session>, StoreE
         expires_at,
         user_agent: f.remove("user_agent"),
         ip: f.remove("ip"),
+        client_id: f.remove("client"),
     }))
 }
 
