@@ -18,7 +18,8 @@ mod sessions;
 pub use accounts::{change_password, device_cookie, login, register, user};
 pub use authorize::{Authorize, Consent, Decision, authorize, decide};
 pub use clients::{
-    authenticate_client, client_credentials, clients, delete_client, introspect, register_client,
+    authenticate_client, client_credentials, clients, delete_client, identify_public_client,
+    introspect, register_client,
 };
 pub use exchange::ACCESS_TOKEN_TYPE;
 pub use grants::{

@@ -201,6 +201,16 @@ async fn a_public_app_gets_tokens_through_consent_and_pkce_and_refreshes_them() 
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.error_code(), "invalid_grant");
+    // A public app names itself to revoke (RFC 7009 §2.1), but cannot introspect that way.
+    let introspect = s
+        .send(Req::post("/oauth/introspect").form(&[("token", &next), ("client_id", &spa.id)]))
+        .await;
+    assert_eq!(introspect.status, StatusCode::UNAUTHORIZED);
+    let revoke = s
+        .send(Req::post("/oauth/revoke").form(&[("token", &next), ("client_id", &spa.id)]))
+        .await;
+    assert_eq!(revoke.status, StatusCode::OK, "{}", revoke.text());
+    assert_eq!(s.refresh_raw(&next).await.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
