@@ -122,6 +122,14 @@ INTEROP_CORS_ORIGIN="$cors_origin" \
 # run's timeout, so it is left out (oauth_clients.py does not cover it either; the Rust
 # suite does). Client-authenticated operations get the introspector's credentials, the
 # account operations a second user's access JWT and session token (schemathesis.toml).
+echo "== interop: authorization code + PKCE with authlib ($here/code_flow.py)"
+redirect_uri="http://127.0.0.1:9/callback"
+"$bin" clients create interop-spa --public --scope "read write" --redirect-uri "$redirect_uri" \
+  --data-dir "$work/data" >"$work/spa.json"
+TESSERA_URL="$url" INTEROP_SPA_ID=$(client_field "$work/spa.json" client_id) \
+INTEROP_REDIRECT_URI="$redirect_uri" INTEROP_USERNAME="$username" INTEROP_PASSWORD="$password" \
+  "$py" "$here/code_flow.py" || failed=1
+
 echo "== interop: schemathesis ($max_examples examples per operation)"
 export SCHEMATHESIS_CLIENT_ID SCHEMATHESIS_CLIENT_SECRET
 SCHEMATHESIS_CLIENT_ID=$(client_field "$work/introspector.json" client_id)

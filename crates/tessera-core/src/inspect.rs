@@ -94,7 +94,12 @@ pub fn inspect(token: &str, now: UnixTime) -> Inspection {
         findings: Vec::new(),
     };
     match report.kind {
-        Some(kind @ (TokenKind::Session | TokenKind::Refresh | TokenKind::ClientSecret)) => {
+        Some(
+            kind @ (TokenKind::Session
+            | TokenKind::Refresh
+            | TokenKind::ClientSecret
+            | TokenKind::AuthorizationCode),
+        ) => {
             check_opaque(&mut report, kind, token);
             return report;
         }

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod authorization;
 pub mod client;
 pub mod device;
 pub mod dpop;

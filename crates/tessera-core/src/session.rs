@@ -115,6 +115,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Client address at login.
     pub ip: Option<String>,
+    /// For an app authorization (the authorization-code flow), the client it was granted to.
+    pub client_id: Option<String>,
 }
 
 impl Session {
@@ -138,6 +140,7 @@ impl Session {
             expires_at: now.plus(policy.absolute_secs(kind)),
             user_agent: None,
             ip: None,
+            client_id: None,
         }
     }
 

@@ -15,13 +15,21 @@ pub enum TokenKind {
     /// A confidential OAuth client's secret, prefix `tcs_` ([`crate::client::ClientSecret`]).
     /// Not a bearer token: it authenticates a client, never a user.
     ClientSecret,
+    /// A single-use OAuth authorization code (`tac_`, RFC 6749 §4.1.2): not a bearer token for
+    /// any resource, only redeemable once at the token endpoint with its PKCE verifier.
+    AuthorizationCode,
     /// A compact JWS (three dot-separated segments): an access token, or a third party's JWT.
     Jwt,
 }
 
 impl TokenKind {
     /// The opaque kinds, each with its own prefix.
-    pub const OPAQUE: [Self; 3] = [Self::Session, Self::Refresh, Self::ClientSecret];
+    pub const OPAQUE: [Self; 4] = [
+        Self::Session,
+        Self::Refresh,
+        Self::ClientSecret,
+        Self::AuthorizationCode,
+    ];
 
     /// The kind `token` has the form of, or `None` if it has none of them. A match says where
     /// to send the token, never that it is valid.
@@ -43,6 +51,7 @@ impl TokenKind {
             Self::Session => Some("tss_"),
             Self::Refresh => Some("trt_"),
             Self::ClientSecret => Some("tcs_"),
+            Self::AuthorizationCode => Some("tac_"),
             Self::Jwt => None,
         }
     }
@@ -54,6 +63,7 @@ impl TokenKind {
             Self::Session => "tessera session token",
             Self::Refresh => "tessera refresh token",
             Self::ClientSecret => "tessera client secret",
+            Self::AuthorizationCode => "tessera authorization code",
             Self::Jwt => "jwt",
         }
     }
@@ -68,6 +78,7 @@ mod tests {
         assert_eq!(TokenKind::of("tss_abc"), Some(TokenKind::Session));
         assert_eq!(TokenKind::of("trt_abc"), Some(TokenKind::Refresh));
         assert_eq!(TokenKind::of("tcs_abc"), Some(TokenKind::ClientSecret));
+        assert_eq!(TokenKind::of("tac_abc"), Some(TokenKind::AuthorizationCode));
         assert_eq!(TokenKind::of("a.b.c"), Some(TokenKind::Jwt));
         assert_eq!(TokenKind::of(".."), Some(TokenKind::Jwt));
         for none in [

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tessera_core::authorization::AuthorizationCode;
 use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -359,6 +360,37 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn forget_expired(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
 
+/// What a redemption of an authorization code found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// This call used the code: it is the only one that ever will.
+    First(AuthorizationCode),
+    /// The code had been used before: whatever the first use issued must end.
+    Again(AuthorizationCode),
+}
+
+/// Authorization codes (OAuth 2.1 §4.1), stored under the hash of their `tac_` token and used
+/// at most once, whatever the concurrency.
+#[async_trait]
+pub trait CodeStore: Send + Sync + 'static {
+    /// Stores a fresh code. [`StoreError::Conflict`]`("code")` if the hash exists.
+    async fn insert_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError>;
+    /// Marks the code used at `now`, atomically: of any number of concurrent calls exactly one
+    /// gets [`Redemption::First`]. `None` for an unknown (or swept) code. Lifetime and PKCE are
+    /// the caller's checks ([`AuthorizationCode::redeem`]).
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<Redemption>, StoreError>;
+    /// Deletes codes that expired before `before`; returns how many.
+    async fn delete_expired_codes(&self, before: UnixTime) -> Result<u64, StoreError>;
+}
+
 /// Everything a Tessera server needs from storage.
 pub trait Store:
     UserStore
@@ -369,6 +401,7 @@ pub trait Store:
     + ClientStore
     + AuditStore
     + ReplayStore
+    + CodeStore
 {
 }
 
@@ -380,7 +413,8 @@ impl<
         + KeyStore
         + ClientStore
         + AuditStore
-        + ReplayStore,
+        + ReplayStore
+        + CodeStore,
 > Store for T
 {
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use tessera_core::authorization::AuthorizationCode;
 use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -22,8 +23,8 @@ use tessera_core::time::UnixTime;
 mod audit;
 
 use crate::{
-    ClientStore, KeyStore, RefreshStore, ReplayStore, RevocationStore, RotateOutcome, SessionStore,
-    StoreError, Successor, User, UserStore,
+    ClientStore, CodeStore, KeyStore, Redemption, RefreshStore, ReplayStore, RevocationStore,
+    RotateOutcome, SessionStore, StoreError, Successor, User, UserStore,
 };
 
 /// Which kind of revocation an entry is; with the key, the identity of an entry.
@@ -60,6 +61,8 @@ struct Tables {
     clients: Vec<ClientRecord>,
     /// Replay markers: key → expiry.
     replays: HashMap<String, UnixTime>,
+    /// Code hash → (code, used).
+    codes: HashMap<TokenHash, (AuthorizationCode, bool)>,
 }
 
 /// The most replay markers kept at once. Past it, expired markers are swept on the spot; if
@@ -568,5 +571,42 @@ impl ReplayStore for MemoryStore {
         let before = t.replays.len();
         t.replays.retain(|_, until| *until > now);
         Ok((before - t.replays.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl CodeStore for MemoryStore {
+    async fn insert_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.codes.contains_key(hash) {
+            return Err(StoreError::Conflict("code"));
+        }
+        t.codes.insert(*hash, (code.clone(), false));
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        _now: UnixTime,
+    ) -> Result<Option<Redemption>, StoreError> {
+        Ok(self.lock().codes.get_mut(hash).map(|(code, used)| {
+            if std::mem::replace(used, true) {
+                Redemption::Again(code.clone())
+            } else {
+                Redemption::First(code.clone())
+            }
+        }))
+    }
+
+    async fn delete_expired_codes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let n = t.codes.len();
+        t.codes.retain(|_, (code, _)| code.expires_at >= before);
+        Ok((n - t.codes.len()) as u64)
     }
 }

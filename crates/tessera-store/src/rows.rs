@@ -5,6 +5,7 @@
 //! every record decoder is written against it.
 
 use sqlx::Row;
+use tessera_core::authorization::{AuthorizationCode, CodeChallenge};
 use tessera_core::client::{ClientId, ClientRecord, Scope};
 use tessera_core::jose::Algorithm;
 use tessera_core::keys::{KeyRecord, KeyStatus};
@@ -123,6 +124,7 @@ pub(crate) fn session(row: &impl SqlRow) -> Result<Session, StoreError> {
         expires_at: UnixTime(row.int("expires_at").map_err(&get)?),
         user_agent: row.text_opt("user_agent").map_err(&get)?,
         ip: row.text_opt("ip").map_err(&get)?,
+        client_id: row.text_opt("client_id").map_err(&get)?,
     })
 }
 
@@ -278,4 +280,27 @@ pub(crate) fn revocation(row: &impl SqlRow) -> Result<Revocation, StoreError> {
         }),
         _ => Err(StoreError::Corrupt("revocations")),
     }
+}
+
+/// An `authorization_codes` row.
+pub(crate) fn code(row: &impl SqlRow) -> Result<AuthorizationCode, StoreError> {
+    const TABLE: &str = "authorization_codes";
+    let get = undecodable(TABLE);
+    let corrupt = |_| StoreError::Corrupt(TABLE);
+    Ok(AuthorizationCode {
+        client_id: ClientId::parse(&row.text("client_id").map_err(&get)?).map_err(corrupt)?,
+        redirect_uri: row.text("redirect_uri").map_err(&get)?,
+        user_id: row.text("user_id").map_err(&get)?,
+        credential_epoch: row.int("credential_epoch").map_err(&get)?,
+        sid: row.text("sid").map_err(&get)?,
+        scope: Scope::parse(&row.text("scope").map_err(&get)?)
+            .map_err(|_| StoreError::Corrupt(TABLE))?,
+        challenge: CodeChallenge::parse(
+            Some(&row.text("code_challenge").map_err(&get)?),
+            Some("S256"),
+        )
+        .map_err(|_| StoreError::Corrupt(TABLE))?,
+        created_at: UnixTime(row.int("created_at").map_err(&get)?),
+        expires_at: UnixTime(row.int("expires_at").map_err(&get)?),
+    })
 }

@@ -1,11 +1,11 @@
 //! A store split between a durable backend and Redis: what `tessera serve --redis` runs on.
 //!
 //! Design decision: the split is by record kind. Users, signing keys, refresh families, OAuth
-//! clients and the audit log live only in the durable store (they must survive anything);
-//! sessions, attempt counters and DPoP replay markers live only in Redis (hot, short-lived,
-//! shared by every instance; losing them logs people out, or at worst lets a proof of the last
-//! minute be replayed once, and proofs only work with a token bound to the same key).
-//! Revocations are the one exception, because losing one is
+//! clients, the audit log and authorization codes live only in the durable store (they must
+//! survive anything); sessions, attempt counters and DPoP replay markers live only in Redis
+//! (hot, short-lived, shared by every instance; losing them logs people out, or at worst lets a
+//! proof of the last minute be replayed once, and proofs only work with a token bound to the
+//! same key). Revocations are the one exception, because losing one is
 //! *not* safe: each is written to the durable store first — the commit point, and what every
 //! reload and per-request check reads — and then to Redis, whose script keeps a copy with key
 //! expiry and announces it on the pub/sub feed. A Redis that restarts empty therefore forgets
@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tessera_core::authorization::AuthorizationCode;
 use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -24,12 +25,12 @@ use tessera_core::time::UnixTime;
 
 use crate::redis::RedisStore;
 use crate::{
-    AttemptCounter, AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, KeyStore,
-    RefreshStore, ReplayStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore, Store,
-    StoreError, Successor, User, UserStore,
+    AttemptCounter, AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, CodeStore,
+    KeyStore, Redemption, RefreshStore, ReplayStore, RevocationFeed, RevocationStore,
+    RotateOutcome, SessionStore, Store, StoreError, Successor, User, UserStore,
 };
 
-/// Users, keys, refresh families, clients and the revocation record in `durable`; sessions, attempt
+/// Users, keys, refresh families, clients, codes and the revocation record in `durable`; sessions, attempt
 /// counters and the revocation feed (with a copy of the list) in Redis.
 #[derive(Clone)]
 pub struct SplitStore {
@@ -331,5 +332,28 @@ impl ReplayStore for SplitStore {
 
     async fn forget_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
         self.redis.forget_expired(now).await
+    }
+}
+
+#[async_trait]
+impl CodeStore for SplitStore {
+    async fn insert_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        self.durable.insert_code(hash, code).await
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<Redemption>, StoreError> {
+        self.durable.redeem_code(hash, now).await
+    }
+
+    async fn delete_expired_codes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        self.durable.delete_expired_codes(before).await
     }
 }

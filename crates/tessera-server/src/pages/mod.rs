@@ -13,6 +13,7 @@
 mod account;
 mod admin;
 mod admin_views;
+mod authorize;
 pub mod device;
 pub mod extract;
 pub mod return_to;
@@ -63,6 +64,8 @@ pub fn route_table() -> Vec<(Verb, &'static str)> {
         (Post, "/admin/users/{id}/disable"),
         (Post, "/admin/sessions/{id}/end"),
         (Get, STYLESHEET_PATH),
+        (Get, "/oauth/authorize"),
+        (Post, "/oauth/authorize"),
     ]
 }
 
@@ -89,6 +92,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/disable", post(admin::disable_user))
         .route("/admin/sessions/{id}/end", post(admin::end_session))
         .route(STYLESHEET_PATH, get(stylesheet))
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize).post(authorize::decide),
+        )
 }
 
 /// The rows of a sessions table; `current_sid` is marked "this device".

@@ -1,5 +1,7 @@
 //! Users, cookie sessions, the session list, password change, and `/v1/userinfo`.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -108,10 +110,25 @@ pub(super) struct SessionView {
     ip: Option<String>,
     /// Whether the request was made with this session.
     current: bool,
+    /// For an app authorization, the app it was granted to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<AppRef>,
+}
+
+/// The app an authorization was granted to.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AppRef {
+    client_id: String,
+    /// Its name, unless it was deleted since.
+    name: Option<String>,
 }
 
 impl SessionView {
-    pub(super) fn new(s: &Session, current_sid: Option<&str>) -> Self {
+    pub(super) fn new(
+        s: &Session,
+        current_sid: Option<&str>,
+        apps: &HashMap<String, String>,
+    ) -> Self {
         Self {
             id: s.id.clone(),
             user_id: s.user_id.clone(),
@@ -125,6 +142,10 @@ impl SessionView {
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
             current: current_sid == Some(s.id.as_str()),
+            app: s.client_id.as_ref().map(|id| AppRef {
+                client_id: id.clone(),
+                name: apps.get(id).cloned(),
+            }),
         }
     }
 }
@@ -209,7 +230,7 @@ pub(super) async fn login(
     let user = service::login(&state, &body.username, body.password, &client).await?;
     let (session, token) = service::start_browser_session(&state, &user, &client).await?;
     let body = LoginSession {
-        session: SessionView::new(&session, Some(&session.id)),
+        session: SessionView::new(&session, Some(&session.id), &HashMap::new()),
         username: user.username.clone(),
         csrf_token: csrf_token(&token),
     };
@@ -252,7 +273,7 @@ pub(super) async fn current_session(
     };
     let user = service::user(&state, &session.user_id).await?;
     Ok(Json(CurrentSession {
-        session: SessionView::new(session, Some(&session.id)),
+        session: SessionView::new(session, Some(&session.id), &HashMap::new()),
         username: user.username,
         csrf_token: csrf,
     })
@@ -312,10 +333,11 @@ pub(super) async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(cred): Authenticated,
 ) -> Result<Response, ApiError> {
-    let sessions = service::active_sessions(&state, cred.user_id())
-        .await?
+    let sessions = service::active_sessions(&state, cred.user_id()).await?;
+    let apps = service::app_names(&state, &sessions).await?;
+    let sessions = sessions
         .iter()
-        .map(|s| SessionView::new(s, cred.sid()))
+        .map(|s| SessionView::new(s, cred.sid(), &apps))
         .collect();
     Ok(Json(SessionList { sessions }).into_response())
 }

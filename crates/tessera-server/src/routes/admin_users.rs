@@ -169,10 +169,11 @@ pub(super) async fn user_sessions(
 ) -> Result<Json<SessionList>, ApiError> {
     let id = path_id(id)?;
     let sessions = service::user_sessions(&state, &id).await?;
+    let apps = service::app_names(&state, &sessions).await?;
     Ok(Json(SessionList {
         sessions: sessions
             .iter()
-            .map(|s| SessionView::new(s, admin.sid()))
+            .map(|s| SessionView::new(s, admin.sid(), &apps))
             .collect(),
     }))
 }

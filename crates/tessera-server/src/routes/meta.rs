@@ -28,6 +28,9 @@ pub(super) struct Discovery {
     issuer: String,
     #[schema(format = "uri")]
     jwks_uri: String,
+    /// The authorization-code flow's page (OAuth 2.1 §3.1).
+    #[schema(format = "uri")]
+    authorization_endpoint: String,
     #[schema(format = "uri")]
     token_endpoint: String,
     #[schema(format = "uri")]
@@ -37,11 +40,19 @@ pub(super) struct Discovery {
     #[schema(format = "uri")]
     userinfo_endpoint: String,
     grant_types_supported: Vec<&'static str>,
+    /// The grants only first-party clients (or none) may use: `password`. Third-party apps
+    /// use the authorization-code flow.
+    first_party_only_grant_types: [&'static str; 1],
     token_endpoint_auth_methods_supported: [&'static str; 3],
     revocation_endpoint_auth_methods_supported: [&'static str; 3],
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
-    /// Empty: there is no authorization endpoint.
-    response_types_supported: [&'static str; 0],
+    /// `code`: the authorization-code flow, the only one.
+    response_types_supported: [&'static str; 1],
+    response_modes_supported: [&'static str; 1],
+    /// PKCE is required, and `S256` is its only method (`plain` is refused).
+    code_challenge_methods_supported: [&'static str; 1],
+    /// RFC 9207: every authorization response carries `iss`.
+    authorization_response_iss_parameter_supported: bool,
     access_token_signing_alg_values_supported: Vec<&'static str>,
     verification_alg_values_supported: [&'static str; 4],
     /// The algorithms a DPoP proof may be signed with (RFC 9449 §5.1).
@@ -72,11 +83,13 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
         Discovery {
             issuer: iss.clone(),
             jwks_uri: format!("{iss}/.well-known/jwks.json"),
+            authorization_endpoint: format!("{iss}/oauth/authorize"),
             token_endpoint: format!("{iss}/oauth/token"),
             revocation_endpoint: format!("{iss}/oauth/revoke"),
             introspection_endpoint: format!("{iss}/oauth/introspect"),
             userinfo_endpoint: format!("{iss}/v1/userinfo"),
             grant_types_supported: GrantType::supported(),
+            first_party_only_grant_types: [GrantType::Password.as_str()],
             token_endpoint_auth_methods_supported: [
                 "none",
                 "client_secret_basic",
@@ -91,7 +104,10 @@ pub(super) async fn discovery(State(state): State<AppState>) -> Response {
                 "client_secret_basic",
                 "client_secret_post",
             ],
-            response_types_supported: [],
+            response_types_supported: ["code"],
+            response_modes_supported: ["query"],
+            code_challenge_methods_supported: ["S256"],
+            authorization_response_iss_parameter_supported: true,
             access_token_signing_alg_values_supported: algs,
             verification_alg_values_supported: ["EdDSA", "ES256", "RS256", "PS256"],
             dpop_signing_alg_values_supported: crate::dpop::signing_algs(),

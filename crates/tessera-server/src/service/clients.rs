@@ -39,6 +39,19 @@ pub async fn authenticate_client(
     }
 }
 
+/// The public client a request names by `client_id` alone (RFC 6749 §3.2.1): it has no secret
+/// to prove it, so only grants made for public clients accept this.
+///
+/// # Errors
+/// `InvalidClient` unless the id names a public client; a store failure.
+pub async fn identify_public_client(state: &AppState, id: &str) -> Result<ClientRecord, ApiError> {
+    let id = ClientId::parse(id).map_err(|_| ApiError::InvalidClient)?;
+    match state.store.client(&id).await? {
+        Some(client) if client.public => Ok(client),
+        _ => Err(ApiError::InvalidClient),
+    }
+}
+
 /// Registers a client; returns it and, for a confidential client, its secret (shown once).
 ///
 /// # Errors

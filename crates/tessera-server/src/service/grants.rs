@@ -7,13 +7,15 @@
 use serde::{Deserialize, Serialize};
 use tessera_core::access::{self, AccessClaims, Confirmation};
 use tessera_core::audit::EventKind;
+use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::dpop::VerifiedProof;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::{self, RefreshFamily};
 use tessera_core::session::SessionKind;
 use tessera_store::{RotateOutcome, Successor, User};
 
-use super::clients::{authenticate_client, client_credentials};
+use super::authorize::{Redeem, redeem};
+use super::clients::{authenticate_client, client_credentials, identify_public_client};
 use super::exchange::{Exchange, exchange};
 use super::sessions::{confirm_login, new_session, revoke_tree};
 use super::{ClientContext, audit, device_cookie, internal, login, revoke_session, use_session};
@@ -35,11 +37,14 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8693: a session token or access JWT for an audience-bound access JWT.
     TokenExchange,
+    /// OAuth 2.1 §4.1.3: an authorization code and its PKCE verifier.
+    AuthorizationCode,
 }
 
 impl GrantType {
     /// Every grant, in the order discovery lists them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
+        Self::AuthorizationCode,
         Self::Password,
         Self::RefreshToken,
         Self::ClientCredentials,
@@ -54,6 +59,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 
@@ -112,6 +118,13 @@ pub struct TokenRequest {
     /// Token exchange: the audience of the new token — the issuer or one configured with
     /// `--audience` (else `invalid_target`).
     audience: Option<String>,
+    /// `authorization_code` grant: the `tac_` code.
+    code: Option<String>,
+    /// `authorization_code` grant: the redirect URI of the authorization request, exactly.
+    redirect_uri: Option<String>,
+    /// `authorization_code` grant: the PKCE verifier (RFC 7636), 43-128 characters.
+    #[schema(min_length = 43, max_length = 128)]
+    code_verifier: Option<String>,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -166,6 +179,9 @@ impl std::fmt::Debug for TokenRequest {
             .field("subject_token", &redacted(self.subject_token.as_ref()))
             .field("subject_token_type", &self.subject_token_type)
             .field("audience", &self.audience)
+            .field("code", &redacted(self.code.as_ref()))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &redacted(self.code_verifier.as_ref()))
             .finish()
     }
 }
@@ -209,8 +225,11 @@ fn scope(raw: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /oauth/token`: authenticates the client if the request names one (Basic or the
-/// body), then dispatches on the grant type. `password` and `refresh_token` need no client
-/// (first-party apps); a client that does authenticate on them must be first-party.
+/// body), then dispatches on the grant type. `password` needs no client (first-party apps); a
+/// client that does authenticate on it must be first-party. A refresh token answers only to
+/// the client it was issued to. A public client, having no secret, names itself with
+/// `client_id` alone — accepted only by the grants made for it (`authorization_code`,
+/// `refresh_token`).
 ///
 /// # Errors
 /// `UnsupportedGrantType`, `InvalidRequest`, `InvalidClient`, `UnauthorizedClient`,
@@ -225,15 +244,18 @@ pub async fn token(
     let grant = GrantType::parse(&req.grant_type).ok_or(ApiError::UnsupportedGrantType)?;
     let credentials =
         ClientCredentials::from_request(basic, req.client_id.take(), req.client_secret.take())?;
+    let public_allowed = matches!(
+        grant,
+        GrantType::AuthorizationCode | GrantType::RefreshToken
+    );
     let registered = match credentials {
+        Some(c) if c.secret.is_none() && public_allowed => {
+            Some(identify_public_client(state, &c.id).await?)
+        }
         Some(c) => Some(authenticate_client(state, &c).await?),
         None => None,
     };
-    let any_client = matches!(
-        grant,
-        GrantType::ClientCredentials | GrantType::TokenExchange
-    );
-    if !any_client && registered.as_ref().is_some_and(|c| !c.first_party) {
+    if grant == GrantType::Password && registered.as_ref().is_some_and(|c| !c.first_party) {
         return Err(ApiError::UnauthorizedClient(
             "only first-party clients may use this grant",
         ));
@@ -245,6 +267,23 @@ pub async fn token(
     }
     let jkt = proof.as_ref().map(VerifiedProof::jkt);
     match grant {
+        GrantType::AuthorizationCode => {
+            let owner = registered.as_ref().ok_or(ApiError::InvalidClient)?;
+            let request = Redeem {
+                code: required(req.code, "code")?,
+                redirect_uri: required(req.redirect_uri, "redirect_uri")?,
+                code_verifier: required(req.code_verifier, "code_verifier")?,
+            };
+            // As for the password grant: the refresh token is bound when the app has no secret.
+            let binding = Binding {
+                access: jkt,
+                refresh: jkt.filter(|_| owner.public),
+            };
+            Ok(Granted {
+                body: redeem(state, owner, request, client, binding).await?,
+                device_cookie: None,
+            })
+        }
         GrantType::ClientCredentials => Ok(Granted {
             body: client_credentials(state, registered.as_ref(), req.scope.as_deref(), jkt).await?,
             device_cookie: None,
@@ -283,9 +322,19 @@ pub async fn token(
                 refresh: jkt.filter(|_| registered.as_ref().is_none_or(|c| c.public)),
             };
             Ok(Granted {
-                body: start_app_session(state, &user, scope, client, binding)
-                    .await
-                    .map_err(as_grant)?,
+                body: open_app_session(
+                    state,
+                    &user,
+                    AppSession {
+                        sid: None,
+                        client_id: None,
+                        scope,
+                    },
+                    client,
+                    binding,
+                )
+                .await
+                .map_err(as_grant)?,
                 device_cookie: device_cookie(state, &user),
             })
         }
@@ -295,6 +344,7 @@ pub async fn token(
                 &required(req.refresh_token, "refresh_token")?,
                 client,
                 proof.as_ref(),
+                registered.as_ref(),
             )
             .await?,
             device_cookie: None,
@@ -312,9 +362,9 @@ pub fn token_type(jkt: Option<&str>) -> &'static str {
 /// What a new login's tokens are bound to: the proof's key thumbprint for the access token,
 /// and for the refresh family when its client cannot authenticate itself.
 #[derive(Clone, Copy, Debug, Default)]
-struct Binding<'a> {
-    access: Option<&'a str>,
-    refresh: Option<&'a str>,
+pub(super) struct Binding<'a> {
+    pub access: Option<&'a str>,
+    pub refresh: Option<&'a str>,
 }
 
 /// Mints a bearer access JWT (RFC 9068) signed with the current key.
@@ -379,21 +429,43 @@ pub(super) fn sign_access(state: &AppState, claims: &AccessClaims) -> Result<Str
     Ok(jwt)
 }
 
-/// The password grant: a new app session owning a new refresh family, and an access token.
-async fn start_app_session(
+/// The app session a grant opens.
+pub(super) struct AppSession<'a> {
+    /// Its id, if chosen in advance (an authorization code's); else a fresh one.
+    pub sid: Option<String>,
+    /// The client that owns its refresh family; `None` for first-party apps.
+    pub client_id: Option<&'a str>,
+    /// The granted scope.
+    pub scope: Option<String>,
+}
+
+/// A new app session — a node of the user's session tree — owning a new refresh family, and
+/// an access token: what the password and authorization-code grants issue. `user` carries the
+/// credential epoch under which the user was authenticated; if a reset moved it meanwhile,
+/// the new session is revoked (`InvalidCredentials`).
+pub(super) async fn open_app_session(
     state: &AppState,
     user: &User,
-    scope: Option<String>,
+    app: AppSession<'_>,
     client: &ClientContext,
     binding: Binding<'_>,
 ) -> Result<TokenResponse, ApiError> {
-    let session = new_session(state, user, None, SessionKind::App, client)?;
+    let AppSession {
+        sid,
+        client_id,
+        scope,
+    } = app;
+    let mut session = new_session(state, user, None, SessionKind::App, client)?;
+    if let Some(sid) = sid {
+        session.id = sid;
+    }
+    session.client_id = client_id.map(str::to_owned);
     let refresh_token = OpaqueToken::generate(TokenKind::Refresh).map_err(internal)?;
     let family = RefreshFamily {
         id: random_id().map_err(internal)?,
         user_id: user.id.clone(),
         sid: session.id.clone(),
-        client_id: None,
+        client_id: client_id.map(str::to_owned),
         scope: scope.clone(),
         created_at: session.created_at,
         expires_at: session.expires_at,
@@ -408,14 +480,19 @@ async fn start_app_session(
         .store
         .create_family(&family, &refresh_token.hash())
         .await?;
-    confirm_login(state, user, &session.id, client, "password grant").await?;
+    let how = if client_id.is_some() {
+        "authorization code"
+    } else {
+        "password grant"
+    };
+    confirm_login(state, user, &session.id, client, how).await?;
     let access_token = issue_bound_access(
         state,
         &user.id,
         Some(&user.username),
         Some(&session.id),
         scope.as_deref(),
-        FIRST_PARTY_CLIENT,
+        client_id.unwrap_or(FIRST_PARTY_CLIENT),
         binding.access,
     )?;
     Ok(TokenResponse {
@@ -426,6 +503,33 @@ async fn start_app_session(
         scope,
         issued_token_type: None,
     })
+}
+
+/// Whether `registered` (the client the request authenticated or named) may use a refresh
+/// token of `owner`'s family.
+async fn check_owner(
+    state: &AppState,
+    owner: Option<&str>,
+    registered: Option<&ClientRecord>,
+) -> Result<(), ApiError> {
+    let foreign = || ApiError::InvalidGrant("refresh token was issued to another client");
+    match (owner, registered) {
+        (None, None) => Ok(()),
+        (None, Some(c)) if c.first_party => Ok(()),
+        (None, Some(_)) => Err(ApiError::UnauthorizedClient(
+            "only first-party clients may use first-party refresh tokens",
+        )),
+        (Some(owner), Some(c)) if c.id.as_str() == owner => Ok(()),
+        (Some(_), Some(_)) => Err(foreign()),
+        (Some(owner), None) => {
+            let id = ClientId::parse(owner).map_err(|_| foreign())?;
+            match state.store.client(&id).await? {
+                Some(c) if c.public => Ok(()),
+                Some(_) => Err(ApiError::InvalidClient),
+                None => Err(foreign()),
+            }
+        }
+    }
 }
 
 fn refused_grant() -> ApiError {
@@ -444,14 +548,20 @@ fn refused_grant() -> ApiError {
 /// before the rotation; the new access token is bound to the proof's key whenever a proof
 /// came.
 ///
+/// The token answers only to the client it was issued to: a confidential owner must
+/// authenticate as itself, a public owner may name itself or nothing, and a first-party token
+/// takes no client or a first-party one.
+///
 /// # Errors
-/// `InvalidGrant` for any refused token (one answer whatever the reason),
-/// `InvalidDpopProof` for a bound family without a proof by its key, or a store failure.
+/// `InvalidGrant` for any refused token (one answer whatever the reason), `UnauthorizedClient`
+/// for another client's token, `InvalidDpopProof` for a bound family without a proof by its
+/// key, or a store failure.
 pub async fn refresh(
     state: &AppState,
     presented: &str,
     client: &ClientContext,
     proof: Option<&VerifiedProof>,
+    registered: Option<&ClientRecord>,
 ) -> Result<TokenResponse, ApiError> {
     let presented = OpaqueToken::parse(TokenKind::Refresh, presented)
         .map_err(|_| ApiError::InvalidGrant("malformed refresh token"))?;
@@ -470,6 +580,7 @@ pub async fn refresh(
         }
         return Err(refused_grant());
     }
+    check_owner(state, family.client_id.as_deref(), registered).await?;
     // The tree is cut at the root: a dead session refuses its family's tokens. (A family
     // expired on its own is refused, and a retired token detected as reuse, by the rotation.)
     let session = state

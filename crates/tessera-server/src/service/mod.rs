@@ -10,6 +10,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod authorize;
 mod clients;
 mod exchange;
 mod grants;
@@ -24,8 +25,10 @@ pub use admin::{
 };
 pub(crate) use audit::prune as prune_audit;
 pub use audit::{Actor, audit_events};
+pub use authorize::{Authorize, Consent, Decision, authorize, decide};
 pub use clients::{
-    authenticate_client, client_credentials, clients, delete_client, introspect, register_client,
+    authenticate_client, client_credentials, clients, delete_client, identify_public_client,
+    introspect, register_client,
 };
 pub use exchange::ACCESS_TOKEN_TYPE;
 pub use grants::{
@@ -35,8 +38,8 @@ pub use grants::{
 pub use revocation::{revoke_access, revoke_token};
 pub use sessions::Dead;
 pub use sessions::{
-    active_sessions, logout, revoke_own_session, revoke_session, revoke_session_tree, revoke_user,
-    sign_out_others, start_browser_session, try_use_session, use_session,
+    active_sessions, app_names, logout, revoke_own_session, revoke_session, revoke_session_tree,
+    revoke_user, sign_out_others, start_browser_session, try_use_session, use_session,
 };
 
 use crate::error::ApiError;

@@ -57,8 +57,9 @@ pub async fn revoke_token(
             Err(e @ ApiError::Unavailable(_)) => return Err(e),
             Err(_) => {}
         },
-        // A client secret is no token of RFC 7009: it ends with the client's registration.
-        Some(TokenKind::ClientSecret) | None => {}
+        // A client secret is no token of RFC 7009: it ends with the client's registration. A
+        // code is no token either: it dies on first use or after a minute.
+        Some(TokenKind::ClientSecret | TokenKind::AuthorizationCode) | None => {}
     }
     Ok(())
 }

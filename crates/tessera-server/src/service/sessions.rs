@@ -1,7 +1,10 @@
 //! Login sessions: starting one, the liveness rule every use of a session goes through, the
 //! session list, and revoking a session tree or all of a user's.
 
+use std::collections::HashMap;
+
 use tessera_core::audit::EventKind;
+use tessera_core::client::ClientId;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionKind};
@@ -172,6 +175,30 @@ pub async fn active_sessions(state: &AppState, user_id: &str) -> Result<Vec<Sess
         }
     }
     Ok(live)
+}
+
+/// The names of the apps among `sessions` (the clients app authorizations were granted to),
+/// by client id; a client deleted meanwhile has none.
+///
+/// # Errors
+/// A store failure.
+pub async fn app_names(
+    state: &AppState,
+    sessions: &[Session],
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut names = HashMap::new();
+    for id in sessions.iter().filter_map(|s| s.client_id.as_deref()) {
+        if names.contains_key(id) {
+            continue;
+        }
+        let Ok(client_id) = ClientId::parse(id) else {
+            continue;
+        };
+        if let Some(client) = state.store.client(&client_id).await? {
+            names.insert(id.to_owned(), client.name);
+        }
+    }
+    Ok(names)
 }
 
 /// Revokes a login session and everything derived from it — its access tokens (by `sid`), its

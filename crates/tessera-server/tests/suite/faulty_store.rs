@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tessera_core::authorization::AuthorizationCode;
 use tessera_core::client::{ClientId, ClientRecord};
 use tessera_core::keys::{KeyRecord, KeyStatus};
 use tessera_core::opaque::TokenHash;
@@ -14,9 +15,9 @@ use tessera_core::session::{Session, SessionPolicy};
 use tessera_core::time::UnixTime;
 use tessera_store::memory::MemoryStore;
 use tessera_store::{
-    AuditEvent, AuditQuery, AuditRecord, AuditStore, BoxError, ClientStore, FeedEvent, KeyStore,
-    RefreshStore, ReplayStore, RevocationFeed, RevocationStore, RotateOutcome, SessionStore,
-    StoreError, Successor, User, UserStore,
+    AuditEvent, AuditQuery, AuditRecord, AuditStore, BoxError, ClientStore, CodeStore, FeedEvent,
+    KeyStore, Redemption, RefreshStore, ReplayStore, RevocationFeed, RevocationStore,
+    RotateOutcome, SessionStore, StoreError, Successor, User, UserStore,
 };
 
 /// The memory store, with methods that fail (as `Unavailable`) while named in `failing`, and
@@ -287,6 +288,30 @@ impl ClientStore for FaultyStore {
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
         self.check("delete_client").await?;
         self.inner.delete_client(id).await
+    }
+}
+
+#[async_trait]
+impl CodeStore for FaultyStore {
+    async fn insert_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        self.check("insert_code").await?;
+        self.inner.insert_code(hash, code).await
+    }
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<Redemption>, StoreError> {
+        self.check("redeem_code").await?;
+        self.inner.redeem_code(hash, now).await
+    }
+    async fn delete_expired_codes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        self.check("delete_expired_codes").await?;
+        self.inner.delete_expired_codes(before).await
     }
 }
 

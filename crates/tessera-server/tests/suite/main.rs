@@ -12,6 +12,7 @@ mod admin_pages;
 mod admin_users;
 mod attacks;
 mod audit_log;
+mod authorization_code;
 mod bad_input;
 mod clients_oauth;
 mod common;

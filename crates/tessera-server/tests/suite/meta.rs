@@ -269,7 +269,7 @@ async fn unknown_path_is_a_json_404() {
         "/nope",
         "/v1",
         "/v1/users/alice",
-        "/oauth/authorize",
+        "/oauth/authorise",
         "/v1/sessions/a/b",
     ] {
         let r = s.send(Req::get(path)).await;

@@ -117,7 +117,7 @@ async fn password_grant_missing_parameters_is_invalid_request() {
 async fn unknown_grant_type_is_unsupported_grant_type() {
     let s = TestServer::new().await;
     for g in [
-        "authorization_code",
+        "authorization-code",
         "implicit",
         "PASSWORD",
         "",

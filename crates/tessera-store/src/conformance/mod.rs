@@ -17,6 +17,7 @@
 mod attempts;
 mod audit;
 mod clients;
+mod codes;
 mod dpop;
 mod keys;
 mod refresh;
@@ -123,6 +124,10 @@ pub async fn run_all<S: Store + ?Sized>(store: Arc<S>) -> usize {
         dpop::first_use_wins_and_keys_are_independent,
         dpop::sweep_keeps_live_markers,
         dpop::concurrent_callers_have_one_winner,
+        codes::first_redemption_then_again,
+        codes::duplicate_hash_conflicts,
+        codes::concurrent_redemptions_have_one_first,
+        codes::sweep_removes_only_expired,
     )
 }
 

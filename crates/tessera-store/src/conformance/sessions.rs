@@ -42,9 +42,11 @@ pub(super) async fn create_and_look_up<S: Store + ?Sized>(s: &Arc<S>) {
     assert_eq!(s.session_by_token(&hash).await.unwrap(), Some(b.clone()));
     assert_eq!(s.session_by_id(&b.id).await.unwrap(), Some(b.clone()));
 
-    let a = app(&user, NOW);
+    let mut a = app(&user, NOW);
+    a.client_id = Some("tcl_the-app-it-was-granted-to".into());
     s.create_session(&a).await.unwrap();
-    assert_eq!(s.session_by_id(&a.id).await.unwrap(), Some(a));
+    assert_eq!(s.session_by_id(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.sessions_of_user(&user).await.unwrap(), vec![b.clone(), a]);
 
     let (_, unknown) = token(TokenKind::Session);
     assert_eq!(s.session_by_token(&unknown).await.unwrap(), None);

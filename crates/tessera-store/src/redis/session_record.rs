@@ -100,6 +100,9 @@ pub(super) fn fields(s: &Session) -> Vec<(&'static str, String)> {
     if let Some(ip) = &s.ip {
         f.push(("ip", ip.clone()));
     }
+    if let Some(client) = &s.client_id {
+        f.push(("client", client.clone()));
+    }
     f
 }
 
@@ -134,6 +137,7 @@ pub(super) fn from_fields(mut f: HashMap<String, String>) -> Result<Option<Sessi
         expires_at,
         user_agent: f.remove("user_agent"),
         ip: f.remove("ip"),
+        client_id: f.remove("client"),
     }))
 }
 

@@ -14,6 +14,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod clients;
+pub(crate) mod codes;
 pub(crate) mod keys;
 pub(crate) mod refresh;
 pub(crate) mod replays;
@@ -129,6 +130,7 @@ macro_rules! sql_store {
         $crate::sql::clients::impl_client_store!($store);
         $crate::sql::audit::impl_audit_store!($store);
         $crate::sql::replays::impl_replay_store!($store);
+        $crate::sql::codes::impl_code_store!($store);
     };
 }
 pub(crate) use sql_store;

@@ -5,17 +5,19 @@ pub(crate) const TABLE: &str = "sessions";
 pub(crate) const CONFLICT: &str = "session";
 
 pub(crate) const INSERT: &str = "INSERT INTO sessions
-       (id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+       (id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip,
+        client_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 pub(crate) const BY_TOKEN: &str = "SELECT id, token_hash, user_id, kind, created_at, last_seen,
-       expires_at, user_agent, ip
+       expires_at, user_agent, ip, client_id
      FROM sessions WHERE token_hash = $1";
 pub(crate) const BY_ID: &str = "SELECT id, token_hash, user_id, kind, created_at, last_seen,
-       expires_at, user_agent, ip
+       expires_at, user_agent, ip, client_id
      FROM sessions WHERE id = $1";
 pub(crate) const TOUCH: &str = "UPDATE sessions SET last_seen = $1 WHERE id = $2";
 pub(crate) const DELETE: &str = "DELETE FROM sessions WHERE id = $1
-     RETURNING id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip";
+     RETURNING id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip,
+       client_id";
 /// `Session::dead_at` in SQL: the earlier of the absolute end (`$1` is now) and the idle end
 /// (`$2`, `$3`: now less the idle limits), where an app session's idle limit is its absolute
 /// lifetime. The conformance suite checks this against `dead_at` itself. The caller subtracts,
@@ -30,7 +32,8 @@ pub(crate) const COUNT: &str = "SELECT COUNT(*) FROM sessions";
 /// order, by `order`, the dialect's [`super::Dialect::INSERTION_ORDER`] column.
 pub(crate) fn of_user(order: &str) -> String {
     format!(
-        "SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip
+        "SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at, user_agent, ip,
+                client_id
          FROM sessions WHERE user_id = $1 ORDER BY created_at, {order}"
     )
 }
@@ -72,6 +75,7 @@ macro_rules! impl_session_store {
                     .bind(s.expires_at.0)
                     .bind(&s.user_agent)
                     .bind(&s.ip)
+                    .bind(&s.client_id)
                     .execute(&self.pool)
                     .await
                     .map(drop)

@@ -1,0 +1,155 @@
+//! `/oauth/authorize`: the authorization endpoint of the code flow, and its consent page
+//! (`service::authorize`, `service::decide`).
+//!
+//! The endpoint is a page: without a session the browser is sent to sign in and comes back
+//! here ([`PageSession`]); an unknown client or redirect URI is an error page, never a
+//! redirect; the consent form is CSRF-checked like every page form ([`SessionForm`]).
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use maud::{Markup, html as markup};
+use serde::Deserialize;
+use tessera_core::authorization::RequestParams;
+use url::Url;
+
+use super::extract::{PageSession, SessionForm};
+use super::views::{Viewer, layout};
+use super::{CSP, PageError, html, see_other};
+use crate::error::ApiError;
+use crate::service::{self, Authorize, Consent, Decision};
+use crate::state::AppState;
+
+/// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3), each at most
+/// once (a repeated one is refused); others are ignored (RFC 6749 §3.1).
+#[derive(Deserialize)]
+pub(super) struct Request {
+    client_id: Option<String>,
+    response_type: Option<String>,
+    redirect_uri: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    state: Option<String>,
+    scope: Option<String>,
+}
+
+impl Request {
+    fn split(self) -> (Option<String>, RequestParams) {
+        let params = RequestParams {
+            response_type: self.response_type,
+            redirect_uri: self.redirect_uri,
+            code_challenge: self.code_challenge,
+            code_challenge_method: self.code_challenge_method,
+            state: self.state,
+            scope: self.scope,
+        };
+        (self.client_id, params)
+    }
+}
+
+/// `GET /oauth/authorize`.
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    signed_in: PageSession,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let request: Request = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::InvalidRequest(e.to_string().into()))?;
+    let (client_id, params) = request.split();
+    let user_id = signed_in.session.user_id.clone();
+    match service::authorize(&state, &user_id, client_id.as_deref(), params).await? {
+        Authorize::Redirect(to) => Ok(see_other(&to)),
+        Authorize::Consent(consent) => {
+            let user = service::user(&state, &user_id).await?;
+            let csrf = signed_in.csrf_token();
+            let viewer = Viewer {
+                username: &user.username,
+                is_admin: user.is_admin,
+                csrf_token: &csrf,
+            };
+            Ok(consent_page(&viewer, &consent))
+        }
+    }
+}
+
+/// The consent form: the request's fields again, and the user's answer.
+#[derive(Deserialize)]
+pub(super) struct DecisionForm {
+    #[serde(flatten)]
+    request: Request,
+    // Optional here so that a form without it is refused for its CSRF proof first.
+    decision: Option<String>,
+}
+
+/// `POST /oauth/authorize`: the consent form's answer.
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    SessionForm { signed_in, fields }: SessionForm<DecisionForm>,
+) -> Result<Response, PageError> {
+    let decision = match fields.decision.as_deref() {
+        Some("allow") => Decision::Allow,
+        Some("deny") => Decision::Deny,
+        _ => return Err(ApiError::InvalidRequest("decision must be allow or deny".into()).into()),
+    };
+    let (client_id, params) = fields.request.split();
+    let to = service::decide(
+        &state,
+        &signed_in.session.user_id,
+        client_id.as_deref(),
+        params,
+        decision,
+    )
+    .await?;
+    Ok(see_other(&to))
+}
+
+/// The consent page. Its CSP lets the form's answer redirect to the client — and nowhere
+/// else: `form-action` also governs the redirects that follow a form post.
+fn consent_page(viewer: &Viewer<'_>, consent: &Consent) -> Response {
+    let p = &consent.params;
+    let redirect = p.redirect_uri.as_deref().unwrap_or_default();
+    let origin = Url::parse(redirect)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let hidden = [
+        ("client_id", Some(consent.client_id.as_str())),
+        ("response_type", p.response_type.as_deref()),
+        ("redirect_uri", p.redirect_uri.as_deref()),
+        ("code_challenge", p.code_challenge.as_deref()),
+        ("code_challenge_method", p.code_challenge_method.as_deref()),
+        ("state", p.state.as_deref()),
+        ("scope", p.scope.as_deref()),
+    ];
+    let body: Markup = markup! {
+        h1 { "Allow " (consent.client_name) " to use your account?" }
+        p { "You are signed in as " strong { (viewer.username) } "." }
+        @if consent.scope.is_empty() {
+            p { "It asks for no particular permission: only who you are." }
+        } @else {
+            p { "It asks for:" }
+            ul.scopes { @for s in consent.scope.iter() { li { code { (s) } } } }
+        }
+        p { "If you allow it, you will be sent back to " strong { (origin) } "." }
+        form method="post" action="/oauth/authorize" {
+            input type="hidden" name="csrf_token" value=(viewer.csrf_token);
+            @for (name, value) in hidden {
+                @if let Some(v) = value { input type="hidden" name=(name) value=(v); }
+            }
+            div.actions {
+                button type="submit" name="decision" value="allow" { "Allow" }
+                button.secondary type="submit" name="decision" value="deny" { "Deny" }
+            }
+        }
+    };
+    let title = format!("Allow {}?", consent.client_name);
+    let mut resp = html(StatusCode::OK, layout(&title, Some(viewer), &body));
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
