@@ -14,6 +14,7 @@ mod authorize;
 mod clients;
 mod exchange;
 mod grants;
+mod refresh_grant;
 mod revocation;
 mod sessions;
 
@@ -32,9 +33,9 @@ pub use clients::{
 };
 pub use exchange::ACCESS_TOKEN_TYPE;
 pub use grants::{
-    FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, refresh,
-    token,
+    FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, token,
 };
+pub use refresh_grant::refresh;
 pub use revocation::{revoke_access, revoke_token};
 pub use sessions::Dead;
 pub use sessions::{
