@@ -59,8 +59,14 @@ async fn only_administrators_reach_the_admin_pages() {
         html.contains("current") && html.contains("EdDSA"),
         "the keys: {html}"
     );
-    assert!(html.contains("Rotated every 30 days."), "the schedule: {html}");
-    assert!(html.contains("Next change"), "each key's next change: {html}");
+    assert!(
+        html.contains("Rotated every 30 days."),
+        "the schedule: {html}"
+    );
+    assert!(
+        html.contains("Next change"),
+        "each key's next change: {html}"
+    );
     assert!(
         html.contains("login_succeeded") || html.contains("login"),
         "{html}"
