@@ -14,6 +14,7 @@ use tessera_core::authorization::RequestParams;
 use url::Url;
 
 use super::extract::{PageSession, SessionForm};
+use super::return_to::ReturnTo;
 use super::views::{Viewer, layout};
 use super::{CSP, PageError, html, see_other};
 use crate::error::ApiError;
@@ -143,6 +144,12 @@ fn consent_page(viewer: &Viewer<'_>, consent: &Consent) -> Response {
     };
     let title = format!("Allow {}?", consent.client_name);
     let mut resp = html(StatusCode::OK, layout(&title, Some(viewer), &body));
+    allow_form_action(&mut resp, &origin);
+    resp
+}
+
+/// Widens a page's CSP so that its form's post may be redirected to `origin` as well.
+pub(super) fn allow_form_action(resp: &mut Response, origin: &str) {
     let csp = CSP.replace(
         "form-action 'self'",
         &format!("form-action 'self' {origin}"),
@@ -151,5 +158,28 @@ fn consent_page(viewer: &Viewer<'_>, consent: &Consent) -> Response {
         resp.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    resp
+}
+
+/// Where a sign-in that goes on to `return_to` may be redirected, besides this origin: when
+/// `return_to` is an authorization request, the origin of the redirect URI it would send the
+/// browser to (a first-party client, or consent already given, goes there straight from the
+/// sign-in form's post) — but only for a known client and a registered redirect URI, so the
+/// sign-in page never lets a made-up `return_to` widen its CSP.
+///
+/// A store failure here leaves the strict CSP: the sign-in still works, and only that
+/// redirect is blocked.
+pub(super) async fn sign_in_redirect_origin(
+    state: &AppState,
+    return_to: Option<&ReturnTo>,
+) -> Option<String> {
+    let (path, query) = return_to?.as_str().split_once('?')?;
+    if path != "/oauth/authorize" {
+        return None;
+    }
+    let request: Request = serde_urlencoded::from_str(query).ok()?;
+    let (client_id, params) = request.split();
+    service::redirect_origin(state, client_id.as_deref(), &params)
+        .await
+        .ok()
+        .flatten()
 }

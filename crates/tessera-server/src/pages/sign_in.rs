@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::authorize::{allow_form_action, sign_in_redirect_origin};
 use super::extract::{FORM_COOKIE, PageSession, SessionForm, SignInForm, form_cookie};
 use super::return_to::ReturnTo;
 use super::{PageError, form_failure, html, see_other, views};
@@ -53,6 +54,7 @@ fn with_cookie(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
 
 /// `GET /login`.
 pub(super) async fn login_page(
+    State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
@@ -67,7 +69,11 @@ pub(super) async fn login_page(
         None,
         notice(q.notice.as_deref()),
     );
-    Ok(with_cookie(html(StatusCode::OK, page), cookie))
+    let mut resp = html(StatusCode::OK, page);
+    if let Some(origin) = sign_in_redirect_origin(&state, return_to.as_ref()).await {
+        allow_form_action(&mut resp, &origin);
+    }
+    Ok(with_cookie(resp, cookie))
 }
 
 /// The sign-in form.
@@ -104,7 +110,7 @@ pub(super) async fn login(
         }
         Err(e) => {
             let return_to = fields.return_to.as_deref().and_then(ReturnTo::parse);
-            form_failure(e, |message| {
+            let mut resp = form_failure(e, |message| {
                 views::login(
                     &csrf,
                     &fields.username,
@@ -112,7 +118,11 @@ pub(super) async fn login(
                     Some(message),
                     None,
                 )
-            })
+            });
+            if let Some(origin) = sign_in_redirect_origin(&state, return_to.as_ref()).await {
+                allow_form_action(&mut resp, &origin);
+            }
+            resp
         }
     }
 }

@@ -129,6 +129,31 @@ pub async fn authorize(
     }))
 }
 
+/// The origin an authorization request would send the browser back to — its redirect URI,
+/// registered for its client, with a code or an error — or `None` for a request that only
+/// shows an error page (unknown client, unregistered redirect URI) or whose redirect URI has
+/// no origin a CSP can name (a custom scheme). A sign-in form that leads to the request must
+/// let its post's redirects reach that origin (`form-action` governs them too).
+///
+/// # Errors
+/// A store failure.
+pub async fn redirect_origin(
+    state: &AppState,
+    client_id: Option<&str>,
+    params: &RequestParams,
+) -> Result<Option<String>, ApiError> {
+    let to = match checked(state, client_id, params).await {
+        Ok(Ok((_, valid))) => valid.redirect_uri,
+        Ok(Err(redirect)) => redirect,
+        Err(ApiError::InvalidRequest(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let origin = url::Url::parse(&to).ok().map(|u| u.origin());
+    Ok(origin
+        .filter(url::Origin::is_tuple)
+        .map(|o| o.ascii_serialization()))
+}
+
 /// `POST /oauth/authorize`: the consent form's answer. The hidden fields are checked again
 /// from scratch (they came back through the browser).
 ///

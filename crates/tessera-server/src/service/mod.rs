@@ -26,7 +26,7 @@ pub use admin::{
 };
 pub(crate) use audit::prune as prune_audit;
 pub use audit::{Actor, audit_events};
-pub use authorize::{Authorize, Consent, Decision, authorize, decide};
+pub use authorize::{Authorize, Consent, Decision, authorize, decide, redirect_origin};
 pub use clients::{
     authenticate_client, client_credentials, clients, delete_client, identify_public_client,
     introspect, register_client,

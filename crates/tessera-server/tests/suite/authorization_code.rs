@@ -17,19 +17,19 @@ use tokio::sync::Barrier;
 use crate::common::*;
 use crate::page_client::PageClient;
 
-const CALLBACK: &str = "https://photos.example/callback";
+pub(crate) const CALLBACK: &str = "https://photos.example/callback";
 const VERIFIER: &str = "a-verifier-of-forty-three-or-more-characters_0123456789";
 
 fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
 }
 
-struct App {
-    id: String,
+pub(crate) struct App {
+    pub(crate) id: String,
     secret: Option<String>,
 }
 
-async fn app(s: &TestServer, public: bool, first_party: bool) -> App {
+pub(crate) async fn app(s: &TestServer, public: bool, first_party: bool) -> App {
     let (record, secret) = service::register_client(
         &s.state,
         NewClient {
@@ -51,7 +51,7 @@ async fn app(s: &TestServer, public: bool, first_party: bool) -> App {
 }
 
 /// The authorization request's query, with `tweak` applied to its pairs.
-fn request(app: &App, tweak: impl FnOnce(&mut Vec<(&'static str, String)>)) -> String {
+pub(crate) fn request(app: &App, tweak: impl FnOnce(&mut Vec<(&'static str, String)>)) -> String {
     let mut pairs: Vec<(&'static str, String)> = vec![
         ("response_type", "code".into()),
         ("client_id", app.id.clone()),
@@ -74,7 +74,7 @@ fn redirect_params(location: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(query).unwrap()
 }
 
-fn param(location: &str, name: &str) -> Option<String> {
+pub(crate) fn param(location: &str, name: &str) -> Option<String> {
     redirect_params(location)
         .into_iter()
         .find(|(k, _)| k == name)

@@ -13,6 +13,7 @@ mod admin_users;
 mod attacks;
 mod audit_log;
 mod authorization_code;
+mod authorization_sign_in;
 mod bad_input;
 mod clients_oauth;
 mod common;

@@ -201,7 +201,7 @@ fn every_page_passes_the_accessibility_checks() {
 }
 
 /// `tessera users create NAME [--admin] --data-dir DIR`, the password on stdin.
-fn create_user(data_dir: &std::path::Path, name: &str, admin: bool) {
+pub(crate) fn create_user(data_dir: &std::path::Path, name: &str, admin: bool) {
     use std::io::Write;
     let mut cmd = crate::common::tessera();
     cmd.args(["users", "create", name, "--data-dir"])

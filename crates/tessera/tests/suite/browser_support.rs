@@ -186,7 +186,12 @@ impl Browser {
 /// A page server on another origin: answers every request with `html`, on its own thread for
 /// the life of the test binary.
 pub fn serve_foreign_page(html: String) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    serve_on(TcpListener::bind("127.0.0.1:0").unwrap(), html)
+}
+
+/// [`serve_foreign_page`] on a listener bound beforehand — for a page whose origin the server
+/// must know when it starts (`--cors-origin`, a redirect URI).
+pub fn serve_on(listener: TcpListener, html: String) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {

@@ -9,6 +9,7 @@
 mod audit_cli;
 mod bench;
 mod browser;
+mod browser_spa;
 mod browser_support;
 mod cli;
 mod clients;
