@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::routes::{session_cookie_header, set_device_cookie};
 use crate::service::{self, ClientContext};
 use crate::state::AppState;
+use tessera_store::User;
 
 /// What the sign-in page's address may carry.
 #[derive(Deserialize, Default)]
@@ -91,23 +92,13 @@ pub(super) async fn login(
     client: ClientContext,
     SignInForm { csrf, fields }: SignInForm<LoginFields>,
 ) -> Response {
+    let target = ReturnTo::or_home(fields.return_to.as_deref());
     let started = async {
         let user = service::login(&state, &fields.username, fields.password, &client).await?;
-        let (session, token) = service::start_browser_session(&state, &user, &client).await?;
-        let cookie = session_cookie_header(
-            token.expose_secret(),
-            session.expires_at.since(session.created_at),
-        )?;
-        Ok::<_, ApiError>((user, cookie))
+        signed_in(&state, &user, &client, &target).await
     };
     match started.await {
-        Ok((user, cookie)) => {
-            let target = ReturnTo::or_home(fields.return_to.as_deref());
-            let mut resp = see_other(target.as_str());
-            resp.headers_mut().insert(header::SET_COOKIE, cookie);
-            set_device_cookie(&mut resp, service::device_cookie(&state, &user));
-            resp
-        }
+        Ok(resp) => resp,
         Err(e) => {
             let return_to = fields.return_to.as_deref().and_then(ReturnTo::parse);
             let mut resp = form_failure(e, |message| {
@@ -153,24 +144,33 @@ pub(super) async fn register(
     let started = async {
         let user =
             service::register(&state, &fields.username, fields.password, false, &client).await?;
-        let (session, token) = service::start_browser_session(&state, &user, &client).await?;
-        let cookie = session_cookie_header(
-            token.expose_secret(),
-            session.expires_at.since(session.created_at),
-        )?;
-        Ok::<_, ApiError>((user, cookie))
+        signed_in(&state, &user, &client, &ReturnTo::home()).await
     };
     match started.await {
-        Ok((user, cookie)) => {
-            let mut resp = see_other(ReturnTo::home().as_str());
-            resp.headers_mut().insert(header::SET_COOKIE, cookie);
-            set_device_cookie(&mut resp, service::device_cookie(&state, &user));
-            resp
-        }
+        Ok(resp) => resp,
         Err(e) => form_failure(e, |message| {
             views::register(&csrf, &fields.username, Some(message))
         }),
     }
+}
+
+/// A browser session for `user` (sign-in or registration): the session and device cookies,
+/// and `303` to `target`.
+async fn signed_in(
+    state: &AppState,
+    user: &User,
+    client: &ClientContext,
+    target: &ReturnTo,
+) -> Result<Response, ApiError> {
+    let (session, token) = service::start_browser_session(state, user, client).await?;
+    let cookie = session_cookie_header(
+        token.expose_secret(),
+        session.expires_at.since(session.created_at),
+    )?;
+    let mut resp = see_other(target.as_str());
+    resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    set_device_cookie(&mut resp, service::device_cookie(state, user));
+    Ok(resp)
 }
 
 /// A form with nothing but its CSRF token.
