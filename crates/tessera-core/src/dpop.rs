@@ -79,8 +79,8 @@ pub enum DpopError {
     BadUrl,
 }
 
-/// What the request a proof must match looks like.
-#[derive(Clone, Copy, Debug)]
+/// What the request a proof must match looks like. `Debug` never prints the access token.
+#[derive(Clone, Copy)]
 pub struct ProofRequest<'a> {
     /// The HTTP method, exactly (`"POST"`, `"GET"`).
     pub method: &'a str,
@@ -89,6 +89,16 @@ pub struct ProofRequest<'a> {
     /// The access token presented with the proof, whose hash `ath` must be; `None` at the
     /// token endpoint, where no access token is presented.
     pub access_token: Option<&'a str>,
+}
+
+impl std::fmt::Debug for ProofRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("access_token", &self.access_token.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A proof that passed every rule of [`verify_proof`]. Only that function makes one.

@@ -379,3 +379,14 @@ fn replay_keys_tell_proofs_apart_by_key_and_jti() {
     assert_ne!(first.0, replay(&b, "one").0);
     assert_eq!(first.1, NOW.plus(MAX_PROOF_AGE_SECS + 1));
 }
+
+#[test]
+fn debug_of_a_proof_request_never_prints_the_access_token() {
+    let request = ProofRequest {
+        access_token: Some("eyJ.secret-token.sig"),
+        ..request()
+    };
+    let printed = format!("{request:?}");
+    assert!(!printed.contains("secret-token"), "{printed}");
+    assert!(printed.contains("<redacted>") && printed.contains(request.method));
+}
