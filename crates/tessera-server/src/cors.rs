@@ -9,9 +9,8 @@
 //! ([`CorsOrigin::parse`]): `scheme://host[:port]` only, no path, never `*` or `null` (the
 //! origin of sandboxed frames and `file:` pages, which any attacker can produce).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
@@ -74,50 +73,64 @@ fn listed<'a>(headers: &'a HeaderMap, allowed: &[CorsOrigin]) -> Option<&'a Head
     allowed.iter().any(|o| o.0 == text).then_some(origin)
 }
 
-/// The middleware: answers preflights from listed origins (`204`) itself, and adds the CORS
-/// headers to the answers to listed origins' requests.
-pub(crate) async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let origin = listed(req.headers(), &state.config.cors_origins).cloned();
-    let preflight = req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut resp = match (&origin, preflight) {
-        (Some(_), true) => {
-            let mut resp = StatusCode::NO_CONTENT.into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(ALLOWED_METHODS),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(ALLOWED_HEADERS),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from(PREFLIGHT_MAX_AGE_SECS),
-            );
-            resp
-        }
-        _ => next.run(req).await,
-    };
-    let h = resp.headers_mut();
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(origin) = origin {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-        if !preflight {
-            h.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(EXPOSED_HEADERS),
-            );
+/// What CORS makes of one request: its `Origin` if listed, and whether it is a preflight.
+pub(crate) struct Cors {
+    origin: Option<HeaderValue>,
+    preflight: bool,
+}
+
+impl Cors {
+    /// Reads the request's `Origin` against the allowlist.
+    pub(crate) fn of(state: &AppState, req: &Request) -> Self {
+        Self {
+            origin: listed(req.headers(), &state.config.cors_origins).cloned(),
+            preflight: req.method() == Method::OPTIONS
+                && req
+                    .headers()
+                    .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD),
         }
     }
-    resp
+
+    /// The answer to a listed origin's preflight (`204`), which no route sees.
+    pub(crate) fn preflight_answer(&self) -> Option<Response> {
+        if !(self.preflight && self.origin.is_some()) {
+            return None;
+        }
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOWED_METHODS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOWED_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from(PREFLIGHT_MAX_AGE_SECS),
+        );
+        Some(resp)
+    }
+
+    /// Adds `Vary: Origin` to every answer, and the CORS headers to a listed origin's.
+    pub(crate) fn decorate(self, resp: &mut Response) {
+        let h = resp.headers_mut();
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(origin) = self.origin {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            if !self.preflight {
+                h.insert(
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    HeaderValue::from_static(EXPOSED_HEADERS),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

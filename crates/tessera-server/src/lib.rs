@@ -11,6 +11,7 @@ pub mod client_auth;
 pub mod config;
 pub mod cors;
 pub mod dpop;
+mod edge;
 pub mod error;
 pub mod extract;
 pub mod keys;

@@ -6,11 +6,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument as _;
 
 use super::request_id::REQUEST_ID_HEADER;
 use crate::routes::Verb;
@@ -192,39 +190,60 @@ impl HttpMetrics {
     }
 }
 
-/// The middleware every request goes through: a request id (taken from an acceptable
-/// `X-Request-Id`, else made) in a tracing span around the request, so every log line of the
-/// request carries it, and echoed in the response; then the response counted under its route
-/// and status, with the time to its head.
-pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let http = &state.metrics.http;
-    let slot = http.slot(
-        req.method(),
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    let id = state.request_ids.for_request(req.headers());
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        route = http.route(slot),
-    );
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    let elapsed = start.elapsed();
-    let status = resp.status().as_u16();
-    http.record(slot, status, elapsed);
-    span.in_scope(|| {
-        tracing::debug!(
-            status,
-            latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            "request done"
+/// One request as it is observed: its request id (taken from an acceptable `X-Request-Id`,
+/// else made) in a tracing span around the request, so every log line of the request carries
+/// it; then, when the response is ready, the id echoed in it and the response counted under its
+/// route and status, with the time to its head.
+pub(crate) struct Observation {
+    start: Instant,
+    slot: usize,
+    id: HeaderValue,
+    span: tracing::Span,
+}
+
+impl Observation {
+    /// Starts observing `req`.
+    pub(crate) fn begin(state: &AppState, req: &Request) -> Self {
+        let start = Instant::now();
+        let http = &state.metrics.http;
+        let slot = http.slot(
+            req.method(),
+            req.extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str),
         );
-    });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        let id = state.request_ids.for_request(req.headers());
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or_default(),
+            method = %req.method(),
+            route = http.route(slot),
+        );
+        Self {
+            start,
+            slot,
+            id,
+            span,
+        }
     }
-    resp
+
+    /// The span the request is served in.
+    pub(crate) fn span(&self) -> tracing::Span {
+        self.span.clone()
+    }
+
+    /// Counts `resp` and gives it the request id.
+    pub(crate) fn end(self, state: &AppState, resp: &mut Response) {
+        let elapsed = self.start.elapsed();
+        let status = resp.status().as_u16();
+        state.metrics.http.record(self.slot, status, elapsed);
+        self.span.in_scope(|| {
+            tracing::debug!(
+                status,
+                latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                "request done"
+            );
+        });
+        resp.headers_mut().insert(REQUEST_ID_HEADER, self.id);
+    }
 }

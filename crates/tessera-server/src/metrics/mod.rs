@@ -1,5 +1,5 @@
 //! What `/metrics` exports: counters kept by the flows, per-route request counts and latency
-//! histograms kept by the `observe` middleware, authentication outcomes kept by the
+//! histograms kept by the request middleware (`crate::edge`), authentication outcomes kept by the
 //! [`Authenticated`](crate::auth::Authenticated) extractor, and gauges read when scraped.
 //!
 //! Design decision: hand-written atomics and a hand-written text exposition (format 0.0.4,
@@ -16,7 +16,7 @@ mod request_id;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 pub use exposition::render;
-pub(crate) use http::observe;
+pub(crate) use http::Observation;
 pub use http::{HttpMetrics, LATENCY_BUCKETS, UNMATCHED_ROUTE};
 pub use request_id::{REQUEST_ID_HEADER, RequestIds, acceptable_request_id};
 

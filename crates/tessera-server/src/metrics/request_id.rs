@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header a request id is read from and echoed in.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -53,16 +53,14 @@ impl Default for RequestIds {
 }
 
 impl RequestIds {
-    /// The request's id: its `X-Request-Id` if there is exactly one and it is acceptable,
-    /// else a new one.
+    /// The request's id: its `X-Request-Id` if there is exactly one and it is acceptable
+    /// (the header value itself, not a copy), else a new one.
     #[must_use]
-    pub fn for_request(&self, headers: &HeaderMap) -> String {
+    pub fn for_request(&self, headers: &HeaderMap) -> HeaderValue {
         let mut sent = headers.get_all(REQUEST_ID_HEADER).iter();
         if let (Some(one), None) = (sent.next(), sent.next()) {
-            if let Ok(id) = one.to_str() {
-                if acceptable_request_id(id) {
-                    return id.to_owned();
-                }
+            if one.to_str().is_ok_and(acceptable_request_id) {
+                return one.clone();
             }
         }
         self.generate()
@@ -70,9 +68,11 @@ impl RequestIds {
 
     /// A new id.
     #[must_use]
-    pub fn generate(&self) -> String {
+    pub fn generate(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n:x}", self.prefix)
+        // The prefix is base64url (or `p…t…` hex), the sequence hex: always a valid value.
+        HeaderValue::try_from(format!("{}-{n:x}", self.prefix))
+            .unwrap_or_else(|_| HeaderValue::from_static("unidentified"))
     }
 }
 
@@ -112,7 +112,7 @@ mod tests {
         let ids = RequestIds::default();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
-            let id = ids.generate();
+            let id = ids.generate().to_str().unwrap().to_owned();
             assert!(acceptable_request_id(&id), "{id}");
             assert!(seen.insert(id));
         }
@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(ids.for_request(&h), "abc-123");
         h.append(REQUEST_ID_HEADER, "def".parse().unwrap());
         let made = ids.for_request(&h);
-        assert!(made != "abc-123" && made != "def", "{made}");
+        assert!(made != "abc-123" && made != "def", "{made:?}");
         let mut h = HeaderMap::new();
         h.insert(REQUEST_ID_HEADER, "has space".parse().unwrap());
         assert_ne!(ids.for_request(&h), "has space");

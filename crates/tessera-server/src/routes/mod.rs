@@ -144,16 +144,9 @@ pub fn app(state: AppState) -> Router {
             crate::pages::fallback(&headers, ApiError::MethodNotAllowed)
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::cors::cors,
-        ))
-        .layer(axum::middleware::map_request(host_from_authority))
-        // Outermost, so the request id's span and the latency cover everything else.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::observe,
+            crate::edge::edge,
         ))
         .with_state(state)
 }
@@ -168,34 +161,4 @@ pub(crate) fn set_device_cookie(resp: &mut axum::response::Response, device: Opt
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
-}
-
-/// HTTP/2 carries the host as the `:authority` pseudo-header, not `Host`; copy it over so the
-/// same-origin check (which compares `Origin` with `Host`) works on either protocol.
-async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
-    if !req.headers().contains_key(header::HOST) {
-        let authority = req
-            .uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
-        if let Some(host) = authority {
-            req.headers_mut().insert(header::HOST, host);
-        }
-    }
-    req
-}
-
-async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
-    let h = resp.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // The pages send `same-origin`, so browsers put `Origin` on their own form posts.
-    h.entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static("no-referrer"));
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    resp
 }
