@@ -1,13 +1,20 @@
 //! Scale-out benchmark: how fast a revocation reaches another instance, how many session
-//! checks per second each store sustains (with JWT verification alongside for comparison), and
-//! the revocation list at 10⁶ entries: the reload a feed reconnect runs, and what checks
-//! running meanwhile see of it.
+//! checks per second each store sustains (with JWT verification alongside for comparison), the
+//! revocation list at 10⁶ entries: the reload a feed reconnect runs, and what checks running
+//! meanwhile see of it; the session check with 10⁶ sessions in Redis against 10³
+//! (`scale_out/redis_sessions.rs`); and the `/v1/userinfo` throughput of 1, 2 and 3 instances
+//! over one PostgreSQL + Redis (`scale_out/instances.rs`).
 //!
 //! Run: `cargo bench -p tessera-server --bench scale_out` (PostgreSQL and Redis from
 //! `TESSERA_BENCH_POSTGRES` / `TESSERA_BENCH_REDIS`, default the local ones; a store that does not
 //! answer is skipped). Two `AppState`s with separate connection pools stand in for two
 //! instances: the path measured — write, NOTIFY or PUBLISH, delivery, merge into the other
 //! instance's in-memory list — is the one separate processes take.
+//!
+//! Skipping the long parts: `TESSERA_BENCH_SKIP_SCALE=1` skips the 10⁶-entry revocation list,
+//! `TESSERA_BENCH_SKIP_REDIS_SCALE=1` the 10⁶ Redis sessions (a fill of a minute or more and
+//! about a gigabyte of Redis memory while it runs), `TESSERA_BENCH_SKIP_INSTANCES=1` the 1, 2,
+//! 3 instances.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,6 +23,15 @@
     clippy::indexing_slicing,
     missing_docs
 )]
+
+#[path = "../../tessera/src/loadgen.rs"]
+#[allow(dead_code)]
+mod loadgen;
+
+#[path = "scale_out/instances.rs"]
+mod instances;
+#[path = "scale_out/redis_sessions.rs"]
+mod redis_sessions;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,16 +68,27 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// The configuration every bench instance shares: one issuer (so an access token issued by
+/// one is accepted by the others) and one KEK, as a deployment's instances on one store have.
+fn bench_config() -> ServerConfig {
+    let mut config = ServerConfig::new("http://bench.test");
+    config.kek = Some(tessera_core::keys::kek::Kek::from_bytes(&[7; 32]).unwrap());
+    config
+}
+
 /// An instance as `tessera serve` runs it: upkeep started and, for stores with a feed, the
 /// feed live (otherwise every check would also ask the store, as in degraded mode).
 async fn state(store: Arc<dyn Store>) -> AppState {
+    state_with(store, bench_config(), Duration::from_secs(1)).await
+}
+
+/// [`state`] with a given configuration and upkeep period (the first upkeep tick, with its
+/// sweep, runs at once; the next after `upkeep`).
+async fn state_with(store: Arc<dyn Store>, config: ServerConfig, upkeep: Duration) -> AppState {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let hasher = PasswordHasher::with_cost(8, 1).unwrap();
-    let mut config = ServerConfig::new("http://bench.test");
-    // Instances on one store share its KEK, as a deployment's do.
-    config.kek = Some(tessera_core::keys::kek::Kek::from_bytes(&[7; 32]).unwrap());
     let s = AppState::new(store, config, clock, hasher).await.unwrap();
-    s.spawn_maintenance(Duration::from_secs(1));
+    s.spawn_maintenance(upkeep);
     let deadline = Instant::now() + Duration::from_secs(10);
     while s.revocations().feed_state() == FeedState::Down {
         assert!(Instant::now() < deadline, "feed never became live");
@@ -270,27 +297,69 @@ async fn redis(url: &str, ns: &str) -> Option<RedisStore> {
     }
 }
 
-fn drop_redis_keys(url: &str, ns: &str) {
+/// Runs `redis-cli` against `url` with `args`, feeding it `stdin` (commands, one a line);
+/// returns its standard output, or `None` if it could not run. Fed commands, its replies are
+/// discarded (unread, they could fill the pipe while the commands are still being written).
+fn redis_cli(url: &str, args: &[&str], stdin: Option<&str>) -> Option<String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
     let host_port = url.trim_start_matches("redis://").trim_end_matches('/');
     let (host, port) = host_port.split_once(':').unwrap_or((host_port, "6379"));
-    let keys = std::process::Command::new("redis-cli")
-        .args([
-            "-h",
-            host,
-            "-p",
-            port,
-            "--scan",
-            "--pattern",
-            &format!("*{ns}*"),
-        ])
-        .output();
-    if let Ok(out) = keys {
-        for key in String::from_utf8_lossy(&out.stdout).lines() {
-            let _ = std::process::Command::new("redis-cli")
-                .args(["-h", host, "-p", port, "del", key])
-                .output();
-        }
+    let mut child = Command::new("redis-cli")
+        .args(["-h", host, "-p", port])
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(if stdin.is_some() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .spawn()
+        .ok()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).ok()?;
     }
+    let out = child.wait_with_output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The machine's 1-minute load average (Linux `/proc/loadavg`), printed beside figures taken
+/// on a shared machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Redis's `used_memory` (bytes), from `INFO memory`.
+fn redis_used_memory(url: &str) -> Option<u64> {
+    let info = redis_cli(url, &["info", "memory"], None)?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Deletes every key of the namespace `ns`; returns how many there were. The keys go to one
+/// `redis-cli` as `UNLINK` lines of 500 keys (millions of keys after the session fill).
+fn drop_redis_keys(url: &str, ns: &str) -> usize {
+    let pattern = format!("*{ns}*");
+    let Some(keys) = redis_cli(url, &["--scan", "--pattern", &pattern], None) else {
+        return 0;
+    };
+    let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+    let commands: String = keys
+        .chunks(500)
+        .map(|batch| format!("UNLINK {}\n", batch.join(" ")))
+        .collect();
+    if !commands.is_empty() {
+        let _ = redis_cli(url, &[], Some(&commands));
+    }
+    keys.len()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -323,6 +392,10 @@ async fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 
+    if std::env::var_os("TESSERA_BENCH_SKIP_REDIS_SCALE").is_none() {
+        redis_sessions::run(&redis_url).await;
+    }
+
     let (Some(pg_a), Some(pg_b)) = (postgres(&pg_url, &ns).await, postgres(&pg_url, &ns).await)
     else {
         return;
@@ -350,4 +423,7 @@ async fn main() {
         drop_redis_keys(&redis_url, &ns);
     }
     pg_a.drop_schema().await.unwrap();
+    if std::env::var_os("TESSERA_BENCH_SKIP_INSTANCES").is_none() {
+        instances::run(&pg_url, &redis_url).await;
+    }
 }
