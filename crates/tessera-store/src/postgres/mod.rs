@@ -21,7 +21,7 @@ use tessera_core::keys::KeyRecord;
 use tessera_core::revocation::Revocation;
 
 use crate::sql::{self, Dialect, Tx};
-use crate::{BoxError, RevocationFeed, StoreError};
+use crate::{BoxError, RevocationFeed, RotateOutcome, StoreError};
 
 pub use feed::PgRevocationFeed;
 
@@ -217,8 +217,17 @@ impl Dialect for PostgresStore {
         e.code().is_some_and(|c| is_transient(&c))
     }
 
-    async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error> {
-        self.pool.begin().await
+    /// A transaction of its own: the row lock (`FOR UPDATE`) keeps rotations of one family
+    /// apart while rotations of different families commit in parallel.
+    async fn run_rotation(
+        &self,
+        rotation: sql::refresh::Rotation,
+    ) -> Result<RotateOutcome, StoreError> {
+        let err = sql::on::<Self>(sql::refresh::TABLE, sql::refresh::CONFLICT);
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let outcome = Self::rotate_in(&mut tx, &rotation).await?;
+        tx.commit().await.map_err(&err)?;
+        Ok(outcome)
     }
 
     async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {

@@ -4,7 +4,7 @@
 //! accepts on both drivers) and a macro that implements that record's store trait over them.
 //! [`sql_store!`] emits all seven implementations for a backend's store type; the backend
 //! supplies only what really differs between the dialects, through [`Dialect`]: error codes,
-//! how a rotation takes its lock, the first-key insert and the revocation announcement.
+//! how a rotation takes its lock and commits, the first-key insert and the revocation announcement.
 //!
 //! Design decision: the shared implementations are macros instantiated per backend, not
 //! functions generic over `sqlx::Database`. Each expansion is ordinary code on one concrete
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tessera_core::keys::KeyRecord;
 use tessera_core::revocation::Revocation;
 
-use crate::{RevocationFeed, StoreError};
+use crate::{RevocationFeed, RotateOutcome, StoreError};
 
 /// The transaction type of a dialect's driver.
 pub(crate) type Tx<D> = sqlx::Transaction<'static, <D as Dialect>::Db>;
@@ -58,20 +58,13 @@ pub(crate) trait Dialect: Sized + Send + Sync {
     fn is_transient(e: &dyn sqlx::error::DatabaseError) -> bool;
 
     /// The statement that reads the presented token's family (`$1` the token's hash; the
-    /// columns of [`refresh::FAMILY_BY_TOKEN`]) inside [`Self::begin_rotation`]'s transaction,
-    /// so that no other rotation of that family can interleave before the transaction ends.
+    /// columns of [`refresh::FAMILY_BY_TOKEN`]) inside the rotation's transaction, so that no
+    /// other rotation of that family can interleave before the transaction ends.
     const LOCK_FAMILY: &'static str;
 
-    /// Opens the transaction a refresh rotation reads and writes in.
-    async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error>;
-
-    /// A place in this process's queue of rotations, held until the rotation's transaction
-    /// ends, for a dialect whose database has one writer at a time: waiting here costs
-    /// nothing, while waiting on the database's lock is a sleep-and-retry loop. Never what
-    /// makes rotation correct (the transaction is); `None` where rotations run in parallel.
-    async fn rotation_queue(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        None
-    }
+    /// Runs one refresh rotation (the store's `rotate_in`, from
+    /// [`refresh::impl_refresh_store!`]) in a transaction of this dialect's and commits it.
+    async fn run_rotation(&self, rotation: refresh::Rotation) -> Result<RotateOutcome, StoreError>;
 
     /// Inserts `key` only if no key has its status (see
     /// [`crate::KeyStore::insert_key_if_vacant`]).

@@ -2,10 +2,11 @@
 //!
 //! Rotation reads the family through the presented token, applies
 //! [`tessera_core::refresh::transition`] and writes the family it returns, all in one
-//! transaction. How that transaction keeps racing rotations of one family apart is the
-//! dialect's ([`super::Dialect::begin_rotation`], [`super::Dialect::LOCK_FAMILY`]): of any
-//! number of racing callers — in one pool, another pool or another process — exactly one sees
-//! the current generation and rotates; the others then read the rotated family.
+//! transaction (the macro's `rotate_in`). How that transaction is run and keeps racing
+//! rotations of one family apart is the dialect's ([`super::Dialect::run_rotation`],
+//! [`super::Dialect::LOCK_FAMILY`]): of any number of racing callers — in one pool, another
+//! pool or another process — exactly one sees the current generation and rotates; the others
+//! then read the rotated family.
 
 pub(crate) const TABLE: &str = "refresh_families";
 pub(crate) const CONFLICT: &str = "refresh token";
@@ -60,6 +61,16 @@ pub(crate) fn family_and_generation(
     ))
 }
 
+/// One rotation asked of a store: the presented token, the time, the grace window and the
+/// successor to record. Owned, so a dialect may hand it to another task to run.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    pub(crate) presented: tessera_core::opaque::TokenHash,
+    pub(crate) now: tessera_core::time::UnixTime,
+    pub(crate) grace_secs: i64,
+    pub(crate) successor: crate::Successor,
+}
+
 /// Implements [`crate::RefreshStore`] for a [`super::Dialect`] store type.
 macro_rules! impl_refresh_store {
     ($store:ty) => {
@@ -106,71 +117,14 @@ macro_rules! impl_refresh_store {
                 grace_secs: i64,
                 successor: &$crate::Successor,
             ) -> Result<$crate::RotateOutcome, $crate::StoreError> {
-                use ::tessera_core::refresh::{Transition, transition};
-                use $crate::RotateOutcome;
                 use $crate::sql::Dialect as _;
-                use $crate::sql::refresh as q;
-                let err = $crate::sql::on::<Self>(q::TABLE, q::CONFLICT);
-                // Held until the end, after `tx` (declared later, dropped first).
-                let _queue = self.rotation_queue().await;
-                // Dropping `tx` on an early return rolls it back.
-                let mut tx = self.begin_rotation().await.map_err(&err)?;
-                let locked = ::sqlx::query(<Self as $crate::sql::Dialect>::LOCK_FAMILY)
-                    .bind(presented.0.as_slice())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(&err)?;
-                let Some((family, presented_generation)) =
-                    locked.as_ref().map(q::family_and_generation).transpose()?
-                else {
-                    tx.rollback().await.map_err(&err)?;
-                    return Ok(RotateOutcome::Refused);
-                };
-                let (outcome, save) = match transition(
-                    family,
-                    presented_generation,
+                self.run_rotation($crate::sql::refresh::Rotation {
+                    presented: *presented,
                     now,
                     grace_secs,
-                    &successor.sealed,
-                ) {
-                    Transition::Rotate(rotated) => {
-                        ::sqlx::query(q::INSERT_TOKEN)
-                            .bind(successor.hash.0.as_slice())
-                            .bind(&rotated.id)
-                            .bind(i64::from(rotated.generation))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(&err)?;
-                        (RotateOutcome::Rotated(rotated.clone()), Some(rotated))
-                    }
-                    Transition::Replay { family, sealed } => {
-                        // Saving clears the sealed successor: one replay per rotation.
-                        (
-                            RotateOutcome::GraceRetry {
-                                family: family.clone(),
-                                sealed,
-                            },
-                            Some(family),
-                        )
-                    }
-                    Transition::Revoke(revoked) => {
-                        (RotateOutcome::Reused(revoked.clone()), Some(revoked))
-                    }
-                    Transition::Refuse => (RotateOutcome::Refused, None),
-                };
-                if let Some(f) = save {
-                    ::sqlx::query(q::SAVE_STATE)
-                        .bind(i64::from(f.generation))
-                        .bind(f.rotated_at.map(|t| t.0))
-                        .bind(&f.sealed_successor)
-                        .bind(f.revoked_at.map(|t| t.0))
-                        .bind(&f.id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(&err)?;
-                }
-                tx.commit().await.map_err(&err)?;
-                Ok(outcome)
+                    successor: successor.clone(),
+                })
+                .await
             }
 
             async fn family_by_token(
@@ -236,6 +190,73 @@ macro_rules! impl_refresh_store {
         }
 
         impl $store {
+            /// One rotation's read, transition and writes, on `conn` — inside a transaction
+            /// the dialect opened and will commit ([`super::Dialect::run_rotation`]).
+            /// Nothing is written for a refused token.
+            pub(crate) async fn rotate_in(
+                conn: &mut <<Self as $crate::sql::Dialect>::Db as ::sqlx::Database>::Connection,
+                r: &$crate::sql::refresh::Rotation,
+            ) -> Result<$crate::RotateOutcome, $crate::StoreError> {
+                use ::tessera_core::refresh::{Transition, transition};
+                use $crate::RotateOutcome;
+                use $crate::sql::refresh as q;
+                let err = $crate::sql::on::<Self>(q::TABLE, q::CONFLICT);
+                let locked = ::sqlx::query(<Self as $crate::sql::Dialect>::LOCK_FAMILY)
+                    .bind(r.presented.0.as_slice())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(&err)?;
+                let Some((family, presented_generation)) =
+                    locked.as_ref().map(q::family_and_generation).transpose()?
+                else {
+                    return Ok(RotateOutcome::Refused);
+                };
+                let (outcome, save) = match transition(
+                    family,
+                    presented_generation,
+                    r.now,
+                    r.grace_secs,
+                    &r.successor.sealed,
+                ) {
+                    Transition::Rotate(rotated) => {
+                        ::sqlx::query(q::INSERT_TOKEN)
+                            .bind(r.successor.hash.0.as_slice())
+                            .bind(&rotated.id)
+                            .bind(i64::from(rotated.generation))
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(&err)?;
+                        (RotateOutcome::Rotated(rotated.clone()), Some(rotated))
+                    }
+                    Transition::Replay { family, sealed } => {
+                        // Saving clears the sealed successor: one replay per rotation.
+                        (
+                            RotateOutcome::GraceRetry {
+                                family: family.clone(),
+                                sealed,
+                            },
+                            Some(family),
+                        )
+                    }
+                    Transition::Revoke(revoked) => {
+                        (RotateOutcome::Reused(revoked.clone()), Some(revoked))
+                    }
+                    Transition::Refuse => (RotateOutcome::Refused, None),
+                };
+                if let Some(f) = save {
+                    ::sqlx::query(q::SAVE_STATE)
+                        .bind(i64::from(f.generation))
+                        .bind(f.rotated_at.map(|t| t.0))
+                        .bind(&f.sealed_successor)
+                        .bind(f.revoked_at.map(|t| t.0))
+                        .bind(&f.id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(&err)?;
+                }
+                Ok(outcome)
+            }
+
             /// Runs `query`, an update or delete of this module; returns how many rows it
             /// changed.
             async fn refresh_update<'q>(

@@ -5,10 +5,10 @@
 //! with `journal_mode=WAL` and `synchronous=FULL` (a `kill -9` loses nothing that was
 //! acknowledged), and every read-modify-write (refresh rotation, the first signing key) runs in
 //! a `BEGIN IMMEDIATE` transaction, which takes the database's write lock before reading so two
-//! writers can never both act on the same stale read. Rotations in one process also queue on
-//! an async mutex before `BEGIN IMMEDIATE` — only for speed: a writer that finds the lock
-//! taken sleeps in SQLite's busy handler (1, 2, 5… ms), far longer than a rotation holds it.
-//! The SQL itself is shared with
+//! writers can never both act on the same stale read. Rotations in one process go through one
+//! writer task that commits them in groups (`rotations`): one disk sync for many rotations,
+//! and no rotation sleeping in SQLite's busy handler (1, 2, 5… ms) behind another of its own
+//! process. The SQL itself is shared with
 //! PostgreSQL (`crate::sql`); this module adds the file, the pragmas, the locking and the
 //! error codes. Queries are built at run time (`sqlx::query` + `bind`), so building needs no
 //! database.
@@ -25,7 +25,9 @@ use tessera_core::keys::KeyRecord;
 use tessera_core::revocation::Revocation;
 
 use crate::sql::{self, Dialect, Tx};
-use crate::{BoxError, RevocationFeed, StoreError};
+use crate::{BoxError, RevocationFeed, RotateOutcome, StoreError};
+
+mod rotations;
 
 /// The schema, embedded at build time from `migrations/sqlite/` and applied at open.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -40,8 +42,8 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// This process's queue of rotations (see the module docs).
-    rotations: Arc<tokio::sync::Mutex<()>>,
+    /// This store's rotation writer (see the module docs).
+    rotations: rotations::RotationQueue,
 }
 
 // Every store trait, from the shared SQL; the dialect's part is `impl Dialect` below.
@@ -72,10 +74,8 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Self {
-            pool,
-            rotations: Arc::new(tokio::sync::Mutex::new(())),
-        })
+        let rotations = rotations::RotationQueue::start(pool.clone());
+        Ok(Self { pool, rotations })
     }
 
     /// Opens the database named by a `sqlite://PATH` (or `sqlite:PATH`) URL; see
@@ -135,13 +135,12 @@ impl Dialect for SqliteStore {
             .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
     }
 
-    async fn begin_rotation(&self) -> Result<Tx<Self>, sqlx::Error> {
-        // IMMEDIATE: take the write lock before reading (see the module docs).
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    async fn rotation_queue(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        Some(Arc::clone(&self.rotations).lock_owned().await)
+    /// Through the store's rotation writer, committed with whatever rotations wait with it.
+    async fn run_rotation(
+        &self,
+        rotation: sql::refresh::Rotation,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.rotations.rotate(rotation).await
     }
 
     async fn insert_key_if_vacant(&self, key: &KeyRecord) -> Result<bool, StoreError> {
