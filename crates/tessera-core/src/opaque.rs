@@ -54,10 +54,13 @@ impl std::fmt::Debug for OpaqueToken {
     }
 }
 
-fn checksum(head: &str) -> String {
+fn checksum(head: &str) -> [u8; CHECKSUM_CHARS] {
     let d = digest::digest(&digest::SHA256, head.as_bytes());
     let four = d.as_ref().get(..4).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(four)
+    let mut out = [0u8; CHECKSUM_CHARS];
+    // 4 bytes are always 6 unpadded base64url characters: the buffer is exactly their size.
+    let _ = URL_SAFE_NO_PAD.encode_slice(four, &mut out);
+    out
 }
 
 impl OpaqueToken {
@@ -76,7 +79,8 @@ impl OpaqueToken {
         raw.push_str(prefix);
         raw.push_str(&URL_SAFE_NO_PAD.encode(secret.as_ref()));
         let sum = checksum(&raw);
-        raw.push_str(&sum);
+        // base64url characters are ASCII.
+        raw.extend(sum.iter().map(|&b| char::from(b)));
         Ok(Self {
             kind,
             raw: Zeroizing::new(raw),
@@ -99,15 +103,17 @@ impl OpaqueToken {
             return Err(OpaqueError::Malformed);
         }
         let (head, sum) = s.split_at(PREFIX_CHARS + BODY_CHARS);
-        // The body must be canonical base64url (no padding, no stray trailing bits) of 32 bytes.
+        // The body must be canonical base64url (no padding, no stray trailing bits) of 32 bytes,
+        // decoded into a buffer on the stack (this runs on every request with a session).
         let body = head.get(PREFIX_CHARS..).unwrap_or_default();
+        let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
         if !URL_SAFE_NO_PAD
-            .decode(body)
-            .is_ok_and(|b| b.len() == SECRET_BYTES)
+            .decode_slice(body, secret.as_mut_slice())
+            .is_ok_and(|n| n == SECRET_BYTES)
         {
             return Err(OpaqueError::Malformed);
         }
-        if !bool::from(checksum(head).as_bytes().ct_eq(sum.as_bytes())) {
+        if !bool::from(checksum(head).ct_eq(sum.as_bytes())) {
             return Err(OpaqueError::BadChecksum);
         }
         Ok(Self {

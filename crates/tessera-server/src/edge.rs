@@ -29,6 +29,8 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         Some(answer) => answer,
         None => next.run(req).instrument(observation.span()).await,
     };
+    // Room for what is added below (up to 10 headers), so the map grows once if at all.
+    resp.headers_mut().reserve(10);
     security_headers(&mut resp);
     cors.decorate(&mut resp);
     observation.end(&state, &mut resp);
