@@ -9,7 +9,10 @@
 //! figure, skipped with a reason when Redis does not answer).
 //!
 //! Both servers and the load generator share this process's runtime and the machine's
-//! cores, so a ratio compares the servers' work per request, not their capacity.
+//! cores, so a ratio compares the servers' work per request, not their capacity. Two figures
+//! explain the session ratios: the ceiling (Tessera's `/healthz`, a route that checks
+//! nothing, against the usual stack's whole session check) and, for Redis, the CPU time per
+//! request of this process and of the Redis server (Linux `/proc`, Redis `INFO cpu`).
 
 #![allow(
     clippy::unwrap_used,
@@ -405,6 +408,23 @@ async fn main() {
         summary.push((format!("{name}: Tessera ÷ usual stack"), r));
     }
 
+    // The most any session check could reach here: Tessera answering a route that checks
+    // nothing, against the usual stack's whole session check.
+    println!("Ceiling: Tessera /healthz ÷ usual stack one session:");
+    let r = compare(
+        "healthz vs usual session",
+        "tessera healthz",
+        &tessera_side(Arc::new(vec![loadgen::get("/healthz", &[])])),
+        "usual session",
+        &usual_side(cookie_gets(&u_sessions[..1])),
+        secs,
+    )
+    .await;
+    summary.push((
+        "ceiling: Tessera /healthz ÷ usual stack one session".into(),
+        r,
+    ));
+
     println!("Tessera /v1/userinfo with a re-used JWT ÷ Tessera /healthz:");
     let r = compare(
         "userinfo vs healthz",
@@ -448,6 +468,24 @@ async fn main() {
             )
             .await;
             summary.push(("Tessera session /v1/userinfo, Redis ÷ memory".into(), r));
+            cpu_per_request(
+                "memory",
+                &tessera_side(bearer_gets("/v1/userinfo", &t_sessions[..1])),
+                &redis_url,
+                secs,
+            )
+            .await;
+            cpu_per_request(
+                "redis",
+                &Side {
+                    addr: r_addr,
+                    requests: bearer_gets("/v1/userinfo", &r_sessions),
+                },
+                &redis_url,
+                secs,
+            )
+            .await;
+            println!();
             delete_keys(&redis_url, &ns).await;
         }
         Err(e) => println!("skipping Redis session vs memory ({redis_url}): {e}\n"),
@@ -457,6 +495,65 @@ async fn main() {
     for (name, r) in summary {
         println!("  {name:<58} {r:.2}");
     }
+}
+
+/// Where the CPU of one session check goes: one more run of `side`, with the CPU time this
+/// process (servers, store clients and load generator) and the Redis server used during it,
+/// per request served. On a machine whose cores the run saturates, the Redis server's share
+/// is what a Redis-backed check cannot give back to serving requests.
+async fn cpu_per_request(name: &str, side: &Side, redis_url: &str, secs: Duration) {
+    let (Some(own_before), Some(redis_before)) = (own_cpu_secs(), redis_cpu_secs(redis_url).await)
+    else {
+        println!(
+            "  CPU per request ({name}): not measurable here (needs Linux /proc and Redis INFO)"
+        );
+        return;
+    };
+    let out = measure(side, secs).await;
+    let (Some(own_after), Some(redis_after)) = (own_cpu_secs(), redis_cpu_secs(redis_url).await)
+    else {
+        return;
+    };
+    #[allow(clippy::cast_precision_loss)] // request counts far below 2^52
+    let requests = out.ok as f64;
+    println!(
+        "  CPU per request ({name}, {:.0}/s): this process {:.1} µs, Redis server {:.1} µs",
+        out.rate(),
+        (own_after - own_before) / requests * 1e6,
+        (redis_after - redis_before) / requests * 1e6,
+    );
+}
+
+/// CPU seconds (user + system) this process has used, from Linux's `/proc/self/stat`, whose
+/// times are in clock ticks of 100 per second (`USER_HZ`, fixed by the kernel's ABI).
+fn own_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    #[allow(clippy::cast_precision_loss)]
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU seconds (user + system) the Redis server reports having used (`INFO cpu`).
+async fn redis_cpu_secs(url: &str) -> Option<f64> {
+    let client = redis::Client::open(url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
 }
 
 /// Deletes the keys of this bench's Redis namespace.
