@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo bench -p tessera-core --bench hotpath` (release). Each row warms up, then takes
 //! samples of a batch of calls each (batches for operations too short to time one by one);
-//! median and p99 are per call. `ratio` is the row's median over the raw primitive's.
+//! median and p99 are per call. `ratio` is the row's median over the raw primitive's; a cold
+//! verification and its primitive are sampled in turn (`measure_paired`), so drift of the
+//! machine's speed during the run moves both alike.
 
 #![allow(
     clippy::unwrap_used,
@@ -65,6 +67,45 @@ fn measure(batch: u32, max_samples: usize, mut f: impl FnMut()) -> Stats {
         median: pick(0.5),
         p99: pick(0.99),
     }
+}
+
+/// Times `base` and `test` in alternating samples (one of each, in turn, until the budget),
+/// so that a machine that speeds up or slows down meanwhile moves both alike: the ratio of
+/// their medians then compares the two calls, not two moments.
+fn measure_paired(
+    batch: u32,
+    max_samples: usize,
+    mut base: impl FnMut(),
+    mut test: impl FnMut(),
+) -> (Stats, Stats) {
+    let warm = Instant::now();
+    while warm.elapsed() < BUDGET / 10 {
+        base();
+        test();
+    }
+    let sample = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        t.elapsed() / batch
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    while a.len() < max_samples && (start.elapsed() < 2 * BUDGET || a.len() < 5) {
+        a.push(sample(&mut base));
+        b.push(sample(&mut test));
+    }
+    let stats = |mut samples: Vec<Duration>| {
+        samples.sort_unstable();
+        let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+        Stats {
+            n: samples.len() * batch as usize,
+            median: pick(0.5),
+            p99: pick(0.99),
+        }
+    };
+    (stats(a), stats(b))
 }
 
 fn row(name: &str, s: &Stats, baseline: Option<&Stats>) {
@@ -214,17 +255,19 @@ fn main() {
         let batch = if alg == Algorithm::HS256 { 20 } else { 1 };
         let max = if slow { 20_000 } else { 200_000 };
 
-        let primitive = measure(batch, max, || {
-            assert!(raw.verify(black_box(input.as_bytes()), black_box(&signature)));
-        });
+        let (primitive, full) = measure_paired(
+            batch,
+            max,
+            || assert!(raw.verify(black_box(input.as_bytes()), black_box(&signature))),
+            || {
+                black_box(access::verify(black_box(&token), &ring, &policy, NOW).unwrap());
+            },
+        );
         row(
             &format!("{alg} raw aws-lc-rs verify"),
             &primitive,
             Some(&primitive),
         );
-        let full = measure(batch, max, || {
-            black_box(access::verify(black_box(&token), &ring, &policy, NOW).unwrap());
-        });
         row(
             &format!("{alg} access::verify, cold"),
             &full,
