@@ -205,6 +205,40 @@ mod tests {
         assert!(matches!(retried, RotateOutcome::Rotated(ref f) if f.id == b.id));
     }
 
+    /// A rotation that fails after one of its writes (a trigger aborts the family's update,
+    /// after the successor token was inserted): its savepoint takes the insert back too, so the
+    /// group commits no half-rotation, and the rotation beside it in the group commits.
+    #[tokio::test]
+    async fn a_rotation_failing_half_way_leaves_none_of_its_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("half.db"))
+            .await
+            .unwrap();
+        let (a, ta) = family(&store).await;
+        let (b, tb) = family(&store).await;
+        sqlx::query(&format!(
+            "CREATE TRIGGER refuse_b BEFORE UPDATE ON refresh_families WHEN OLD.id = '{}'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            b.id
+        ))
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let (b_successor, a_successor) = (token().1, token().1);
+        let group = [rotation(&tb, b_successor), rotation(&ta, a_successor)];
+        let outcomes = commit_group(store.pool(), &group).await.unwrap();
+        assert!(outcomes[0].is_err(), "{:?}", outcomes[0]);
+        assert!(matches!(outcomes[1], Ok(RotateOutcome::Rotated(ref f)) if f.id == a.id));
+        assert!(
+            store.family_by_token(&b_successor).await.unwrap().is_none(),
+            "the failed rotation's successor token was kept"
+        );
+        let (b_now, _) = store.family_by_token(&tb.hash()).await.unwrap().unwrap();
+        assert_eq!(b_now.generation, 0);
+        let (a_now, a_gen) = store.family_by_token(&a_successor).await.unwrap().unwrap();
+        assert_eq!((a_now.generation, a_gen), (1, 1));
+    }
+
     /// More rotations at once than one group holds: every caller gets its own family's
     /// outcome, whichever group carried it.
     #[tokio::test]
