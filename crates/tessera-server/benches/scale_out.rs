@@ -24,6 +24,9 @@
     missing_docs
 )]
 
+#[path = "../../tessera/src/bench_user.rs"]
+#[allow(dead_code)]
+mod bench_user;
 #[path = "../../tessera/src/loadgen.rs"]
 #[allow(dead_code)]
 mod loadgen;

@@ -23,6 +23,9 @@
     missing_docs
 )]
 
+#[path = "../src/bench_user.rs"]
+#[allow(dead_code)]
+mod bench_user;
 #[path = "../src/loadgen.rs"]
 #[allow(dead_code)]
 mod loadgen;
@@ -41,7 +44,6 @@ use tessera_core::jose::{Algorithm as TesseraAlg, SigningKey};
 use tessera_core::opaque::random_id;
 use tessera_core::password::PasswordHasher;
 use tessera_core::time::{Clock, SystemClock};
-use tessera_server::service::{self, ClientContext};
 use tessera_server::{AppState, ServerConfig};
 use tessera_store::Store;
 use tessera_store::memory::MemoryStore;
@@ -53,7 +55,6 @@ const CONNECTIONS: usize = 16;
 const ROUNDS: usize = 3;
 const COLD_JWTS: usize = 1000;
 const SESSIONS: usize = 8;
-const PASSWORD: &str = "plum tractor velvet ocean";
 
 /// The claims of Tessera's access tokens (RFC 9068 shape), for the usual stack to mint and
 /// check.
@@ -278,37 +279,8 @@ async fn tessera_credentials(
     sessions: usize,
     jwts: usize,
 ) -> (Vec<String>, Vec<String>) {
-    let name = format!(
-        "u{}",
-        random_id().unwrap().to_lowercase().replace(['-', '_'], "")
-    );
-    let ctx = ClientContext::default();
-    let user = service::register(state, &name, PASSWORD.into(), false, &ctx)
-        .await
-        .unwrap();
-    let mut tokens = Vec::new();
-    let mut sid = String::new();
-    for _ in 0..sessions {
-        let (session, token) = service::start_browser_session(state, &user, &ctx)
-            .await
-            .unwrap();
-        sid = session.id.clone();
-        tokens.push(token.expose_secret().to_owned());
-    }
-    let access = (0..jwts)
-        .map(|_| {
-            service::issue_access(
-                state,
-                &user.id,
-                Some(&user.username),
-                Some(&sid),
-                None,
-                "first-party",
-            )
-            .unwrap()
-        })
-        .collect();
-    (tokens, access)
+    let made = bench_user::bench_user(state, sessions, jwts).await.unwrap();
+    (made.sessions, made.jwts)
 }
 
 fn bearer_gets(path: &str, tokens: &[String]) -> Arc<Vec<Vec<u8>>> {

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod backends;
 mod bench;
+mod bench_user;
 mod cli;
 mod clients;
 mod config;

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use tessera_core::opaque::random_id;
 use tessera_server::AppState;
-use tessera_server::service::{self, ClientContext};
 use tessera_store::Store;
 use tessera_store::split::SplitStore;
 
@@ -59,43 +58,10 @@ async fn start(pg_url: &str, redis_url: &str, ns: &str) -> Option<Instance> {
 /// A user registered through the first instance, [`SESSIONS`] session tokens and [`JWTS`]
 /// access JWTs of it — every instance accepts them (one store, one issuer, one KEK).
 async fn credentials(state: &AppState) -> (Vec<String>, Vec<String>) {
-    let name = format!(
-        "u{}",
-        random_id().unwrap().to_lowercase().replace(['-', '_'], "")
-    );
-    let ctx = ClientContext::default();
-    let user = service::register(
-        state,
-        &name,
-        "plum tractor velvet ocean".into(),
-        false,
-        &ctx,
-    )
-    .await
-    .unwrap();
-    let mut tokens = Vec::new();
-    let mut sid = String::new();
-    for _ in 0..SESSIONS {
-        let (session, token) = service::start_browser_session(state, &user, &ctx)
-            .await
-            .unwrap();
-        sid = session.id.clone();
-        tokens.push(token.expose_secret().to_owned());
-    }
-    let jwts = (0..JWTS)
-        .map(|_| {
-            service::issue_access(
-                state,
-                &user.id,
-                Some(&user.username),
-                Some(&sid),
-                None,
-                "first-party",
-            )
-            .unwrap()
-        })
-        .collect();
-    (tokens, jwts)
+    let made = super::bench_user::bench_user(state, SESSIONS, JWTS)
+        .await
+        .unwrap();
+    (made.sessions, made.jwts)
 }
 
 fn userinfo_gets(tokens: &[String]) -> Arc<Vec<Vec<u8>>> {

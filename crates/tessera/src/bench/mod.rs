@@ -33,11 +33,11 @@ use tessera_store::split::SplitStore;
 use tessera_store::sqlite::SqliteStore;
 
 use crate::backends::runtime;
+use crate::bench_user::{PASSWORD, bench_user, fresh_name};
 use crate::cli::{BenchArgs, BenchStore};
 use crate::loadgen::{self, Outcome, Script};
 
 /// The password of the bench users (a passphrase the policy accepts).
-const PASSWORD: &str = "plum tractor velvet ocean";
 /// Revocations timed per store pair.
 const PROPAGATION_ROUNDS: usize = 200;
 const PROPAGATION_ROUNDS_QUICK: usize = 30;
@@ -131,10 +131,7 @@ async fn measure(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Results> {
         ..Results::default()
     };
     let kek = Kek::generate().context("generating the bench KEK")?;
-    let ns = format!(
-        "bench_{}",
-        random_id()?.to_lowercase().replace(['-', '_'], "")
-    );
+    let ns = fresh_name("bench_")?;
     // Runs per store: 4 credential kinds, 3 grants; the bar counts runs and propagation sets.
     let per_store = 7 + 1;
     let bar = ProgressBar::with_draw_target(
@@ -455,50 +452,22 @@ async fn bench_store(
     bar.set_message(format!("{name}: setting up"));
     let a = start(Arc::clone(first), kek, cheap_hasher()?).await?;
     let context = ClientContext::default();
-    let username = format!("u{}", random_id()?.to_lowercase().replace(['-', '_'], ""));
-    let user = service::register(&a.state, &username, PASSWORD.into(), false, &context)
+    // One session and one JWT for the "one" runs, then `plan.credentials` of each.
+    let made = bench_user(&a.state, plan.credentials + 1, plan.credentials + 1)
         .await
-        .context("registering the bench user")?;
-    let (session, session_token) = service::start_browser_session(&a.state, &user, &context)
-        .await
-        .context("starting a session")?;
-    let jwt = |sid: &str| {
-        service::issue_access(
-            &a.state,
-            &user.id,
-            Some(&user.username),
-            Some(sid),
-            None,
-            "first-party",
-        )
-        .context("issuing an access token")
-    };
-    let one_jwt = jwt(&session.id)?;
-    let mut jwts = Vec::with_capacity(plan.credentials);
-    for _ in 0..plan.credentials {
-        jwts.push(loadgen::get("/v1/userinfo", &bearer(&jwt(&session.id)?)));
-    }
-    let mut sessions = Vec::with_capacity(plan.credentials);
-    for _ in 0..plan.credentials {
-        let (_, token) = service::start_browser_session(&a.state, &user, &context)
-            .await
-            .context("starting a session")?;
-        sessions.push(loadgen::get("/v1/userinfo", &bearer(token.expose_secret())));
-    }
+        .map_err(anyhow::Error::msg)?;
+    let bearer_get = |token: &String| loadgen::get("/v1/userinfo", &bearer(token));
+    let (one_session, sessions) = made.sessions.split_first().context("no session made")?;
+    let (one_jwt, jwts) = made.jwts.split_first().context("no JWT made")?;
+    let (jwts, sessions): (Vec<_>, Vec<_>) = (
+        jwts.iter().map(bearer_get).collect(),
+        sessions.iter().map(bearer_get).collect(),
+    );
     let n = plan.credentials;
     let kinds: Vec<(String, Vec<Vec<u8>>)> = vec![
-        (
-            "re-used JWT".into(),
-            vec![loadgen::get("/v1/userinfo", &bearer(&one_jwt))],
-        ),
+        ("re-used JWT".into(), vec![bearer_get(one_jwt)]),
         (format!("{n} distinct JWTs"), jwts),
-        (
-            "one session (bearer)".into(),
-            vec![loadgen::get(
-                "/v1/userinfo",
-                &bearer(session_token.expose_secret()),
-            )],
-        ),
+        ("one session (bearer)".into(), vec![bearer_get(one_session)]),
         (format!("{n} sessions (bearer)"), sessions),
     ];
     for (kind, requests) in kinds {
@@ -525,7 +494,7 @@ async fn bench_store(
         PasswordHasher::owasp().context("password hasher")?,
     )
     .await?;
-    let login_user = format!("l{}", random_id()?.to_lowercase().replace(['-', '_'], ""));
+    let login_user = fresh_name("l")?;
     service::register(
         &login_instance.state,
         &login_user,
@@ -555,7 +524,7 @@ async fn bench_store(
     // Refresh: each connection follows its own rotation chain from a login of its own.
     let mut scripts: Vec<Script> = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections {
-        let answer = loadgen::once(a.addr, &login_body(&user.username)).await?;
+        let answer = loadgen::once(a.addr, &login_body(&made.username)).await?;
         let first_refresh = refresh_token_of(&answer)
             .with_context(|| format!("a login for a refresh chain answered {}", answer.status))?;
         let mut next = first_refresh;
