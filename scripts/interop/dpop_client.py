@@ -16,9 +16,7 @@ import base64
 import hashlib
 import json
 import os
-import sys
 import time
-import traceback
 import uuid
 
 import requests
@@ -26,30 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from checks import check, finish
+
 BASE = os.environ["TESSERA_URL"].rstrip("/")
 USERNAME = os.environ["INTEROP_USERNAME"]
 PASSWORD = os.environ["INTEROP_PASSWORD"]
 CORS_ORIGIN = os.environ["INTEROP_CORS_ORIGIN"]
 TIMEOUT = 10
 
-results = []
 state = {}
-
-
-def check(name):
-    def run(fn):
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - every failure is reported the same way
-            results.append((name, False))
-            print(f"FAIL  {name}")
-            traceback.print_exc(limit=3, file=sys.stdout)
-        else:
-            results.append((name, True))
-            print(f"ok    {name}")
-        return fn
-
-    return run
 
 
 def b64url(data: bytes) -> str:
@@ -214,6 +197,4 @@ def _():
     assert "Origin" in r.headers.get("Vary", ""), r.headers
 
 
-failed = [name for name, ok in results if not ok]
-print(f"{len(results) - len(failed)}/{len(results)} DPoP/CORS checks passed")
-sys.exit(1 if failed else 0)
+finish("DPoP/CORS checks")

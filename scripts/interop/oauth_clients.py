@@ -14,12 +14,13 @@ INTEROP_INTROSPECTOR_ID/SECRET, INTEROP_USERNAME/PASSWORD). Exits 1 if any check
 
 import os
 import sys
-import traceback
 
 import jwt
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+
+from checks import check, finish
 
 BASE = os.environ["TESSERA_URL"].rstrip("/")
 CLIENT_ID = os.environ["INTEROP_CLIENT_ID"]
@@ -30,26 +31,7 @@ USERNAME = os.environ["INTEROP_USERNAME"]
 PASSWORD = os.environ["INTEROP_PASSWORD"]
 TIMEOUT = 10
 
-results = []  # (name, ok)
 state = {}
-
-
-def check(name):
-    """Runs the decorated function now as one named check; a failure is recorded, not fatal."""
-
-    def run(fn):
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - every failure is reported the same way
-            results.append((name, False))
-            print(f"FAIL  {name}")
-            traceback.print_exc(limit=3, file=sys.stdout)
-        else:
-            results.append((name, True))
-            print(f"ok    {name}")
-        return fn
-
-    return run
 
 
 def session(auth_method, client_id=CLIENT_ID, secret=CLIENT_SECRET, scope=None):
@@ -316,7 +298,4 @@ def _():
     assert introspect(token)["active"] is True, "revoked by a client that does not own it"
 
 
-passed = sum(1 for _, ok in results if ok)
-failed = len(results) - passed
-print(f"interop: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("interop")
