@@ -137,10 +137,14 @@ mod tests {
     }
 
     async fn family(store: &SqliteStore) -> (RefreshFamily, OpaqueToken) {
+        family_of(store, &random_id().unwrap()).await
+    }
+
+    async fn family_of(store: &SqliteStore, sid: &str) -> (RefreshFamily, OpaqueToken) {
         let f = RefreshFamily {
             id: random_id().unwrap(),
             user_id: random_id().unwrap(),
-            sid: random_id().unwrap(),
+            sid: sid.to_owned(),
             client_id: None,
             scope: None,
             created_at: NOW,
@@ -237,6 +241,105 @@ mod tests {
         assert_eq!(b_now.generation, 0);
         let (a_now, a_gen) = store.family_by_token(&a_successor).await.unwrap().unwrap();
         assert_eq!((a_now.generation, a_gen), (1, 1));
+    }
+
+    /// The store failing for a whole group (here its pool closed, so no transaction opens):
+    /// every caller of the group gets an error — none waits forever, none is told its rotation
+    /// happened — and nothing was written.
+    #[tokio::test]
+    async fn a_group_that_cannot_commit_fails_every_caller_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("closed.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut families = Vec::new();
+        for _ in 0..8 {
+            families.push(family(&store).await);
+        }
+        store.pool().close().await;
+        let tasks: Vec<_> = families
+            .iter()
+            .map(|(_, t)| {
+                let store = store.clone();
+                let r = rotation(t, token().1);
+                tokio::spawn(async move { store.run_rotation(r).await })
+            })
+            .collect();
+        for task in tasks {
+            let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+                .await
+                .expect("a caller was left waiting")
+                .unwrap();
+            assert!(outcome.is_err(), "{outcome:?}");
+        }
+        let reopened = SqliteStore::open(&path).await.unwrap();
+        for (_, t) in &families {
+            let (f, _) = reopened.family_by_token(&t.hash()).await.unwrap().unwrap();
+            assert_eq!(f.generation, 0);
+        }
+    }
+
+    /// A logout racing a burst of rotations of its session's families (the revocation goes
+    /// through the pool, outside the writer, as the server sends it): whichever commits first,
+    /// no family comes out alive — the token each caller holds afterwards, rotated or not, is
+    /// refused.
+    #[tokio::test]
+    async fn a_logout_racing_grouped_rotations_leaves_no_family_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("race.db"))
+            .await
+            .unwrap();
+        let sid = random_id().unwrap();
+        let mut families = Vec::new();
+        for _ in 0..32 {
+            families.push(family_of(&store, &sid).await);
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(families.len() + 1));
+        let rotations: Vec<_> = families
+            .iter()
+            .map(|(_, t)| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let (next, hash) = token();
+                let r = Rotation {
+                    successor: Successor {
+                        hash,
+                        sealed: seal_successor(t, &next).unwrap(),
+                    },
+                    ..rotation(t, hash)
+                };
+                let presented = t.expose_secret().to_owned();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    match store.run_rotation(r).await.unwrap() {
+                        RotateOutcome::Rotated(_) => next,
+                        _ => OpaqueToken::parse(TokenKind::Refresh, &presented).unwrap(),
+                    }
+                })
+            })
+            .collect();
+        let logout = {
+            let (store, barrier, sid) = (store.clone(), barrier.clone(), sid.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .revoke_families_of_session(&sid, NOW.plus(5))
+                    .await
+                    .unwrap();
+            })
+        };
+        let mut held = Vec::new();
+        for task in rotations {
+            held.push(task.await.unwrap());
+        }
+        logout.await.unwrap();
+        for t in held {
+            let again = store.run_rotation(rotation(&t, token().1)).await.unwrap();
+            assert!(
+                matches!(again, RotateOutcome::Refused),
+                "a family outlived the logout: {again:?}"
+            );
+            let (f, _) = store.family_by_token(&t.hash()).await.unwrap().unwrap();
+            assert!(f.revoked_at.is_some(), "family {} not revoked", f.id);
+        }
     }
 
     /// More rotations at once than one group holds: every caller gets its own family's
