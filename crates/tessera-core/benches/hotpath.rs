@@ -27,7 +27,7 @@ use aws_lc_rs::signature::{
 };
 use tessera_core::access::cache::VerifiedCache;
 use tessera_core::access::{self, AccessClaims, AccessPolicy};
-use tessera_core::jose::{Algorithm, b64};
+use tessera_core::jose::{Algorithm, b64, verify_compact};
 use tessera_core::keys::{KeyRing, KeyStatus};
 use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::password::PasswordHasher;
@@ -274,6 +274,23 @@ fn main() {
             Some(&primitive),
         );
         if alg == Algorithm::EdDSA {
+            // The JWS layer alone (segments, base64url, header, key lookup, signature), to
+            // tell its overhead from the claim checks'.
+            let (primitive, jws) = measure_paired(
+                batch,
+                max,
+                || assert!(raw.verify(black_box(input.as_bytes()), black_box(&signature))),
+                || {
+                    black_box(
+                        verify_compact(black_box(&token), |kid| ring.verifier(kid?)).unwrap(),
+                    );
+                },
+            );
+            row(
+                "EdDSA jose::verify_compact (JWS only), cold",
+                &jws,
+                Some(&primitive),
+            );
             let cache = VerifiedCache::default();
             let lookup = |kid: &str| ring.verifier(kid);
             let hit = measure(50, 200_000, || {

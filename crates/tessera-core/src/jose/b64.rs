@@ -5,6 +5,8 @@
 //! decoder lets one signature have several spellings (malleability) and lets tokens disagree
 //! with logs and denylists about their own identity.
 
+use std::ops::Range;
+
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -33,6 +35,19 @@ pub fn encode(bytes: &[u8]) -> String {
 /// an impossible length, or non-zero trailing bits.
 pub fn decode(text: &str) -> Result<Vec<u8>, JoseError> {
     STRICT.decode(text).map_err(|_| JoseError::BadBase64)
+}
+
+/// [`decode`], appending the bytes to `out`; returns where in `out` they are. On an error,
+/// `out` may hold part of them.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_into(text: &str, out: &mut Vec<u8>) -> Result<Range<usize>, JoseError> {
+    let start = out.len();
+    STRICT
+        .decode_vec(text, out)
+        .map_err(|_| JoseError::BadBase64)?;
+    Ok(start..out.len())
 }
 
 #[cfg(test)]

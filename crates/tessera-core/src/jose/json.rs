@@ -132,11 +132,14 @@ impl<'de, F: FnMut(&str, Value)> Visitor<'de> for Members<F> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<(), A::Error> {
-        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        // The first names live on the stack (borrowed from the input unless escaped), so a
+        // token's header and claims are checked without allocating for their names.
+        let mut few: [Cow<'de, str>; FEW_MEMBERS] = Default::default();
+        let mut seen = 0;
         let mut many: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
-            let repeated = if many.is_empty() {
-                few.contains(&name)
+            let repeated = if seen <= FEW_MEMBERS {
+                few.get(..seen).is_some_and(|names| names.contains(&name))
             } else {
                 many.contains(&name)
             };
@@ -145,12 +148,15 @@ impl<'de, F: FnMut(&str, Value)> Visitor<'de> for Members<F> {
             }
             let StrictValue(value) = access.next_value()?;
             (self.0)(&name, value);
-            if many.is_empty() && few.len() < FEW_MEMBERS {
-                few.push(name);
+            if let Some(slot) = few.get_mut(seen) {
+                *slot = name;
             } else {
-                many.extend(few.drain(..));
+                if seen == FEW_MEMBERS {
+                    many.extend(few.iter_mut().map(std::mem::take));
+                }
                 many.insert(name);
             }
+            seen += 1;
         }
         Ok(())
     }
@@ -233,6 +239,10 @@ mod tests {
         let many_dup = format!("{{{many}\"k7\":0}}");
         let many_ok = format!("{{{}}}", many.trim_end_matches(','));
         let deep = "{\"a\":".repeat(200) + "1" + &"}".repeat(200);
+        // A repeat just as the names move from the stack to the hash set, and just after.
+        let names = |n: usize| -> String { (0..n).map(|k| format!("\"k{k}\":{k},")).collect() };
+        let dup_at_16 = format!("{{{}\"k0\":0}}", names(FEW_MEMBERS));
+        let dup_at_17 = format!("{{{}\"k15\":0}}", names(FEW_MEMBERS + 1));
         for text in [
             &br#"{"alg":"EdDSA","kid":"k","typ":"at+jwt"}"#[..],
             br#"{"alg":"EdDSA","alg":"none"}"#,
@@ -247,6 +257,8 @@ mod tests {
             b"{\"a\":\"\xff\"}",
             many_dup.as_bytes(),
             many_ok.as_bytes(),
+            dup_at_16.as_bytes(),
+            dup_at_17.as_bytes(),
             deep.as_bytes(),
         ] {
             let mut members = Map::new();
