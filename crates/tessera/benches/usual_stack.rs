@@ -9,9 +9,10 @@
 //! figure, skipped with a reason when Redis does not answer).
 //!
 //! Both servers and the load generator share this process's runtime and the machine's
-//! cores, so a ratio compares the servers' work per request, not their capacity. Two figures
-//! explain the session ratios: the ceiling (Tessera's `/healthz`, a route that checks
-//! nothing, against the usual stack's whole session check), each router's time per request
+//! cores, so a ratio compares the servers' work per request, not their capacity. Three figures
+//! explain the session ratios: two ceilings (Tessera's `/healthz`, a route that checks
+//! nothing, and a bare axum route answering a fixed body, each against the usual stack's
+//! whole session check), each router's time per request
 //! called in process without a network, and, for Redis, the CPU time per request of this
 //! process and of the Redis server (Linux `/proc`, Redis `INFO cpu`).
 
@@ -50,6 +51,11 @@ use tessera_store::memory::MemoryStore;
 use tessera_store::redis::RedisStore;
 use tessera_store::split::SplitStore;
 use tower_sessions::{Session, SessionManagerLayer};
+
+/// The allocator the `tessera` binary ships with. The two servers share this process, so
+/// the usual stack runs on it too: the ratios compare the servers, not two allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CONNECTIONS: usize = 16;
 const ROUNDS: usize = 3;
@@ -441,6 +447,29 @@ async fn main() {
     .await;
     summary.push((
         "ceiling: Tessera /healthz ÷ usual stack one session".into(),
+        r,
+    ));
+    // And the most any axum server could reach: a route that answers a fixed body.
+    let bare_addr = serve(axum::Router::new().route(
+        "/v1/userinfo",
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{}") }),
+    ))
+    .await;
+    println!("Ceiling of any axum server: a fixed answer ÷ usual stack one session:");
+    let r = compare(
+        "fixed answer vs usual session",
+        "fixed answer",
+        &Side {
+            addr: bare_addr,
+            requests: Arc::new(vec![loadgen::get("/v1/userinfo", &[])]),
+        },
+        "usual session",
+        &usual_side(cookie_gets(&u_sessions[..1])),
+        secs,
+    )
+    .await;
+    summary.push((
+        "ceiling: bare axum fixed answer ÷ usual stack one session".into(),
         r,
     ));
 

@@ -20,6 +20,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// mimalloc, not the system allocator: a request allocates dozens of small blocks (header
+/// maps, boxed futures, claims) and glibc's malloc spent about a quarter of an in-process
+/// request in `malloc`, `free`, `realloc` and fastbin consolidation; the `usual_stack`
+/// bench measures the difference (README, "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match config::matches(cli::Cli::command())
         .and_then(|m| Ok(cli::Cli::from_arg_matches(&m)?))
