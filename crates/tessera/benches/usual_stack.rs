@@ -12,9 +12,9 @@
 //! cores, so a ratio compares the servers' work per request, not their capacity. Three figures
 //! explain the session ratios: two ceilings (Tessera's `/healthz`, a route that checks
 //! nothing, and a bare axum route answering a fixed body, each against the usual stack's
-//! whole session check), each router's time per request
-//! called in process without a network, and, for Redis, the CPU time per request of this
-//! process and of the Redis server (Linux `/proc`, Redis `INFO cpu`).
+//! whole session check), each router's time per request called in process without a
+//! network, and, for Redis, the CPU time per request of this process and of the Redis server
+//! (Linux `/proc`, Redis `INFO cpu`).
 
 #![allow(
     clippy::unwrap_used,
