@@ -338,11 +338,7 @@ fn main() {
         })
         .unwrap();
     });
-    row(
-        "header strict JSON (json::parse_members)",
-        &parse,
-        None,
-    );
+    row("header strict JSON (json::parse_members)", &parse, None);
 
     let opaque = OpaqueToken::generate(TokenKind::Session).unwrap();
     let text = opaque.expose_secret().to_owned();
@@ -364,6 +360,7 @@ fn main() {
                 jti: &c.jti,
                 sid: c.sid.as_deref(),
                 sub: &c.sub,
+                client_id: Some(&c.client_id),
                 iat: c.iat,
             };
             let s = measure(100, 200_000, || {

@@ -1,8 +1,9 @@
 //! The revocation list: what an access JWT's signature cannot tell a verifier.
 //!
 //! Four kinds of entry: one token (`jti`), everything of one login session (`sid`),
-//! everything of one user issued before a cutoff (a password change), and everything signed
-//! by one key (`kid`, the emergency revocation of a compromised key). Each entry carries the
+//! everything of one principal issued before a cutoff (a user's password change, a client's
+//! deletion), and everything signed by one key (`kid`, the emergency revocation of a
+//! compromised key). Each entry carries the
 //! moment after which it is pointless — when every token it could match has expired — so the
 //! list only ever holds revoked, still-unexpired tokens and stays small enough to keep in memory
 //! and check on every verification without a store lookup.
@@ -30,9 +31,12 @@ pub enum Revocation {
         /// When the last token of the session expires anyway.
         expires_at: UnixTime,
     },
-    /// Every token of a user issued (`iat`) before `not_before`.
+    /// Every token of a principal issued (`iat`) before `not_before`: a token whose `sub` is
+    /// it (a user's tokens, a client's own `client_credentials` tokens) or whose `client_id`
+    /// is it (every token issued to a client, on behalf of any user). User and client ids are
+    /// both random ids, so the two never name the same principal.
     User {
-        /// The user (`sub`).
+        /// The principal: a user id, or a client id.
         user_id: String,
         /// Tokens issued strictly before this are revoked.
         not_before: UnixTime,
@@ -125,6 +129,8 @@ pub struct RevocationSubject<'a> {
     pub sid: Option<&'a str>,
     /// `sub`.
     pub sub: &'a str,
+    /// `client_id`: the client the token was issued to (none for a session).
+    pub client_id: Option<&'a str>,
     /// `iat`.
     pub iat: UnixTime,
 }
@@ -212,12 +218,16 @@ impl RevocationList {
     /// JWT verification.
     #[must_use]
     pub fn is_revoked(&self, t: RevocationSubject<'_>) -> bool {
+        let cut_off = |principal: &str| {
+            self.users
+                .get(principal)
+                .is_some_and(|(not_before, _)| t.iat < *not_before)
+        };
         self.tokens.contains(t.jti)
             || t.sid.is_some_and(|sid| self.sessions.contains(sid))
-            || self
-                .users
-                .get(t.sub)
-                .is_some_and(|(not_before, _)| t.iat < *not_before)
+            || cut_off(t.sub)
+            || t.client_id
+                .is_some_and(|client| client != t.sub && cut_off(client))
     }
 
     /// Whether tokens signed by key `kid` are refused.
@@ -263,8 +273,42 @@ mod tests {
             jti,
             sid,
             sub: "alice",
+            client_id: Some("app"),
             iat: UnixTime(iat),
         }
+    }
+
+    /// A client's cutoff ends every token issued to it before the cutoff, whoever its subject,
+    /// and no token of another client; the client's own `client_credentials` tokens (`sub` is
+    /// the client) end too.
+    #[test]
+    fn a_principal_cutoff_matches_tokens_issued_to_that_client() {
+        let mut l = RevocationList::new();
+        l.insert(&Revocation::User {
+            user_id: "app".into(),
+            not_before: UnixTime(50),
+            expires_at: UnixTime(700),
+        });
+        assert!(l.is_revoked(subject("j1", None, 49)));
+        assert!(
+            !l.is_revoked(subject("j1", None, 50)),
+            "issued at the cutoff"
+        );
+        let other_client = RevocationSubject {
+            client_id: Some("other-app"),
+            ..subject("j1", None, 49)
+        };
+        assert!(!l.is_revoked(other_client));
+        let session = RevocationSubject {
+            client_id: None,
+            ..subject("j1", None, 49)
+        };
+        assert!(!l.is_revoked(session));
+        let own = RevocationSubject {
+            sub: "app",
+            ..subject("j1", None, 49)
+        };
+        assert!(l.is_revoked(own));
     }
 
     #[test]

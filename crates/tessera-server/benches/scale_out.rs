@@ -110,6 +110,7 @@ async fn propagation(name: &str, a: AppState, b: AppState) {
             jti: &jti,
             sid: None,
             sub: "bench",
+            client_id: None,
             iat: a.now(),
         };
         let start = Instant::now();
@@ -197,6 +198,7 @@ async fn checks_until(
         jti: &jti,
         sid: Some(&sid),
         sub: &sub,
+        client_id: Some("bench-client"),
         iat: SystemClock.now(),
     };
     let mut samples = Vec::new();

@@ -340,6 +340,7 @@ async fn jwt_why(
         jti: &claims.jti,
         sid: claims.sid.as_deref(),
         sub: &claims.sub,
+        client_id: Some(&claims.client_id),
         iat: claims.iat,
     };
     if state.is_revoked(subject, token).await.map_err(failed)? {

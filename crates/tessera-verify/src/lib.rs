@@ -519,6 +519,7 @@ impl Verifier {
             jti: &claims.jti,
             sid: claims.sid.as_deref(),
             sub: &claims.sub,
+            client_id: Some(&claims.client_id),
             iat: claims.iat,
         };
         if list.is_revoked(subject) {

@@ -234,6 +234,7 @@ fn ecdsa_high_s_twin_is_refused_or_revoked_with_the_original() {
                     jti: &twin_claims.jti,
                     sid: twin_claims.sid.as_deref(),
                     sub: &twin_claims.sub,
+                    client_id: Some(&twin_claims.client_id),
                     iat: twin_claims.iat,
                 };
                 assert!(

@@ -265,10 +265,17 @@ fn revocation() -> impl Strategy<Value = Revocation> {
     ]
 }
 
-/// Whether the list still refuses a token that `r` names: its `jti`, its `sid`, its user's
-/// token issued just before the cutoff, or its key.
+/// Whether the list still refuses a token that `r` names: its `jti`, its `sid`, a token of
+/// its principal issued just before the cutoff (as subject, and as the client it was issued
+/// to), or its key.
 fn still_revoked(list: &RevocationList, r: &Revocation) -> bool {
-    let subject = |jti, sid, sub, iat| RevocationSubject { jti, sid, sub, iat };
+    let subject = |jti, sid, sub, iat| RevocationSubject {
+        jti,
+        sid,
+        sub,
+        client_id: None,
+        iat,
+    };
     match r {
         Revocation::Token { jti, .. } => list.is_revoked(subject(jti, None, "nobody", UnixTime(0))),
         Revocation::Session { sid, .. } => {
@@ -279,7 +286,14 @@ fn still_revoked(list: &RevocationList, r: &Revocation) -> bool {
             user_id,
             not_before,
             ..
-        } => list.is_revoked(subject("unrelated", None, user_id, not_before.plus(-1))),
+        } => {
+            let issued_to = RevocationSubject {
+                client_id: Some(user_id),
+                ..subject("unrelated", None, "nobody", not_before.plus(-1))
+            };
+            list.is_revoked(subject("unrelated", None, user_id, not_before.plus(-1)))
+                && list.is_revoked(issued_to)
+        }
         Revocation::Key { kid, .. } => list.is_key_revoked(kid),
     }
 }

@@ -320,6 +320,8 @@ pub(super) mod shapes {
     pub(crate) struct WireRevocation {
         jti: Option<String>,
         sid: Option<String>,
+        /// A principal: every token whose `sub` or `client_id` is this id and that was issued
+        /// before `not_before` is revoked (a user's password change, a client's deletion).
         sub: Option<String>,
         not_before: Option<i64>,
         kid: Option<String>,

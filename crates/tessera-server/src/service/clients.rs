@@ -14,7 +14,7 @@ use crate::state::AppState;
 use super::audit::{Actor, record_admin_action};
 use tessera_core::audit::EventKind;
 
-use super::grants::{TokenResponse, issue_bound_access, token_type};
+use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, issue_bound_access, token_type};
 
 /// The registered, confidential client these credentials name, if the secret is right.
 ///
@@ -87,8 +87,8 @@ pub async fn clients(state: &AppState) -> Result<Vec<ClientRecord>, ApiError> {
     Ok(state.store.clients().await?)
 }
 
-/// Deletes a client and ends its tokens (every token whose `sub` is the client); returns
-/// whether the client existed.
+/// Deletes a client and ends its tokens (every token issued to it: its own, and those it
+/// holds for users); returns whether the client existed.
 ///
 /// The revocation is recorded before the registration goes — so a deletion that fails half
 /// way leaves the client known and the admin's retry finds it — and again after: a
@@ -115,8 +115,26 @@ pub async fn delete_client(
     Ok(existed)
 }
 
-/// Revokes every token whose `sub` is the client issued up to now — `not_before` one second
-/// on, so tokens issued within this second (`iat` equal to now) are refused too.
+/// Whether the client a token was just signed for is still registered (the first-party
+/// client always is): asked *after* signing by the grants that issue to a registered client,
+/// so a request that found the client before its deletion either sees it gone now or signed
+/// before the deletion's second cutoff (see [`delete_client`]).
+///
+/// # Errors
+/// A store failure.
+pub(super) async fn still_registered(state: &AppState, client_id: &str) -> Result<bool, ApiError> {
+    if client_id == FIRST_PARTY_CLIENT {
+        return Ok(true);
+    }
+    match ClientId::parse(client_id) {
+        Ok(id) => Ok(state.store.client(&id).await?.is_some()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Revokes every token issued to the client up to now — its own (`sub`) and those it holds
+/// for users (`client_id`) — with `not_before` one second on, so tokens issued within this
+/// second (`iat` equal to now) are refused too.
 async fn revoke_client_tokens(state: &AppState, id: &ClientId) -> Result<(), ApiError> {
     let now = state.now();
     state
@@ -159,7 +177,7 @@ pub async fn client_credentials(
     let scope = (!scope.is_empty()).then(|| scope.to_string());
     let id = client.id.as_str();
     let access = issue_bound_access(state, id, None, None, scope.as_deref(), id, jkt)?;
-    if state.store.client(&client.id).await?.is_none() {
+    if !still_registered(state, id).await? {
         return Err(ApiError::InvalidClient);
     }
     Ok(TokenResponse {

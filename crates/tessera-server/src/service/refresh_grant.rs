@@ -8,6 +8,7 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::refresh;
 use tessera_store::{RotateOutcome, Successor};
 
+use super::clients::still_registered;
 use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, issue_bound_access, token_type};
 use super::sessions::revoke_tree;
 use super::{ClientContext, audit, internal, revoke_session, use_session};
@@ -181,6 +182,9 @@ pub async fn refresh(
         client,
         jkt,
     )?;
+    if !still_registered(state, client).await? {
+        return Err(ApiError::InvalidClient);
+    }
     Ok(TokenResponse {
         access_token,
         token_type: token_type(jkt),

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
-use tessera_core::client::{NewClient, Scope};
+use tessera_core::client::{ClientId, NewClient, Scope};
 use tessera_server::service::{self, ACCESS_TOKEN_TYPE};
 
 use crate::common::{PASSWORD, Req, Resp, TestServer, jwt_part};
@@ -260,6 +260,90 @@ async fn exchanges_racing_a_logout_all_die_with_it() {
     }
     println!(
         "{} tokens exchanged while the logout raced them; all dead after it",
+        tokens.len()
+    );
+}
+
+/// A client deleted while it exchanges users' tokens: four connections exchange alice's token
+/// as the client, over and over, while an admin deletes the client under them. Every token
+/// issued to the client — `sub` alice, `client_id` the client — dies with it, whichever way
+/// each race went; alice's own token, issued to another client, lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_client_takes_the_tokens_it_holds_for_users_with_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let s = Arc::new(server().await);
+    let watcher = introspector(&s).await;
+    let app = Arc::new(introspector(&s).await);
+    s.register("alice", PASSWORD).await;
+    let own = s.password_grant("alice", PASSWORD).await.access;
+    let issued = Arc::new(AtomicUsize::new(0));
+    let exchangers: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, app, issued, subject) = (
+                Arc::clone(&s),
+                Arc::clone(&app),
+                Arc::clone(&issued),
+                own.clone(),
+            );
+            tokio::spawn(async move {
+                let mut tokens = Vec::new();
+                loop {
+                    let r = s
+                        .send(
+                            Req::post("/oauth/token")
+                                .header("authorization", app.as_str())
+                                .form(&[
+                                    ("grant_type", EXCHANGE),
+                                    ("subject_token", &subject),
+                                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                                    ("audience", API),
+                                ]),
+                        )
+                        .await;
+                    if r.status != StatusCode::OK {
+                        assert_eq!(r.error_code(), "invalid_client", "{}", r.text());
+                        return tokens;
+                    }
+                    tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
+                    issued.fetch_add(1, Ordering::SeqCst);
+                    // Memory-store calls never wait: let the other tasks in.
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    while issued.load(Ordering::SeqCst) < 20 {
+        tokio::task::yield_now().await;
+    }
+    let pair = STANDARD
+        .decode(app.trim_start_matches("Basic "))
+        .map(|b| String::from_utf8(b).unwrap())
+        .unwrap();
+    let id = ClientId::parse(pair.split(':').next().unwrap()).unwrap();
+    assert!(
+        service::delete_client(&s.state, &id, &service::Actor::Operator)
+            .await
+            .unwrap()
+    );
+    let mut tokens = Vec::new();
+    for e in exchangers {
+        tokens.extend(e.await.unwrap());
+    }
+    assert!(tokens.len() >= 20);
+    for token in &tokens {
+        assert_eq!(jwt_part(token, 1)["client_id"], id.as_str());
+        assert!(
+            !active(&s, &watcher, token).await,
+            "a token issued to the deleted client outlived it"
+        );
+    }
+    assert!(
+        active(&s, &watcher, &own).await,
+        "the deletion ended a token of another client"
+    );
+    println!(
+        "{} tokens exchanged by the client while its deletion raced them; all dead after it",
         tokens.len()
     );
 }

@@ -81,12 +81,14 @@ pub fn now() -> UnixTime {
 }
 
 /// A fresh EdDSA key record in `status`.
-/// What a revocation of `claims` names: its `jti`, its `sid` or its subject.
+/// What a revocation of `claims` names: its `jti`, its `sid`, its subject, or the client it
+/// was issued to (a deleted client: the same `sub` + `not_before` event, naming the client).
 #[derive(Clone, Copy, Debug)]
 pub enum Naming {
     Jti,
     Sid,
     User,
+    Client,
 }
 
 /// A revocation that refuses the token of `claims` by `naming`. A user cutoff is taken from
@@ -104,6 +106,11 @@ pub fn revocation_of(claims: &AccessClaims, naming: Naming, expires_at: UnixTime
         },
         Naming::User => Revocation::User {
             user_id: claims.sub.clone(),
+            not_before: claims.iat.plus(1),
+            expires_at,
+        },
+        Naming::Client => Revocation::User {
+            user_id: claims.client_id.clone(),
             not_before: claims.iat.plus(1),
             expires_at,
         },

@@ -43,11 +43,14 @@ async fn each_kind_of_revocation_pushed_on_the_stream_is_refused_within_millisec
         ("by-jti", Naming::Jti),
         ("by-sid", Naming::Sid),
         ("by-user", Naming::User),
+        ("by-client", Naming::Client),
     ] {
         let mut claims = mock.claims(jti);
         claims.sid = Some(format!("sid-of-{jti}"));
-        if jti == "by-user" {
-            claims.sub = "bob".into();
+        match naming {
+            Naming::User => claims.sub = "bob".into(),
+            Naming::Client => claims.client_id = "deleted-app".into(),
+            Naming::Jti | Naming::Sid => {}
         }
         let token = mock.sign(&claims);
         let revocation = revocation_of(&claims, naming, exp);

@@ -629,6 +629,7 @@ async fn propagation(a: &AppState, b: &AppState, rounds: usize) -> anyhow::Resul
             jti: &jti,
             sid: None,
             sub: "bench",
+            client_id: None,
             iat: a.now(),
         };
         let start = Instant::now();
