@@ -7,6 +7,7 @@
 //! `PUBLISH`es the revocation: no revocation is stored without being announced, and none is
 //! announced without being stored.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -53,36 +54,27 @@ return 1
     )
 });
 
-/// Every entry with `expires_at > ARGV[1]`, as a flat name/value list. KEYS: list, index.
-static LIST: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local names = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-local out = {}
-for _, name in ipairs(names) do
-  local value = redis.call('HGET', KEYS[2], name)
-  if value then
-    out[#out + 1] = name
-    out[#out + 1] = value
-  end
-end
-return out
-",
-    )
-});
-
-/// Deletes every entry with `expires_at <= ARGV[1]` from both keys; returns how many.
-/// KEYS: list, index.
+/// Deletes up to ARGV[2] entries with `expires_at <= ARGV[1]` from both keys; returns how
+/// many. KEYS: list, index.
 static PRUNE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local names = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, name in ipairs(names) do redis.call('HDEL', KEYS[2], name) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local names = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #names > 0 then
+  redis.call('HDEL', KEYS[2], unpack(names))
+  redis.call('ZREM', KEYS[1], unpack(names))
+end
 return #names
 ",
     )
 });
+
+/// How many entries one Redis call reads or prunes at most. Redis runs one command at a time
+/// for every client of every instance, so no call may take long: the whole list of 10⁶ entries
+/// read in one script (as this backend did) kept another client waiting 1.9 s on the CI
+/// machine (`redis-cli --latency`, longest wait); read in `HSCAN` pages of this size, 29 ms,
+/// each page taking about 1.5 ms in Redis (`SLOWLOG`).
+const PAGE: usize = 1_000;
 
 /// The stored name of an entry and its `not_before` (user cutoffs only).
 fn name_of(r: &Revocation) -> (String, Option<UnixTime>) {
@@ -152,30 +144,59 @@ impl RevocationStore for RedisStore {
         Ok(())
     }
 
+    /// The index hash read with `HSCAN`, a page per call, so a long list never holds Redis
+    /// for long. An entry added meanwhile may be missed — the feed announces it — and one may
+    /// come twice (the hash rehashing under the cursor): entries are keyed by name here.
     async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
-        let flat: Vec<String> = LIST
-            .key(self.keys.revocation_list())
-            .key(self.keys.revocation_index())
-            .arg(now.0)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
-        flat.chunks_exact(2)
-            .map(|pair| match pair {
-                [name, value] => parse(name, value),
-                _ => Err(StoreError::Corrupt(TABLE)),
-            })
-            .collect()
+        let index = self.keys.revocation_index();
+        let mut conn = self.conn();
+        let mut entries: HashMap<String, String> = HashMap::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
+                .arg(&index)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            let mut pairs = flat.into_iter();
+            while let (Some(name), Some(value)) = (pairs.next(), pairs.next()) {
+                entries.insert(name, value);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut live = Vec::with_capacity(entries.len());
+        for (name, value) in &entries {
+            let r = parse(name, value)?;
+            if r.expires_at() > now {
+                live.push(r);
+            }
+        }
+        Ok(live)
     }
 
     async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
-        PRUNE
-            .key(self.keys.revocation_list())
-            .key(self.keys.revocation_index())
-            .arg(now.0)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)
+        let mut conn = self.conn();
+        let mut pruned = 0;
+        loop {
+            let n: u64 = PRUNE
+                .key(self.keys.revocation_list())
+                .key(self.keys.revocation_index())
+                .arg(now.0)
+                .arg(PAGE)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(map_err)?;
+            pruned += n;
+            if n < PAGE as u64 {
+                return Ok(pruned);
+            }
+        }
     }
 
     async fn revocations_for(

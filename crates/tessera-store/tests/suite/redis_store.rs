@@ -368,7 +368,67 @@ async fn cluster_conforms() {
     ));
     conformance::run_all(Arc::clone(&store)).await;
     conformance::run_all(store).await;
+    let paged = namespace();
+    lists_and_prunes_in_pages(&RedisStore::connect(&urls, &paged).await.unwrap()).await;
     cleanup_cluster(&urls, own.as_ref(), &ns).await;
+    cleanup_cluster(&urls, own.as_ref(), &paged).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long revocation lists
+// ---------------------------------------------------------------------------------------------
+
+/// More entries than one Redis call reads or prunes (1,000 a page), in a fresh namespace: the
+/// list comes back whole and exactly once across the pages, and the prune takes every expired
+/// entry, page after page, and nothing else.
+async fn lists_and_prunes_in_pages(store: &RedisStore) {
+    let now = SystemClock.now();
+    let mut live: Vec<Revocation> = (0..2_500)
+        .map(|i| Revocation::Token {
+            jti: format!("live-{i}"),
+            expires_at: now.plus(600),
+        })
+        .collect();
+    live.extend((0..20).map(|i| Revocation::User {
+        user_id: format!("user-{i}"),
+        not_before: now,
+        expires_at: now.plus(600),
+    }));
+    let expired: Vec<Revocation> = (0..2_100)
+        .map(|i| Revocation::Session {
+            sid: format!("gone-{i}"),
+            expires_at: now.plus(-1),
+        })
+        .collect();
+    for r in live.iter().chain(&expired) {
+        store.add_revocation(r).await.unwrap();
+    }
+    let names = |list: &[Revocation]| {
+        let mut names: Vec<String> = list.iter().map(|r| format!("{r:?}")).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&store.revocations(now).await.unwrap()), names(&live));
+    assert_eq!(
+        store.prune_revocations(now).await.unwrap(),
+        expired.len() as u64
+    );
+    assert_eq!(store.prune_revocations(now).await.unwrap(), 0);
+    assert_eq!(
+        names(&store.revocations(now.plus(-10)).await.unwrap()),
+        names(&live),
+        "the prune took a live entry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_revocation_lists_are_read_and_pruned_in_pages() {
+    let ns = namespace();
+    let Some(redis) = single(&ns).await else {
+        return;
+    };
+    lists_and_prunes_in_pages(&redis).await;
+    cleanup(&single_url(), &ns).await;
 }
 
 // ---------------------------------------------------------------------------------------------
