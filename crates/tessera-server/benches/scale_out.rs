@@ -2,8 +2,10 @@
 //! checks per second each store sustains (with JWT verification alongside for comparison), the
 //! revocation list at 10⁶ entries: the reload a feed reconnect runs, and what checks running
 //! meanwhile see of it; the session check with 10⁶ sessions in Redis against 10³
-//! (`scale_out/redis_sessions.rs`); and the `/v1/userinfo` throughput of 1, 2 and 3 instances
-//! over one PostgreSQL + Redis (`scale_out/instances.rs`).
+//! (`scale_out/redis_sessions.rs`); a full read of 10⁶ revocations from Redis and what another
+//! instance's session lookups wait meanwhile (`scale_out/redis_revocations.rs`); and the
+//! `/v1/userinfo` throughput of 1, 2 and 3 instances over one PostgreSQL + Redis
+//! (`scale_out/instances.rs`).
 //!
 //! Run: `cargo bench -p tessera-server --bench scale_out` (PostgreSQL and Redis from
 //! `TESSERA_BENCH_POSTGRES` / `TESSERA_BENCH_REDIS`, default the local ones; a store that does not
@@ -13,7 +15,8 @@
 //!
 //! Skipping the long parts: `TESSERA_BENCH_SKIP_SCALE=1` skips the 10⁶-entry revocation list,
 //! `TESSERA_BENCH_SKIP_REDIS_SCALE=1` the 10⁶ Redis sessions (a fill of a minute or more and
-//! about a gigabyte of Redis memory while it runs), `TESSERA_BENCH_SKIP_INSTANCES=1` the 1, 2,
+//! about a gigabyte of Redis memory while it runs), `TESSERA_BENCH_SKIP_REDIS_REVOCATIONS=1` the
+//! 10⁶ Redis revocations (a fill of about a minute), `TESSERA_BENCH_SKIP_INSTANCES=1` the 1, 2,
 //! 3 instances.
 
 #![allow(
@@ -33,6 +36,8 @@ mod loadgen;
 
 #[path = "scale_out/instances.rs"]
 mod instances;
+#[path = "scale_out/redis_revocations.rs"]
+mod redis_revocations;
 #[path = "scale_out/redis_sessions.rs"]
 mod redis_sessions;
 
@@ -399,6 +404,9 @@ async fn main() {
 
     if std::env::var_os("TESSERA_BENCH_SKIP_REDIS_SCALE").is_none() {
         redis_sessions::run(&redis_url).await;
+    }
+    if std::env::var_os("TESSERA_BENCH_SKIP_REDIS_REVOCATIONS").is_none() {
+        redis_revocations::run(&redis_url).await;
     }
 
     let (Some(pg_a), Some(pg_b)) = (postgres(&pg_url, &ns).await, postgres(&pg_url, &ns).await)

@@ -145,12 +145,13 @@ impl RevocationStore for RedisStore {
     }
 
     /// The index hash read with `HSCAN`, a page per call, so a long list never holds Redis
-    /// for long. An entry added meanwhile may be missed — the feed announces it — and one may
-    /// come twice (the hash rehashing under the cursor): entries are keyed by name here.
+    /// for long; each page is parsed as it arrives, so neither does this task hold its
+    /// runtime's worker. An entry added meanwhile may be missed — the feed announces it — and
+    /// one may come twice (the hash rehashing under the cursor): entries are keyed by name.
     async fn revocations(&self, now: UnixTime) -> Result<Vec<Revocation>, StoreError> {
         let index = self.keys.revocation_index();
         let mut conn = self.conn();
-        let mut entries: HashMap<String, String> = HashMap::new();
+        let mut entries: HashMap<String, Revocation> = HashMap::new();
         let mut cursor: u64 = 0;
         loop {
             let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
@@ -163,21 +164,16 @@ impl RevocationStore for RedisStore {
                 .map_err(map_err)?;
             let mut pairs = flat.into_iter();
             while let (Some(name), Some(value)) = (pairs.next(), pairs.next()) {
-                entries.insert(name, value);
+                let r = parse(&name, &value)?;
+                if r.expires_at() > now {
+                    entries.insert(name, r);
+                }
             }
             if next == 0 {
-                break;
+                return Ok(entries.into_values().collect());
             }
             cursor = next;
         }
-        let mut live = Vec::with_capacity(entries.len());
-        for (name, value) in &entries {
-            let r = parse(name, value)?;
-            if r.expires_at() > now {
-                live.push(r);
-            }
-        }
-        Ok(live)
     }
 
     async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
