@@ -3,10 +3,10 @@
 //! Four kinds of entry: one token (`jti`), everything of one login session (`sid`),
 //! everything of one principal issued before a cutoff (a user's password change, a client's
 //! deletion), and everything signed by one key (`kid`, the emergency revocation of a
-//! compromised key). Each entry carries the
-//! moment after which it is pointless — when every token it could match has expired — so the
-//! list only ever holds revoked, still-unexpired tokens and stays small enough to keep in memory
-//! and check on every verification without a store lookup.
+//! compromised key). Each entry carries the moment after which it is pointless — when every
+//! token it could match has expired — so the list only ever holds revoked, still-unexpired
+//! tokens and stays small enough to keep in memory and check on every verification without a
+//! store lookup.
 
 mod ids;
 
