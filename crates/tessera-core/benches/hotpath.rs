@@ -55,12 +55,22 @@ fn measure(batch: u32, max_samples: usize, mut f: impl FnMut()) -> Stats {
     let mut samples = Vec::with_capacity(max_samples.min(100_000));
     let start = Instant::now();
     while samples.len() < max_samples && (start.elapsed() < BUDGET || samples.len() < 5) {
-        let t = Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        samples.push(t.elapsed() / batch);
+        samples.push(sample(batch, &mut f));
     }
+    stats(samples, batch)
+}
+
+/// The time per call of one batch of `batch` calls of `f`.
+fn sample(batch: u32, f: &mut dyn FnMut()) -> Duration {
+    let t = Instant::now();
+    for _ in 0..batch {
+        f();
+    }
+    t.elapsed() / batch
+}
+
+/// The median and p99 of per-call samples, each taken over `batch` calls.
+fn stats(mut samples: Vec<Duration>, batch: u32) -> Stats {
     samples.sort_unstable();
     let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
     Stats {
@@ -84,29 +94,13 @@ fn measure_paired(
         base();
         test();
     }
-    let sample = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        t.elapsed() / batch
-    };
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let start = Instant::now();
     while a.len() < max_samples && (start.elapsed() < 2 * BUDGET || a.len() < 5) {
-        a.push(sample(&mut base));
-        b.push(sample(&mut test));
+        a.push(sample(batch, &mut base));
+        b.push(sample(batch, &mut test));
     }
-    let stats = |mut samples: Vec<Duration>| {
-        samples.sort_unstable();
-        let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-        Stats {
-            n: samples.len() * batch as usize,
-            median: pick(0.5),
-            p99: pick(0.99),
-        }
-    };
-    (stats(a), stats(b))
+    (stats(a, batch), stats(b, batch))
 }
 
 fn row(name: &str, s: &Stats, baseline: Option<&Stats>) {
