@@ -2,12 +2,16 @@
 //! audience, more scope, a longer life, a dead or forged subject, re-exchanging an exchanged
 //! token), and exchanges racing the logout of their subject.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use tessera_core::client::{ClientId, NewClient, Scope};
 use tessera_server::service::{self, ACCESS_TOKEN_TYPE};
+use tokio::task::JoinHandle;
 
 use crate::common::{PASSWORD, Req, Resp, TestServer, jwt_part};
 
@@ -19,13 +23,73 @@ async fn server() -> TestServer {
 }
 
 async fn exchange_raw(s: &TestServer, subject: &str, extra: &[(&str, &str)]) -> Resp {
+    exchange_as(s, None, subject, extra).await
+}
+
+/// An exchange, as the client of the `Basic` header `client` if one is given.
+async fn exchange_as(
+    s: &TestServer,
+    client: Option<&str>,
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
     let mut form = vec![
         ("grant_type", EXCHANGE),
         ("subject_token", subject),
         ("subject_token_type", ACCESS_TOKEN_TYPE),
     ];
     form.extend_from_slice(extra);
-    s.send(Req::post("/oauth/token").form(&form)).await
+    let mut req = Req::post("/oauth/token").form(&form);
+    if let Some(basic) = client {
+        req = req.header("authorization", basic);
+    }
+    s.send(req).await
+}
+
+/// Four tasks exchanging `subject` for the API (as `client`, if given) over and over until
+/// the server refuses with `refusal`; returned once 20 exchanges have succeeded, so what the
+/// caller does next races the rest. Each task ends with the tokens it was given.
+async fn racing_exchanges(
+    s: &Arc<TestServer>,
+    client: Option<&str>,
+    subject: &str,
+    refusal: &'static str,
+) -> Vec<JoinHandle<Vec<String>>> {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..4)
+        .map(|_| {
+            let (s, issued) = (Arc::clone(s), Arc::clone(&issued));
+            let (client, subject) = (client.map(str::to_owned), subject.to_owned());
+            tokio::spawn(async move {
+                let mut tokens = Vec::new();
+                loop {
+                    let r =
+                        exchange_as(&s, client.as_deref(), &subject, &[("audience", API)]).await;
+                    if r.status != StatusCode::OK {
+                        assert_eq!(r.error_code(), refusal, "{}", r.text());
+                        return tokens;
+                    }
+                    tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
+                    issued.fetch_add(1, Ordering::SeqCst);
+                    // Memory-store calls never wait: let the other tasks in.
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    while issued.load(Ordering::SeqCst) < 20 {
+        tokio::task::yield_now().await;
+    }
+    tasks
+}
+
+/// Every token the tasks of [`racing_exchanges`] were given.
+async fn tokens_of(tasks: Vec<JoinHandle<Vec<String>>>) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.extend(task.await.unwrap());
+    }
+    tokens
 }
 
 async fn exchange(s: &TestServer, subject: &str, extra: &[(&str, &str)]) -> Value {
@@ -49,6 +113,15 @@ async fn introspector(s: &TestServer) -> String {
     .unwrap();
     let pair = format!("{}:{}", record.id.as_str(), secret.unwrap().expose_secret());
     format!("Basic {}", STANDARD.encode(pair))
+}
+
+/// The client id a `Basic` header of [`introspector`] names.
+fn client_id_of(basic: &str) -> ClientId {
+    let pair = STANDARD
+        .decode(basic.trim_start_matches("Basic "))
+        .map(|b| String::from_utf8(b).unwrap())
+        .unwrap();
+    ClientId::parse(pair.split(':').next().unwrap()).unwrap()
 }
 
 async fn active(s: &TestServer, basic: &str, token: &str) -> bool {
@@ -175,40 +248,13 @@ async fn an_authenticated_client_owns_the_new_token() {
     let basic = introspector(&s).await;
     s.register("alice", PASSWORD).await;
     let app = s.password_grant("alice", PASSWORD).await;
-    let r = s
-        .send(
-            Req::post("/oauth/token")
-                .header("authorization", &basic)
-                .form(&[
-                    ("grant_type", EXCHANGE),
-                    ("subject_token", &app.access),
-                    ("subject_token_type", ACCESS_TOKEN_TYPE),
-                    ("audience", API),
-                ]),
-        )
-        .await;
+    let r = exchange_as(&s, Some(&basic), &app.access, &[("audience", API)]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let claims = jwt_part(r.json()["access_token"].as_str().unwrap(), 1);
-    let client_id = STANDARD
-        .decode(basic.trim_start_matches("Basic "))
-        .map(|b| String::from_utf8(b).unwrap())
-        .unwrap();
-    assert_eq!(claims["client_id"], client_id.split(':').next().unwrap());
+    assert_eq!(claims["client_id"], client_id_of(&basic).as_str());
     // A wrong secret is not ignored.
-    let r = s
-        .send(
-            Req::post("/oauth/token")
-                .header(
-                    "authorization",
-                    format!("Basic {}", STANDARD.encode("nobody:tcs_x")),
-                )
-                .form(&[
-                    ("grant_type", EXCHANGE),
-                    ("subject_token", &app.access),
-                    ("subject_token_type", ACCESS_TOKEN_TYPE),
-                ]),
-        )
-        .await;
+    let wrong = format!("Basic {}", STANDARD.encode("nobody:tcs_x"));
+    let r = exchange_as(&s, Some(&wrong), &app.access, &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -217,41 +263,14 @@ async fn an_authenticated_client_owns_the_new_token() {
 /// answered no exchanged token is accepted anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchanges_racing_a_logout_all_die_with_it() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let s = Arc::new(server().await);
     let api = introspector(&s).await;
     s.register("alice", PASSWORD).await;
     let browser = s.login("alice", PASSWORD).await;
-    let issued = Arc::new(AtomicUsize::new(0));
-    let exchangers: Vec<_> = (0..4)
-        .map(|_| {
-            let (s, issued, session) = (Arc::clone(&s), Arc::clone(&issued), browser.token.clone());
-            tokio::spawn(async move {
-                let mut tokens = Vec::new();
-                loop {
-                    let r = exchange_raw(&s, &session, &[("audience", API)]).await;
-                    if r.status != StatusCode::OK {
-                        assert_eq!(r.error_code(), "invalid_grant", "{}", r.text());
-                        return tokens;
-                    }
-                    tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
-                    issued.fetch_add(1, Ordering::SeqCst);
-                    // Memory-store calls never wait: let the other tasks in.
-                    tokio::task::yield_now().await;
-                }
-            })
-        })
-        .collect();
-    while issued.load(Ordering::SeqCst) < 20 {
-        tokio::task::yield_now().await;
-    }
+    let exchangers = racing_exchanges(&s, None, &browser.token, "invalid_grant").await;
     let out = s.send(Req::delete("/v1/session").browser(&browser)).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    let mut tokens = Vec::new();
-    for e in exchangers {
-        tokens.extend(e.await.unwrap());
-    }
+    let tokens = tokens_of(exchangers).await;
     for token in &tokens {
         assert!(
             !active(&s, &api, token).await,
@@ -270,66 +289,19 @@ async fn exchanges_racing_a_logout_all_die_with_it() {
 /// each race went; alice's own token, issued to another client, lives on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_client_takes_the_tokens_it_holds_for_users_with_it() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let s = Arc::new(server().await);
     let watcher = introspector(&s).await;
-    let app = Arc::new(introspector(&s).await);
+    let app = introspector(&s).await;
     s.register("alice", PASSWORD).await;
     let own = s.password_grant("alice", PASSWORD).await.access;
-    let issued = Arc::new(AtomicUsize::new(0));
-    let exchangers: Vec<_> = (0..4)
-        .map(|_| {
-            let (s, app, issued, subject) = (
-                Arc::clone(&s),
-                Arc::clone(&app),
-                Arc::clone(&issued),
-                own.clone(),
-            );
-            tokio::spawn(async move {
-                let mut tokens = Vec::new();
-                loop {
-                    let r = s
-                        .send(
-                            Req::post("/oauth/token")
-                                .header("authorization", app.as_str())
-                                .form(&[
-                                    ("grant_type", EXCHANGE),
-                                    ("subject_token", &subject),
-                                    ("subject_token_type", ACCESS_TOKEN_TYPE),
-                                    ("audience", API),
-                                ]),
-                        )
-                        .await;
-                    if r.status != StatusCode::OK {
-                        assert_eq!(r.error_code(), "invalid_client", "{}", r.text());
-                        return tokens;
-                    }
-                    tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
-                    issued.fetch_add(1, Ordering::SeqCst);
-                    // Memory-store calls never wait: let the other tasks in.
-                    tokio::task::yield_now().await;
-                }
-            })
-        })
-        .collect();
-    while issued.load(Ordering::SeqCst) < 20 {
-        tokio::task::yield_now().await;
-    }
-    let pair = STANDARD
-        .decode(app.trim_start_matches("Basic "))
-        .map(|b| String::from_utf8(b).unwrap())
-        .unwrap();
-    let id = ClientId::parse(pair.split(':').next().unwrap()).unwrap();
+    let exchangers = racing_exchanges(&s, Some(&app), &own, "invalid_client").await;
+    let id = client_id_of(&app);
     assert!(
         service::delete_client(&s.state, &id, &service::Actor::Operator)
             .await
             .unwrap()
     );
-    let mut tokens = Vec::new();
-    for e in exchangers {
-        tokens.extend(e.await.unwrap());
-    }
+    let tokens = tokens_of(exchangers).await;
     assert!(tokens.len() >= 20);
     for token in &tokens {
         assert_eq!(jwt_part(token, 1)["client_id"], id.as_str());
