@@ -404,11 +404,9 @@ impl RevocationView {
         if self.memory_is_exact() {
             return Ok(false);
         }
-        let mut found = store.revocations_for(s.jti, s.sid, s.sub, now).await?;
-        if let Some(client) = s.client_id.filter(|client| *client != s.sub) {
-            // A cutoff of the client the token was issued to (its deletion) ends it too.
-            found.extend(store.revocations_for(s.jti, s.sid, client, now).await?);
-        }
+        let found = store
+            .revocations_for(s.jti, s.sid, s.sub, s.client_id, now)
+            .await?;
         // The token verified, so its header decodes and names a kid; failing that, refuse.
         let Some(kid) = decode_unverified_dangerously(token)
             .ok()
@@ -446,7 +444,9 @@ impl RevocationView {
         if self.memory_is_exact() {
             return Ok(false);
         }
-        let found = store.revocations_for("", Some(sid), user_id, now).await?;
+        let found = store
+            .revocations_for("", Some(sid), user_id, None, now)
+            .await?;
         let mut list = RevocationList::new();
         for r in &found {
             list.insert(r);

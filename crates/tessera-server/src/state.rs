@@ -333,7 +333,7 @@ impl AppState {
     /// Whether the store answers a cheap indexed read within [`READINESS_TIMEOUT`] (for
     /// `/readyz`); failures and timeouts are logged.
     pub async fn store_answers(&self) -> bool {
-        let probe = self.store.revocations_for("", None, "", self.now());
+        let probe = self.store.revocations_for("", None, "", None, self.now());
         match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {

@@ -234,14 +234,17 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Deletes revocations that expired before `now`; returns how many.
     async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError>;
 
-    /// The revocations in force at `now` that name this `jti`, `sid` or user: how one
-    /// credential is checked against the store directly while the push feed is down.
-    /// Backends should override this default (a full scan) with an indexed lookup.
+    /// The revocations in force at `now` that name this `jti`, `sid`, user, or the client
+    /// the credential was issued to (a principal cutoff names either: see
+    /// [`Revocation::User`]): how one credential is checked against the store directly while
+    /// the push feed is down. Backends should override this default (a full scan) with an
+    /// indexed lookup.
     async fn revocations_for(
         &self,
         jti: &str,
         sid: Option<&str>,
         user_id: &str,
+        client_id: Option<&str>,
         now: UnixTime,
     ) -> Result<Vec<Revocation>, StoreError> {
         let all = self.revocations(now).await?;
@@ -250,7 +253,9 @@ pub trait RevocationStore: Send + Sync + 'static {
             .filter(|r| match r {
                 Revocation::Token { jti: j, .. } => j == jti,
                 Revocation::Session { sid: s, .. } => Some(s.as_str()) == sid,
-                Revocation::User { user_id: u, .. } => u == user_id,
+                Revocation::User { user_id: u, .. } => {
+                    u == user_id || Some(u.as_str()) == client_id
+                }
                 // Key revocations also mark the key revoked in the key store, which every
                 // instance reloads; they are not looked up per credential.
                 Revocation::Key { .. } => false,

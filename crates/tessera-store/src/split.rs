@@ -289,9 +289,12 @@ impl RevocationStore for SplitStore {
         jti: &str,
         sid: Option<&str>,
         user_id: &str,
+        client_id: Option<&str>,
         now: UnixTime,
     ) -> Result<Vec<Revocation>, StoreError> {
-        self.durable.revocations_for(jti, sid, user_id, now).await
+        self.durable
+            .revocations_for(jti, sid, user_id, client_id, now)
+            .await
     }
 
     fn feed(&self) -> Option<Arc<dyn RevocationFeed>> {

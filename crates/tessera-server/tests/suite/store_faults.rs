@@ -172,3 +172,87 @@ async fn a_password_change_failing_after_the_new_hash_leaves_no_old_session() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// While the feed is down, a client deleted on another instance (its cutoff only in the
+/// store) ends the tokens issued to it for users at once: the store lookup asks for the
+/// token's client as well as its subject.
+#[tokio::test]
+async fn a_client_deleted_elsewhere_while_the_feed_is_down_ends_its_users_tokens() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use tessera_core::client::{NewClient, Scope};
+    use tessera_core::revocation::Revocation;
+    use tessera_server::service::{self, ACCESS_TOKEN_TYPE};
+    use tessera_store::RevocationStore;
+
+    const API: &str = "https://api.example";
+    let store = FaultyStore::with_dead_feed();
+    let s = TestServer::with_store(store.clone(), |c| {
+        c.exchange_audiences = vec![API.to_owned()];
+    })
+    .await;
+    let mut basics = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["app", "watcher"] {
+        let (record, secret) = service::register_client(
+            &s.state,
+            NewClient {
+                name: name.into(),
+                scope: Scope::parse("read").unwrap(),
+                ..NewClient::default()
+            },
+            &service::Actor::Operator,
+        )
+        .await
+        .unwrap();
+        let pair = format!("{}:{}", record.id.as_str(), secret.unwrap().expose_secret());
+        basics.push(format!("Basic {}", STANDARD.encode(pair)));
+        ids.push(record.id.as_str().to_owned());
+    }
+    s.register("alice", PASSWORD).await;
+    let own = s.password_grant("alice", PASSWORD).await.access;
+    let r = s
+        .send(
+            Req::post("/oauth/token")
+                .header("authorization", &basics[0])
+                .form(&[
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
+                    ("subject_token", own.as_str()),
+                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                    ("audience", API),
+                ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let held = r.json()["access_token"].as_str().unwrap().to_owned();
+    let active = |token: String| {
+        let (s, watcher) = (&s, basics[1].clone());
+        async move {
+            s.send(
+                Req::post("/oauth/introspect")
+                    .header("authorization", watcher)
+                    .form(&[("token", token.as_str())]),
+            )
+            .await
+            .json()["active"]
+                .as_bool()
+                .unwrap()
+        }
+    };
+    assert!(active(held.clone()).await);
+    // Another instance deletes the client: its cutoff reaches this one only through the store.
+    let now = s.state.now();
+    store
+        .add_revocation(&Revocation::User {
+            user_id: ids[0].clone(),
+            not_before: now.plus(1),
+            expires_at: now.plus(3600),
+        })
+        .await
+        .unwrap();
+    assert!(!active(held).await, "the client's cutoff was not looked up");
+    assert!(active(own).await, "the user's own token was ended too");
+}

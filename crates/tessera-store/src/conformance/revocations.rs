@@ -160,7 +160,7 @@ pub(super) async fn prune_removes_only_expired<S: Store + ?Sized>(s: &Arc<S>) {
 pub(super) async fn lookup_for_a_credential_finds_only_what_it_names<S: Store + ?Sized>(
     s: &Arc<S>,
 ) {
-    let (jti, sid, user_id) = (id(), id(), id());
+    let (jti, sid, user_id, client_id) = (id(), id(), id(), id());
     let token = Revocation::Token {
         jti: jti.clone(),
         expires_at: NOW.plus(600),
@@ -171,6 +171,12 @@ pub(super) async fn lookup_for_a_credential_finds_only_what_it_names<S: Store + 
     };
     let user = Revocation::User {
         user_id: user_id.clone(),
+        not_before: NOW,
+        expires_at: NOW.plus(600),
+    };
+    // A deleted client's cutoff: a principal cutoff naming the client the token was issued to.
+    let client = Revocation::User {
+        user_id: client_id.clone(),
         not_before: NOW,
         expires_at: NOW.plus(600),
     };
@@ -189,24 +195,36 @@ pub(super) async fn lookup_for_a_credential_finds_only_what_it_names<S: Store + 
             expires_at: NOW.plus(600),
         },
     ];
-    for r in [&token, &session, &user].into_iter().chain(&others) {
+    for r in [&token, &session, &user, &client]
+        .into_iter()
+        .chain(&others)
+    {
         s.add_revocation(r).await.unwrap();
     }
     let mut found = s
-        .revocations_for(&jti, Some(&sid), &user_id, NOW)
+        .revocations_for(&jti, Some(&sid), &user_id, Some(&client_id), NOW)
         .await
         .unwrap();
     found.sort_by_key(|r| format!("{r:?}"));
-    let mut want = vec![token.clone(), session.clone(), user.clone()];
+    let mut want = vec![token.clone(), session.clone(), user.clone(), client.clone()];
     want.sort_by_key(|r| format!("{r:?}"));
     assert_eq!(found, want);
     assert_eq!(
-        s.revocations_for(&jti, None, &id(), NOW).await.unwrap(),
+        s.revocations_for(&jti, None, &id(), None, NOW)
+            .await
+            .unwrap(),
         vec![token],
-        "no sid matches no session entry"
+        "no sid matches no session entry, no client no client cutoff"
+    );
+    assert_eq!(
+        s.revocations_for(&id(), None, &id(), Some(&client_id), NOW)
+            .await
+            .unwrap(),
+        vec![client],
+        "a client cutoff is found by the client alone"
     );
     assert!(
-        s.revocations_for(&jti, Some(&sid), &user_id, NOW.plus(600))
+        s.revocations_for(&jti, Some(&sid), &user_id, Some(&client_id), NOW.plus(600))
             .await
             .unwrap()
             .is_empty(),

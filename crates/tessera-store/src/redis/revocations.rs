@@ -200,11 +200,15 @@ impl RevocationStore for RedisStore {
         jti: &str,
         sid: Option<&str>,
         user_id: &str,
+        client_id: Option<&str>,
         now: UnixTime,
     ) -> Result<Vec<Revocation>, StoreError> {
         let mut names = vec![format!("jti:{jti}"), format!("user:{user_id}")];
         if let Some(sid) = sid {
             names.push(format!("sid:{sid}"));
+        }
+        if let Some(client) = client_id.filter(|client| *client != user_id) {
+            names.push(format!("user:{client}"));
         }
         let values: Vec<Option<String>> = self
             .conn()

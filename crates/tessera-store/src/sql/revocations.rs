@@ -25,8 +25,9 @@ pub(crate) const PRUNE: &str = "DELETE FROM revocations WHERE expires_at <= $1";
 pub(crate) const FOR_CREDENTIAL: &str = "SELECT kind, key, not_before, expires_at FROM revocations
      WHERE ((kind = 'token' AND key = $1)
          OR (kind = 'session' AND key = $2)
-         OR (kind = 'user' AND key = $3))
-       AND expires_at > $4
+         OR (kind = 'user' AND key = $3)
+         OR (kind = 'user' AND key = $4))
+       AND expires_at > $5
      ORDER BY kind, key";
 
 /// Implements [`crate::RevocationStore`] for a [`super::Dialect`] store type.
@@ -102,12 +103,14 @@ macro_rules! impl_revocation_store {
                 jti: &str,
                 sid: Option<&str>,
                 user_id: &str,
+                client_id: Option<&str>,
                 now: ::tessera_core::time::UnixTime,
             ) -> Result<Vec<::tessera_core::revocation::Revocation>, $crate::StoreError> {
                 let query = ::sqlx::query($crate::sql::revocations::FOR_CREDENTIAL)
                     .bind(jti)
                     .bind(sid)
                     .bind(user_id)
+                    .bind(client_id)
                     .bind(now.0);
                 self.fetch_revocations(query).await
             }

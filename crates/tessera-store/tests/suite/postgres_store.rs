@@ -138,12 +138,12 @@ async fn postgres_feed_delivers_revocations_across_instances() {
 
         // The direct lookup finds it too, and nothing it does not name.
         let found = a
-            .revocations_for("no-such-jti", None, &user_id, NOW)
+            .revocations_for("no-such-jti", None, &user_id, None, NOW)
             .await
             .unwrap();
         assert_eq!(found, vec![widened]);
         let none = a
-            .revocations_for("no-such-jti", Some("no-sid"), "no-user", NOW)
+            .revocations_for("no-such-jti", Some("no-sid"), "no-user", None, NOW)
             .await
             .unwrap();
         assert!(none.is_empty(), "{none:?}");

@@ -665,7 +665,7 @@ async fn session_and_revocation_keys_carry_ttls() {
         assert!((600..=600 + 86_400).contains(&t), "TTL of {key} is {t}");
     }
     assert_eq!(
-        s.revocations_for("", Some(&session.id), "nobody", now)
+        s.revocations_for("", Some(&session.id), "nobody", None, now)
             .await
             .unwrap(),
         vec![r]
