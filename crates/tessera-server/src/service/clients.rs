@@ -14,7 +14,7 @@ use crate::state::AppState;
 use super::audit::{Actor, record_admin_action};
 use tessera_core::audit::EventKind;
 
-use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, issue_bound_access, token_type};
+use super::grants::{TokenResponse, issue_bound_access, token_type};
 
 /// The registered, confidential client these credentials name, if the secret is right.
 ///
@@ -91,11 +91,12 @@ pub async fn clients(state: &AppState) -> Result<Vec<ClientRecord>, ApiError> {
 /// holds for users); returns whether the client existed.
 ///
 /// The revocation is recorded before the registration goes — so a deletion that fails half
-/// way leaves the client known and the admin's retry finds it — and again after: a
-/// `client_credentials` request that authenticated the client before the deletion may sign
-/// its token after the first revocation's cutoff, but it re-reads the registration after
-/// signing ([`client_credentials`]), so it either finds it gone or signed before the second
-/// cutoff.
+/// way leaves the client known and the admin's retry finds it — and again after, with its
+/// cutoff [`IN_FLIGHT_SECS`] ahead: a grant that authenticated the client just before the
+/// deletion may sign its token just after it, and that token must die too. Client ids are
+/// random and never reused, so a cutoff in the future touches no other client; and no grant
+/// needs to read the registration again after committing its own writes, where a store
+/// failure would answer 503 for a refresh token already spent.
 ///
 /// # Errors
 /// A store failure.
@@ -107,41 +108,28 @@ pub async fn delete_client(
     let Some(client) = state.store.client(id).await? else {
         return Ok(false);
     };
-    revoke_client_tokens(state, id).await?;
+    revoke_client_tokens(state, id, 1).await?;
     let existed = state.store.delete_client(id).await?;
-    revoke_client_tokens(state, id).await?;
+    revoke_client_tokens(state, id, IN_FLIGHT_SECS).await?;
     let what = format!("deleted client {} ({:?})", id.as_str(), client.name);
     record_admin_action(state, actor, EventKind::ClientDeleted, None, &what).await;
     Ok(existed)
 }
 
-/// Whether the client a token was just signed for is still registered (the first-party
-/// client always is): asked *after* signing by the grants that issue to a registered client,
-/// so a request that found the client before its deletion either sees it gone now or signed
-/// before the deletion's second cutoff (see [`delete_client`]).
-///
-/// # Errors
-/// A store failure.
-pub(super) async fn still_registered(state: &AppState, client_id: &str) -> Result<bool, ApiError> {
-    if client_id == FIRST_PARTY_CLIENT {
-        return Ok(true);
-    }
-    match ClientId::parse(client_id) {
-        Ok(id) => Ok(state.store.client(&id).await?.is_some()),
-        Err(_) => Ok(false),
-    }
-}
+/// How long a grant may take from authenticating its client to signing the token, many times
+/// over: every step between is a store call bounded by the store's own timeouts (a few
+/// seconds) or CPU work.
+const IN_FLIGHT_SECS: i64 = 300;
 
-/// Revokes every token issued to the client up to now — its own (`sub`) and those it holds
-/// for users (`client_id`) — with `not_before` one second on, so tokens issued within this
-/// second (`iat` equal to now) are refused too.
-async fn revoke_client_tokens(state: &AppState, id: &ClientId) -> Result<(), ApiError> {
-    let now = state.now();
+/// Revokes every token issued to the client — its own (`sub`) and those it holds for users
+/// (`client_id`) — up to `ahead` seconds from now.
+async fn revoke_client_tokens(state: &AppState, id: &ClientId, ahead: i64) -> Result<(), ApiError> {
+    let not_before = state.now().plus(ahead);
     state
         .record_revocation(Revocation::User {
             user_id: id.as_str().to_owned(),
-            not_before: now.plus(1),
-            expires_at: now.plus(state.config.access_horizon_secs()),
+            not_before,
+            expires_at: not_before.plus(state.config.access_horizon_secs()),
         })
         .await
 }
@@ -150,12 +138,11 @@ async fn revoke_client_tokens(state: &AppState, id: &ClientId) -> Result<(), Api
 /// (`sub` = `client_id`, no `sid`, no refresh token), with the requested scope — every scope
 /// the client may be granted when none is asked for.
 ///
-/// The registration is read again after signing: a client deleted meanwhile gets no token
-/// (see [`delete_client`] for why that closes the race).
+/// A client deleted while this runs gets a token that is already revoked ([`delete_client`]).
 ///
 /// # Errors
-/// `InvalidClient` without credentials or for a client deleted meanwhile; `InvalidScope` for
-/// a scope beyond the client's; a store failure.
+/// `InvalidClient` without credentials; `InvalidScope` for a scope beyond the client's; a
+/// store failure.
 pub async fn client_credentials(
     state: &AppState,
     client: Option<&ClientRecord>,
@@ -177,9 +164,6 @@ pub async fn client_credentials(
     let scope = (!scope.is_empty()).then(|| scope.to_string());
     let id = client.id.as_str();
     let access = issue_bound_access(state, id, None, None, scope.as_deref(), id, jkt)?;
-    if !still_registered(state, id).await? {
-        return Err(ApiError::InvalidClient);
-    }
     Ok(TokenResponse {
         access_token: access,
         token_type: token_type(jkt),

@@ -14,7 +14,6 @@ use tessera_core::opaque::random_id;
 use tessera_core::time::UnixTime;
 use tessera_core::token::TokenKind;
 
-use super::clients::still_registered;
 use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, sign_access, token_type};
 use super::internal;
 use crate::auth::{check_session, verify_jwt};
@@ -150,12 +149,6 @@ pub async fn exchange(
         cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     let access_token = sign_access(state, &claims)?;
-    if !still_registered(state, &claims.client_id).await? {
-        return Err(match client {
-            Some(_) => ApiError::InvalidClient,
-            None => ApiError::InvalidGrant("the subject token's client is gone"),
-        });
-    }
     Ok(TokenResponse {
         access_token,
         token_type: token_type(claims.cnf.as_ref().map(|c| c.jkt.as_str())),

@@ -13,12 +13,10 @@ use tessera_core::session::SessionKind;
 use tessera_store::User;
 
 use super::authorize::{Redeem, redeem};
-use super::clients::{
-    authenticate_client, client_credentials, identify_public_client, still_registered,
-};
+use super::clients::{authenticate_client, client_credentials, identify_public_client};
 use super::exchange::{Exchange, exchange};
 use super::refresh_grant::refresh;
-use super::sessions::{confirm_login, new_session, revoke_session_tree};
+use super::sessions::{confirm_login, new_session};
 use super::{ClientContext, device_cookie, internal, login};
 use crate::client_auth::{BasicCredentials, ClientCredentials};
 use crate::error::ApiError;
@@ -497,10 +495,6 @@ pub(super) async fn open_app_session(
         issued_to,
         binding.access,
     )?;
-    if !still_registered(state, issued_to).await? {
-        revoke_session_tree(state, &session.id).await?;
-        return Err(ApiError::InvalidClient);
-    }
     Ok(TokenResponse {
         access_token,
         token_type: token_type(binding.access),

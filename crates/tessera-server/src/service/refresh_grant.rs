@@ -8,7 +8,6 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::refresh;
 use tessera_store::{RotateOutcome, Successor};
 
-use super::clients::still_registered;
 use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, issue_bound_access, token_type};
 use super::sessions::revoke_tree;
 use super::{ClientContext, audit, internal, revoke_session, use_session};
@@ -182,9 +181,6 @@ pub async fn refresh(
         client,
         jkt,
     )?;
-    if !still_registered(state, client).await? {
-        return Err(ApiError::InvalidClient);
-    }
     Ok(TokenResponse {
         access_token,
         token_type: token_type(jkt),

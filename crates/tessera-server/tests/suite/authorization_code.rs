@@ -18,7 +18,7 @@ use crate::common::*;
 use crate::page_client::PageClient;
 
 pub(crate) const CALLBACK: &str = "https://photos.example/callback";
-const VERIFIER: &str = "a-verifier-of-forty-three-or-more-characters_0123456789";
+pub(crate) const VERIFIER: &str = "a-verifier-of-forty-three-or-more-characters_0123456789";
 
 fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
@@ -107,7 +107,7 @@ async fn consent(s: &TestServer, browser: &mut PageClient, query: &str, decision
 }
 
 /// A code for `app`, consented to by a fresh user.
-async fn code_for(s: &TestServer, app: &App, user: &str) -> (PageClient, String) {
+pub(crate) async fn code_for(s: &TestServer, app: &App, user: &str) -> (PageClient, String) {
     let mut browser = signed_in(s, user).await;
     let location = consent(s, &mut browser, &request(app, |_| {}), "allow").await;
     (browser, param(&location, "code").unwrap())
@@ -122,7 +122,7 @@ async fn grant(s: &TestServer, app: &App, browser: &mut PageClient) -> serde_jso
     r.json()
 }
 
-async fn redeem(s: &TestServer, app: &App, code: &str, verifier: &str) -> Resp {
+pub(crate) async fn redeem(s: &TestServer, app: &App, code: &str, verifier: &str) -> Resp {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),

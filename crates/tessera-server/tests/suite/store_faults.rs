@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 
+use crate::authorization_code::{VERIFIER, app, code_for, redeem};
 use crate::common::*;
 use crate::faulty_store::FaultyStore;
 
@@ -65,6 +66,59 @@ async fn refresh_failing_on_the_session_store_does_not_spend_the_token() {
     let next = s.refresh(&app.refresh).await;
     assert_eq!(s.userinfo_bearer(&next.access).await.status, StatusCode::OK);
     assert_eq!(s.refresh_raw(&next.refresh).await.status, StatusCode::OK);
+}
+
+/// Security finding 7, for a registered app's refresh token: nothing the grant reads after
+/// `rotate` (the commit) may fail it, or the 503 would leave the app holding a spent token
+/// whose retry is reuse. A read that fails before the commit is a 503 the retry recovers from.
+#[tokio::test]
+async fn an_apps_refresh_is_never_failed_by_the_store_after_its_commit() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    let spa = app(&s, true, false).await;
+    let (_, code) = code_for(&s, &spa, "ada").await;
+    let r = redeem(&s, &spa, &code, VERIFIER).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut refresh = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let by_app = |token: &str| {
+        Req::post("/oauth/token").form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", spa.id.as_str()),
+        ])
+    };
+    let reads = [
+        "client",
+        "family_by_token",
+        "session_by_id",
+        "touch_session",
+        "user_by_id",
+    ];
+    for read in reads {
+        store.fail(read);
+        let r = s.send(by_app(&refresh)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{read}: {}",
+            r.text()
+        );
+        store.heal();
+        s.advance(120); // due a touch, and past any grace window
+
+        store.fail_after("rotate", read);
+        let r = s.send(by_app(&refresh)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{read} after the commit: {}",
+            r.text()
+        );
+        store.heal();
+        refresh = r.json()["refresh_token"].as_str().unwrap().to_owned();
+        s.advance(120);
+    }
+    assert_eq!(s.send(by_app(&refresh)).await.status, StatusCode::OK);
 }
 
 /// Security finding 9: with the feed and the store down, `/oauth/revoke` of an access JWT
