@@ -8,7 +8,7 @@ use tessera_core::revocation::Revocation;
 use super::grants::FIRST_PARTY_CLIENT;
 use super::revoke_session;
 use super::sessions::revoke_tree;
-use crate::auth::verify_jwt;
+use crate::auth::verify_jwt_any_audience;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -40,7 +40,7 @@ pub async fn revoke_token(
                 }
             }
         }
-        Some(TokenKind::Jwt) => match verify_jwt(state, token).await {
+        Some(TokenKind::Jwt) => match verify_jwt_any_audience(state, token).await {
             // A token issued to a registered client is revoked only by that client,
             // authenticated (RFC 7009 §2.1); first-party tokens need no client.
             Ok(claims)

@@ -258,6 +258,49 @@ async fn an_authenticated_client_owns_the_new_token() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
+/// An exchanged token is revoked at `/oauth/revoke` like any other access token: by the
+/// client it was issued to, not by another, and without a client when first-party. (It was
+/// once verified for Tessera's own audience only, so revoking it answered 200 and did
+/// nothing.)
+#[tokio::test]
+async fn an_exchanged_token_is_revoked_by_its_client() {
+    let s = server().await;
+    let owner = introspector(&s).await;
+    let stranger = introspector(&s).await;
+    s.register("alice", PASSWORD).await;
+    let app = s.password_grant("alice", PASSWORD).await;
+    let revoke = |basic: Option<&str>, token: &str| {
+        let mut req = Req::post("/oauth/revoke").form(&[("token", token)]);
+        if let Some(basic) = basic {
+            req = req.header("authorization", basic);
+        }
+        req
+    };
+
+    let owned = exchange_as(&s, Some(&owner), &app.access, &[("audience", API)]).await;
+    let owned = owned.json()["access_token"].as_str().unwrap().to_owned();
+    let r = s.send(revoke(Some(&stranger), &owned)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.error_code(), "unauthorized_client");
+    assert!(active(&s, &owner, &owned).await);
+    assert_eq!(
+        s.send(revoke(Some(&owner), &owned)).await.status,
+        StatusCode::OK
+    );
+    assert!(!active(&s, &owner, &owned).await);
+
+    let first_party = exchange(&s, &app.access, &[("audience", API)]).await;
+    let first_party = first_party["access_token"].as_str().unwrap();
+    assert!(active(&s, &owner, first_party).await);
+    assert_eq!(
+        s.send(revoke(None, first_party)).await.status,
+        StatusCode::OK
+    );
+    assert!(!active(&s, &owner, first_party).await);
+    // The subject lives on: only the one token was revoked.
+    assert_eq!(s.userinfo_bearer(&app.access).await.status, StatusCode::OK);
+}
+
 /// Exchanges racing the logout of their subject: four clients exchange the session over and
 /// over while it is logged out under them. Whichever way each race goes, once the logout has
 /// answered no exchanged token is accepted anywhere.
