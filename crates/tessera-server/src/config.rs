@@ -40,7 +40,8 @@ pub struct ServerConfig {
     /// answers count too, so the endpoint is no faster a username oracle than login.
     pub register_limit_per_ip: u32,
     /// Access tokens one user may revoke one by one within the window; past it, revocations
-    /// coalesce into a per-user cutoff, so no account can inflate every instance's list.
+    /// coalesce into a per-user cutoff, so no account can inflate every instance's list. Also
+    /// the session revocations kept for the session's whole life, counted over that life.
     pub revocations_per_user: u32,
     /// Password hashes (Argon2id) that may wait or run at once before new ones are refused
     /// with 503 and `Retry-After`; logins from a known device may use twice as many.

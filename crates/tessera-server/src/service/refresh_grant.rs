@@ -153,7 +153,13 @@ pub async fn refresh(
             Metrics::inc(&state.metrics.refresh_reuse_detected);
             tracing::warn!(family = %family.id, sid = %family.sid, "refresh token reuse: revoking the session tree");
             // A family ends with its session (`expires_at` is the session's): no lookup needed.
-            revoke_tree(state, &family.sid, Some(family.expires_at)).await?;
+            revoke_tree(
+                state,
+                &family.sid,
+                Some(family.expires_at),
+                Some(&family.user_id),
+            )
+            .await?;
             let detail = format!(
                 "refresh family {} (session {}) revoked",
                 family.id, family.sid

@@ -29,7 +29,13 @@ pub async fn revoke_token(
         Some(TokenKind::Refresh) => {
             if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
                 if let Some((family, _)) = state.store.family_by_token(&refresh.hash()).await? {
-                    revoke_tree(state, &family.sid, Some(family.expires_at)).await?;
+                    revoke_tree(
+                        state,
+                        &family.sid,
+                        Some(family.expires_at),
+                        Some(&family.user_id),
+                    )
+                    .await?;
                 }
             }
         }

@@ -207,8 +207,10 @@ pub async fn app_names(
 /// # Errors
 /// A store failure; if the revocation record was written, the tree is already dead.
 pub async fn revoke_session_tree(state: &AppState, sid: &str) -> Result<(), ApiError> {
-    let session_end = state.store.session_by_id(sid).await?.map(|s| s.expires_at);
-    revoke_tree(state, sid, session_end).await
+    match state.store.session_by_id(sid).await? {
+        Some(session) => revoke_session(state, &session).await,
+        None => revoke_tree(state, sid, None, None).await,
+    }
 }
 
 /// [`revoke_session_tree`] for a session the caller already holds (no second lookup).
@@ -216,27 +218,82 @@ pub async fn revoke_session_tree(state: &AppState, sid: &str) -> Result<(), ApiE
 /// # Errors
 /// A store failure; if the revocation record was written, the tree is already dead.
 pub async fn revoke_session(state: &AppState, session: &Session) -> Result<(), ApiError> {
-    revoke_tree(state, &session.id, Some(session.expires_at)).await
+    revoke_tree(
+        state,
+        &session.id,
+        Some(session.expires_at),
+        Some(&session.user_id),
+    )
+    .await
 }
 
 /// The one revocation order: the durable `sid` record first (the commit point), then the
 /// clean-up. The record is kept until the session itself would have ended (`session_end`), and
 /// at least until every access token it could match has expired: if the clean-up fails, the
 /// record alone keeps the session dead for as long as the session row could be presented.
+///
+/// Such a lasting record is held by every instance, so `owner`'s are counted
+/// ([`lasting_allowed`]); past the budget the order turns round: the clean-up first (the
+/// session row's deletion is then the commit point, and a failure leaves the session alive
+/// for the retry), and a record that lasts only as long as the session's access tokens.
+/// `owner` is `None` for the bulk revocations of a credential reset, which a user cannot
+/// repeat faster than they can log in.
 pub(super) async fn revoke_tree(
     state: &AppState,
     sid: &str,
     session_end: Option<UnixTime>,
+    owner: Option<&str>,
 ) -> Result<(), ApiError> {
     let now = state.now();
     let horizon = now.plus(state.config.access_horizon_secs());
     let expires_at = session_end.map_or(horizon, |end| end.max(horizon));
+    let over_budget = match owner {
+        Some(user) if expires_at > horizon => !lasting_allowed(state, user).await,
+        _ => false,
+    };
+    if over_budget {
+        end_rows(state, sid, now).await?;
+        return record_session_revocation(state, sid, horizon).await;
+    }
+    record_session_revocation(state, sid, expires_at).await?;
+    end_rows(state, sid, now).await
+}
+
+/// Whether one more of `user`'s session revocations may be kept for the session's whole life:
+/// `revocations_per_user` of them within the longest session lifetime, so that an account
+/// looping login and logout cannot grow every instance's list without bound. An unreachable
+/// counter allows it (the order that never revives a session).
+async fn lasting_allowed(state: &AppState, user: &str) -> bool {
+    let policy = &state.config.sessions;
+    let window = policy.browser_absolute_secs.max(policy.app_absolute_secs);
+    match state
+        .attempts
+        .hit(&format!("revoke-session:{user}"), window)
+        .await
+    {
+        Ok((count, _)) => count <= state.config.revocations_per_user,
+        Err(e) => {
+            tracing::warn!(error = %crate::error::error_chain(&e), "revocation counter unavailable");
+            true
+        }
+    }
+}
+
+async fn record_session_revocation(
+    state: &AppState,
+    sid: &str,
+    expires_at: UnixTime,
+) -> Result<(), ApiError> {
     state
         .record_revocation(Revocation::Session {
             sid: sid.to_owned(),
             expires_at,
         })
-        .await?;
+        .await
+}
+
+/// Ends a session's rows: its refresh families, then the session itself.
+async fn end_rows(state: &AppState, sid: &str, now: UnixTime) -> Result<(), ApiError> {
     state.store.revoke_families_of_session(sid, now).await?;
     state.store.delete_session(sid).await?;
     Ok(())
@@ -339,7 +396,7 @@ pub async fn revoke_user(
     let mut count = 0;
     for s in state.store.sessions_of_user(user_id).await? {
         if Some(s.id.as_str()) != keep {
-            revoke_session(state, &s).await?;
+            revoke_tree(state, &s.id, Some(s.expires_at), None).await?;
             count += 1;
         }
     }

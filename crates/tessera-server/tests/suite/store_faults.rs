@@ -37,6 +37,31 @@ async fn half_failed_logout_stays_dead_for_the_sessions_whole_life() {
     }
 }
 
+/// Past the budget of lasting session revocations (finding 8) the session row's deletion is
+/// the commit point: a logout whose clean-up fails is a 503 that leaves the session for the
+/// retry, and the retried logout stays dead past the access horizon.
+#[tokio::test]
+async fn a_logout_past_the_revocation_budget_that_fails_is_finished_by_its_retry() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |c| c.revocations_per_user = 0).await;
+    let c = user_with_cookie(&s, "alice").await;
+    store.fail("delete_session");
+    let r = s.send(Req::delete("/v1/session").browser(&c)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    store.heal();
+    assert_eq!(s.session_status(&c.token).await, StatusCode::OK);
+    let r = s.send(Req::delete("/v1/session").browser(&c)).await;
+    assert!(r.status.is_success(), "{}", r.text());
+    s.advance(631);
+    let now = s.state.now();
+    s.state
+        .revocations()
+        .reload(s.state.store().as_ref(), now)
+        .await
+        .unwrap();
+    assert_eq!(s.session_status(&c.token).await, StatusCode::UNAUTHORIZED);
+}
+
 /// Security finding 7: a refresh that fails after the store gave way must not have spent the
 /// token: the retry with the same token, after the grace window, succeeds and is not reuse.
 #[tokio::test]

@@ -251,3 +251,53 @@ async fn revoking_many_tokens_cannot_inflate_the_revocation_list() {
         assert_eq!(s.userinfo_bearer(a).await.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// Security finding 8, for sessions: a session revocation is kept for the session's whole life
+/// (finding 3: up to 30 days for an app), so one account logging in and revoking in a loop could
+/// fill every instance's list for weeks. Past `revocations_per_user` within a session's life a
+/// revocation lasts only as long as the session's access tokens, and the session row's
+/// deletion ends the session: 20 revocations sent at once, every session dead, and past the
+/// access horizon the list holds no more than the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_in_and_revoking_in_a_loop_cannot_inflate_the_revocation_list() {
+    let s = Arc::new(TestServer::with_config(|c| c.revocations_per_user = 5).await);
+    s.register("mallory", PASSWORD).await;
+    let mut apps = Vec::new();
+    for _ in 0..20 {
+        apps.push(s.password_grant("mallory", PASSWORD).await);
+    }
+    let before = s.state.revocations().len();
+    let revocations = apps
+        .iter()
+        .map(|app| Req::post("/oauth/revoke").form(&[("token", app.refresh.as_str())]))
+        .collect();
+    assert!(
+        burst(&s, revocations)
+            .await
+            .iter()
+            .all(|st| *st == StatusCode::OK)
+    );
+    let dead = |s: Arc<TestServer>, apps: Vec<AppTokens>| async move {
+        for app in &apps {
+            assert_eq!(
+                s.refresh_raw(&app.refresh).await.status,
+                StatusCode::BAD_REQUEST
+            );
+            assert_eq!(
+                s.userinfo_bearer(&app.access).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    };
+    dead(s.clone(), apps.clone()).await;
+    s.advance(631);
+    let now = s.state.now();
+    s.state
+        .revocations()
+        .reload(s.state.store().as_ref(), now)
+        .await
+        .unwrap();
+    let lasting = s.state.revocations().len() - before;
+    assert!(lasting <= 5, "{lasting} lasting entries for 20 revocations");
+    dead(s, apps).await;
+}
