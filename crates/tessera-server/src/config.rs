@@ -44,7 +44,8 @@ pub struct ServerConfig {
     /// the session revocations kept for the session's whole life, counted over that life.
     pub revocations_per_user: u32,
     /// Password hashes (Argon2id) that may wait or run at once before new ones are refused
-    /// with 503 and `Retry-After`; logins from a known device may use twice as many.
+    /// with 503 and `Retry-After`; logins from a known device may use twice as many, and one
+    /// source address half as many.
     pub hashing_queue: usize,
     /// Proxies whose forwarding headers (`Forwarded`, else `X-Forwarded-For`) are believed
     /// when they are the socket's peer (default: none, so those headers are ignored). The

@@ -5,8 +5,9 @@
 //! ring reloaded every second — so any number of instances can serve one store. Argon2 work runs on the blocking pool behind a semaphore so a
 //! burst of logins cannot starve the async runtime.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use tessera_core::access::AccessPolicy;
@@ -88,6 +89,8 @@ pub struct Inner {
     hashing: Semaphore,
     /// Hash jobs waiting or running, bounded by `config.hashing_queue`.
     hashing_queued: AtomicUsize,
+    /// The same, per source address: one address may hold half the queue at most.
+    hashing_by_source: Mutex<HashMap<String, usize>>,
     /// Set when the server shuts down: long-lived responses (the revocation stream) end, so
     /// a graceful shutdown is not held open by subscribers.
     closing: tokio::sync::watch::Sender<bool>,
@@ -103,12 +106,24 @@ pub enum HashPriority {
     KnownDevice,
 }
 
-/// A place in the hashing queue, given back on drop.
-struct QueueSlot<'a>(&'a AtomicUsize);
+/// A place in the hashing queue, and in its source's share of it, given back on drop.
+struct QueueSlot<'a> {
+    queued: &'a AtomicUsize,
+    source: Option<(&'a Mutex<HashMap<String, usize>>, String)>,
+}
 
 impl Drop for QueueSlot<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some((by_source, source)) = self.source.take() {
+            let mut by_source = by_source.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(held) = by_source.get_mut(&source) {
+                *held -= 1;
+                if *held == 0 {
+                    by_source.remove(&source);
+                }
+            }
+        }
     }
 }
 
@@ -176,6 +191,7 @@ impl AppState {
             keys: RwLock::new(Arc::new(KeyRing::from_records(&[])?)),
             hashing: Semaphore::new(permits),
             hashing_queued: AtomicUsize::new(0),
+            hashing_by_source: Mutex::default(),
             closing: tokio::sync::watch::Sender::new(false),
         }));
         state.seal_legacy_keys().await?;
@@ -424,16 +440,41 @@ impl AppState {
 
     /// Takes a place in the hashing queue, or refuses at once when it is full: Argon2 work is
     /// the lever a flood of logins or registrations pulls, so the queue (and with it the
-    /// latency of every login) is bounded.
-    fn enter_hashing_queue(&self, priority: HashPriority) -> Result<QueueSlot<'_>, ApiError> {
+    /// latency of every login) is bounded. One source address (its throttle key) may hold half
+    /// of it at most, so a flood from one client — even one logging in to its own accounts,
+    /// which no throttle counts — leaves room for everyone else.
+    fn enter_hashing_queue(
+        &self,
+        priority: HashPriority,
+        source: Option<&str>,
+    ) -> Result<QueueSlot<'_>, ApiError> {
+        let refused = || {
+            Metrics::inc(&self.metrics.hashing_refused);
+            ApiError::Overloaded { retry_after: 1 }
+        };
         let bound = match priority {
             HashPriority::Normal => self.config.hashing_queue,
             HashPriority::KnownDevice => self.config.hashing_queue.saturating_mul(2),
         };
-        let slot = QueueSlot(&self.hashing_queued);
+        let mut slot = QueueSlot {
+            queued: &self.hashing_queued,
+            source: None,
+        };
         if self.hashing_queued.fetch_add(1, Ordering::AcqRel) >= bound {
-            Metrics::inc(&self.metrics.hashing_refused);
-            return Err(ApiError::Overloaded { retry_after: 1 });
+            return Err(refused());
+        }
+        if let Some(source) = source {
+            let share = (self.config.hashing_queue / 2).max(1);
+            let mut by_source = self
+                .hashing_by_source
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let held = by_source.entry(source.to_owned()).or_default();
+            if *held >= share {
+                return Err(refused());
+            }
+            *held += 1;
+            slot.source = Some((&self.hashing_by_source, source.to_owned()));
         }
         Ok(slot)
     }
@@ -444,9 +485,10 @@ impl AppState {
     async fn run_hashing<R: Send + 'static>(
         &self,
         priority: HashPriority,
+        source: Option<&str>,
         work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
     ) -> Result<R, ApiError> {
-        let _slot = self.enter_hashing_queue(priority)?;
+        let _slot = self.enter_hashing_queue(priority, source)?;
         let _permit = self
             .hashing
             .acquire()
@@ -470,8 +512,9 @@ impl AppState {
         &self,
         username: String,
         password: String,
+        source: Option<&str>,
     ) -> Result<String, ApiError> {
-        self.run_hashing(HashPriority::Normal, move |h| {
+        self.run_hashing(HashPriority::Normal, source, move |h| {
             tessera_core::password::check_policy(&username, &password)
                 .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
             h.hash(&password)
@@ -481,7 +524,8 @@ impl AppState {
     }
 
     /// Checks a password on the blocking pool; with no stored hash (unknown user), does the
-    /// same work and fails.
+    /// same work and fails. `source` is the caller's address as throttled (see
+    /// [`Self::enter_hashing_queue`]).
     ///
     /// # Errors
     /// `Overloaded` when the hashing queue is full; `Internal` if the blocking pool fails.
@@ -490,9 +534,10 @@ impl AppState {
         password: String,
         phc: Option<String>,
         priority: HashPriority,
+        source: Option<&str>,
     ) -> Result<bool, ApiError> {
         let ok = self
-            .run_hashing(priority, move |h| match phc {
+            .run_hashing(priority, source, move |h| match phc {
                 Some(phc) => h.verify(&password, &phc),
                 None => {
                     h.verify_absent(&password);

@@ -23,10 +23,17 @@ async fn new_password_hash(
     state: &AppState,
     username: &Username,
     password: String,
+    client: &ClientContext,
 ) -> Result<String, ApiError> {
+    let source = hashing_source(client);
     state
-        .hash_new_password(username.as_str().to_owned(), password)
+        .hash_new_password(username.as_str().to_owned(), password, source.as_deref())
         .await
+}
+
+/// The address a request's Argon2 work is accounted to in the hashing queue.
+fn hashing_source(client: &ClientContext) -> Option<String> {
+    client.ip.map(|ip| ip_key("hash", ip))
 }
 
 /// Registers a user after checking the password policy.
@@ -52,7 +59,7 @@ pub async fn register(
     }
     let user = User {
         id: random_id().map_err(internal)?,
-        password_hash: new_password_hash(state, &name, password).await?,
+        password_hash: new_password_hash(state, &name, password, client).await?,
         username: name.into_string(),
         is_admin,
         created_at: state.now(),
@@ -184,13 +191,26 @@ pub async fn login(
     } else {
         HashPriority::Normal
     };
-    let ok = state
+    let source = hashing_source(client);
+    let checked = state
         .verify_password(
             password,
             user.as_ref().map(|u| u.password_hash.clone()),
             priority,
+            source.as_deref(),
         )
-        .await?;
+        .await;
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Nothing was verified (the queue was full): the attempt is taken back, so a flood
+            // refused by the queue does not push the account towards its lock-out.
+            for (key, _) in &owner_limits {
+                state.attempts.refund(key).await?;
+            }
+            return Err(e);
+        }
+    };
     // A disabled user's right password is refused like a wrong one, counters included: the
     // caller learns nothing; the audit log has the reason.
     let refusal = match &user {
@@ -253,7 +273,7 @@ pub async fn change_password(
             other => other,
         })?;
     let name = username(&user.username)?;
-    let hash = new_password_hash(state, &name, new_password).await?;
+    let hash = new_password_hash(state, &name, new_password, client).await?;
     // Every credential dies *before* the hash changes: if the store gives way after the new
     // hash is written, the client cannot redo the change (its `current_password` is no longer
     // current), so a revocation left for afterwards could be lost for good. The second pass

@@ -301,3 +301,53 @@ async fn logging_in_and_revoking_in_a_loop_cannot_inflate_the_revocation_list() 
     assert!(lasting <= 5, "{lasting} lasting entries for 20 revocations");
     dead(s, apps).await;
 }
+
+/// Security finding 6: one address flooding the hashing queue — it could do so with logins to
+/// its own accounts, which no throttle counts — holds half of the queue at most, so a client
+/// elsewhere still gets a place; and the attempts the queue refused are taken back, so they
+/// push no account towards its lock-out. 40 guesses at alice from one address, released at
+/// once by a barrier against a slow hash; alice, from elsewhere, logs in meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_fill_the_hashing_queue_or_lock_out_by_it() {
+    let hasher = PasswordHasher::with_cost(64 * 1024, 3).unwrap();
+    let s = Arc::new(
+        TestServer::with_parts(Arc::new(MemoryStore::new()), hasher, |c| {
+            c.hashing_queue = 4;
+        })
+        .await,
+    );
+    s.register("alice", PASSWORD).await;
+    let flood = (0..40)
+        .map(|_| login_from("198.51.100.7:1000", "alice", "not her password at all"))
+        .collect();
+    let flooding = {
+        let s = s.clone();
+        tokio::spawn(async move { burst(&s, flood).await })
+    };
+    let refused = || {
+        s.state
+            .metrics()
+            .hashing_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while refused() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the flood overflows its share of the queue");
+    let r = s
+        .send(login_from("203.0.113.9:1000", "alice", PASSWORD))
+        .await;
+    assert!(r.status.is_success(), "{}: {}", r.status, r.text());
+    let statuses = flooding.await.unwrap();
+    let verified = statuses
+        .iter()
+        .filter(|st| **st == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        verified < s.state.config().login_limit_per_account as usize,
+        "{statuses:?}"
+    );
+}
