@@ -114,7 +114,11 @@ pub(crate) async fn code_for(s: &TestServer, app: &App, user: &str) -> (PageClie
 }
 
 /// The tokens of one more authorization of `app` by the signed-in `browser`.
-async fn grant(s: &TestServer, app: &App, browser: &mut PageClient) -> serde_json::Value {
+pub(crate) async fn grant(
+    s: &TestServer,
+    app: &App,
+    browser: &mut PageClient,
+) -> serde_json::Value {
     let location = consent(s, browser, &request(app, |_| {}), "allow").await;
     let code = param(&location, "code").unwrap();
     let r = redeem(s, app, &code, VERIFIER).await;

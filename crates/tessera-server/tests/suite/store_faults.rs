@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 
-use crate::authorization_code::{VERIFIER, app, code_for, redeem};
+use crate::authorization_code::{VERIFIER, app, code_for, grant, redeem};
 use crate::common::*;
 use crate::faulty_store::FaultyStore;
 
@@ -144,6 +144,29 @@ async fn an_apps_refresh_is_never_failed_by_the_store_after_its_commit() {
         s.advance(120);
     }
     assert_eq!(s.send(by_app(&refresh)).await.status, StatusCode::OK);
+}
+
+/// Security finding 7's one deliberate exception: a code is spent before anything else (single
+/// use, RFC 6749 §4.1.2). A store failure after the redemption is a 503; the retry is refused
+/// as a used code, which ends only the unfinished session that code was opening: the user's
+/// own session lives, and a new authorization gives the app working tokens.
+#[tokio::test]
+async fn a_code_redemption_failing_after_its_commit_costs_one_new_authorization() {
+    let store = FaultyStore::new();
+    let s = TestServer::with_store(store.clone(), |_| {}).await;
+    let spa = app(&s, true, false).await;
+    let (mut browser, code) = code_for(&s, &spa, "ada").await;
+    store.fail_after("redeem_code", "create_family");
+    let r = redeem(&s, &spa, &code, VERIFIER).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    store.heal();
+    let r = redeem(&s, &spa, &code, VERIFIER).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.error_code(), "invalid_grant");
+    assert_eq!(browser.get(&s, "/account").await.status, StatusCode::OK);
+    let tokens = grant(&s, &spa, &mut browser).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(s.userinfo_bearer(access).await.status, StatusCode::OK);
 }
 
 /// Security finding 9: with the feed and the store down, `/oauth/revoke` of an access JWT
