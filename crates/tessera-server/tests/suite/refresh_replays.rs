@@ -2,8 +2,10 @@
 //! token to whoever else holds the previous one; each replay is logged and counted.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::http::StatusCode;
+use tessera_core::opaque::{OpaqueToken, TokenKind};
 
 use crate::common::*;
 
@@ -40,4 +42,41 @@ async fn the_previous_refresh_token_replays_once_and_is_counted() {
         s.userinfo_bearer(&replay.access).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Security finding 4: a database dump plus a leaked previous-generation token must not yield
+/// the current refresh token offline — the server's own sweep clears the sealed successor
+/// once the grace window has passed.
+#[tokio::test]
+async fn the_sweep_clears_the_sealed_successor_after_the_grace_window() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let r0 = s.password_grant("alice", PASSWORD).await;
+    let r1 = s.refresh(&r0.refresh).await;
+    let current = OpaqueToken::parse(TokenKind::Refresh, &r1.refresh)
+        .unwrap()
+        .hash();
+    let sealed = || async {
+        let (family, _) = s
+            .state
+            .store()
+            .family_by_token(&current)
+            .await
+            .unwrap()
+            .unwrap();
+        family.sealed_successor.is_some()
+    };
+    assert!(sealed().await, "sealed while a replay may still come");
+    s.advance(s.state.config().refresh_grace_secs + 1);
+    // The first maintenance tick sweeps.
+    let upkeep = s.state.spawn_maintenance(Duration::from_secs(3600));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sealed().await {
+        assert!(tokio::time::Instant::now() < deadline, "never cleared");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    upkeep.abort();
+    // The current token itself still works: only its sealed copy is gone.
+    let r2 = s.refresh(&r1.refresh).await;
+    assert_eq!(s.userinfo_bearer(&r2.access).await.status, StatusCode::OK);
 }
