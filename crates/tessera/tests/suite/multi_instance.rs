@@ -357,3 +357,52 @@ fn instances_over_postgres_and_redis_share_sessions_and_revocations_via_pubsub()
     let servers = deployment.start(3, &[]);
     shared_store_scenario("Redis pub/sub", &servers);
 }
+
+/// Security finding 1 across instances: the throttle's counters are shared (Redis), so 60
+/// guesses at one account, released together by a barrier and spread over two instances, are
+/// verified no more often than the account's limit (10) allows. (Guesses the hashing queue
+/// refuses, 503, are not counted; the burst is sent again until ten were verified.) The right
+/// password, sent after that, is throttled too.
+#[test]
+fn a_burst_of_guesses_spread_over_instances_cannot_outrun_the_throttle() {
+    let Some(deployment) = Deployment::new(true) else {
+        return;
+    };
+    let servers = deployment.start(2, &[]);
+    register(&servers[0], "target", PASSWORD);
+    let guess = json!({ "username": "target", "password": "definitely not the password" });
+    let mut verified = 0;
+    for _ in 0..5 {
+        let statuses = burst(&servers, 60, &guess);
+        assert!(
+            statuses.iter().all(|s| [401, 429, 503].contains(s)),
+            "{statuses:?}"
+        );
+        verified += statuses.iter().filter(|s| **s == 401).count();
+        assert!(verified <= 10, "{verified} verified: {statuses:?}");
+        if verified == 10 {
+            break;
+        }
+    }
+    assert_eq!(verified, 10, "the bursts never reached the limit");
+    let right = json!({ "username": "target", "password": PASSWORD });
+    assert_eq!(servers[1].post_json("/v1/sessions", &right).status, 429);
+}
+
+/// Sends `body` as a login `n` times at once (a barrier releases the threads together), spread
+/// over the servers; returns the statuses.
+fn burst(servers: &[Server], n: usize, body: &serde_json::Value) -> Vec<u16> {
+    let barrier = Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (server, barrier) = (&servers[i % servers.len()], &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    server.post_json("/v1/sessions", body).status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
