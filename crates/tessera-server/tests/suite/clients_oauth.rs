@@ -16,13 +16,13 @@ use tessera_server::service;
 
 use crate::common::{PASSWORD, Req, Resp, TestServer, assert_error_shape};
 
-struct Client {
-    id: String,
-    secret: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 impl Client {
-    fn basic(&self) -> String {
+    pub(crate) fn basic(&self) -> String {
         format!(
             "Basic {}",
             STANDARD.encode(format!("{}:{}", self.id, self.secret))
@@ -30,7 +30,7 @@ impl Client {
     }
 }
 
-async fn register(s: &TestServer, scope: &str) -> Client {
+pub(crate) async fn register(s: &TestServer, scope: &str) -> Client {
     let (record, secret) = service::register_client(
         &s.state,
         NewClient {
@@ -48,7 +48,7 @@ async fn register(s: &TestServer, scope: &str) -> Client {
     }
 }
 
-async fn client_token(s: &TestServer, c: &Client, scope: Option<&str>) -> Resp {
+pub(crate) async fn client_token(s: &TestServer, c: &Client, scope: Option<&str>) -> Resp {
     let mut form = vec![("grant_type", "client_credentials")];
     if let Some(scope) = scope {
         form.push(("scope", scope));
@@ -61,7 +61,7 @@ async fn client_token(s: &TestServer, c: &Client, scope: Option<&str>) -> Resp {
     .await
 }
 
-async fn introspect(s: &TestServer, c: &Client, token: &str) -> Resp {
+pub(crate) async fn introspect(s: &TestServer, c: &Client, token: &str) -> Resp {
     s.send(
         Req::post("/oauth/introspect")
             .header("authorization", c.basic())
