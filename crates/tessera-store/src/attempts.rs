@@ -2,8 +2,9 @@
 //!
 //! Fixed windows keyed by strings such as `ip:203.0.113.7` or `user:alice`, timed by an
 //! injected [`Clock`] so tests can move time. Memory is bounded: at most [`MAX_KEYS`] keys are
-//! tracked; past that, the oldest tenth of the windows is dropped. Instances sharing a Redis
-//! use the Redis counter instead, so a limit holds across all of them.
+//! tracked; past that, expired windows are dropped, and if that is not enough, the tenth least
+//! dangerous to forget (the lowest counts first, so lock-outs go last). Instances sharing a
+//! Redis use the Redis counter instead, so a limit holds across all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

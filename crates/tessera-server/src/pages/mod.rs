@@ -20,16 +20,13 @@ pub mod return_to;
 mod sign_in;
 pub mod views;
 
-use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use maud::Markup;
 use tessera_core::session::{Session, SessionKind};
 
 use crate::error::ApiError;
-use crate::routes::Verb;
-use crate::state::AppState;
+use crate::routes::{Routes, Verb};
 use return_to::ReturnTo;
 
 /// Where the one stylesheet is served.
@@ -43,59 +40,41 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Every page route, for tests that walk them (every `Post` must refuse a form without its
-/// CSRF proof).
+/// CSRF proof): the table `routes()` keeps while it builds the router, so it cannot miss one.
 #[must_use]
 pub fn route_table() -> Vec<(Verb, &'static str)> {
-    use Verb::{Get, Post};
-    vec![
-        (Get, "/"),
-        (Get, "/login"),
-        (Post, "/login"),
-        (Get, "/register"),
-        (Post, "/register"),
-        (Post, "/logout"),
-        (Get, "/account"),
-        (Post, "/account/password"),
-        (Get, "/account/sessions"),
-        (Post, "/account/sessions/others"),
-        (Post, "/account/sessions/{id}/sign-out"),
-        (Get, "/admin"),
-        (Get, "/admin/users/{id}"),
-        (Post, "/admin/users/{id}/disable"),
-        (Post, "/admin/sessions/{id}/end"),
-        (Get, STYLESHEET_PATH),
-        (Get, "/oauth/authorize"),
-        (Post, "/oauth/authorize"),
-    ]
+    routes().table
 }
 
 /// The pages' routes, merged into [`crate::app`].
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { see_other("/account") }))
-        .route("/login", get(sign_in::login_page).post(sign_in::login))
-        .route(
-            "/register",
-            get(sign_in::register_page).post(sign_in::register),
-        )
-        .route("/logout", post(sign_in::logout))
-        .route("/account", get(account::account_page))
-        .route("/account/password", post(account::change_password))
-        .route("/account/sessions", get(account::sessions_page))
-        .route("/account/sessions/others", post(account::sign_out_others))
-        .route(
-            "/account/sessions/{id}/sign-out",
-            post(account::sign_out_one),
-        )
-        .route("/admin", get(admin::admin_page))
-        .route("/admin/users/{id}", get(admin::user_page))
-        .route("/admin/users/{id}/disable", post(admin::disable_user))
-        .route("/admin/sessions/{id}/end", post(admin::end_session))
-        .route(STYLESHEET_PATH, get(stylesheet))
-        .route(
-            "/oauth/authorize",
-            get(authorize::authorize).post(authorize::decide),
-        )
+pub(crate) fn routes() -> Routes {
+    use Verb::{Get, Post};
+    Routes {
+        router: axum::Router::new(),
+        table: Vec::new(),
+    }
+    .route(Get, "/", || async { see_other("/account") })
+    .route(Get, "/login", sign_in::login_page)
+    .route(Post, "/login", sign_in::login)
+    .route(Get, "/register", sign_in::register_page)
+    .route(Post, "/register", sign_in::register)
+    .route(Post, "/logout", sign_in::logout)
+    .route(Get, "/account", account::account_page)
+    .route(Post, "/account/password", account::change_password)
+    .route(Get, "/account/sessions", account::sessions_page)
+    .route(Post, "/account/sessions/others", account::sign_out_others)
+    .route(
+        Post,
+        "/account/sessions/{id}/sign-out",
+        account::sign_out_one,
+    )
+    .route(Get, "/admin", admin::admin_page)
+    .route(Get, "/admin/users/{id}", admin::user_page)
+    .route(Post, "/admin/users/{id}/disable", admin::disable_user)
+    .route(Post, "/admin/sessions/{id}/end", admin::end_session)
+    .route(Get, STYLESHEET_PATH, stylesheet)
+    .route(Get, "/oauth/authorize", authorize::authorize)
+    .route(Post, "/oauth/authorize", authorize::decide)
 }
 
 /// The rows of a sessions table; `current_sid` is marked "this device".

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::audit::EventKind;
 use tessera_core::keys::lifecycle::{MIN_PUBLISHED_SECS, Rotation};
 use tessera_core::time::UnixTime;
+use tessera_core::username::Username;
 use tessera_store::{AuditQuery, AuditRecord};
 
 use crate::auth::{Admin, SameOrigin};
@@ -145,6 +146,9 @@ pub(super) struct EventPage {
 }
 
 impl AuditParams {
+    /// The store's query. `user` goes through [`Username::parse`], the rule every name was
+    /// stored under, so the filter matches what login and the CLI would, and a name that
+    /// could never have been registered is a 400 rather than an empty page.
     fn into_query(self) -> Result<AuditQuery, ApiError> {
         let kind = match self.kind.as_deref() {
             None | Some("") => None,
@@ -154,11 +158,15 @@ impl AuditParams {
                 )
             })?),
         };
+        let user = match self.user.as_deref() {
+            None | Some("") => None,
+            Some(u) => Some(
+                Username::parse(u)
+                    .map_err(|e| ApiError::InvalidRequest(format!("user: {e}").into()))?,
+            ),
+        };
         Ok(AuditQuery {
-            user: self
-                .user
-                .map(|u| u.trim().to_lowercase())
-                .filter(|u| !u.is_empty()),
+            user: user.map(Username::into_string),
             kind,
             since: self.since.map(UnixTime),
             before: self.before,

@@ -52,14 +52,14 @@ impl Verb {
 }
 
 /// The router being built, and the table of what it routes — kept by the same call, so the
-/// table cannot drift from the router.
-struct Api {
-    router: Router<AppState>,
-    table: Vec<(Verb, &'static str)>,
+/// table cannot drift from the router. The API and the pages are both built with it.
+pub(crate) struct Routes {
+    pub(crate) router: Router<AppState>,
+    pub(crate) table: Vec<(Verb, &'static str)>,
 }
 
-impl Api {
-    fn route<H, T>(mut self, verb: Verb, path: &'static str, handler: H) -> Self
+impl Routes {
+    pub(crate) fn route<H, T>(mut self, verb: Verb, path: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
@@ -72,9 +72,9 @@ impl Api {
 
 /// Every route of the API. Cookie-authenticated writes are CSRF-checked by the
 /// [`Authenticated`](crate::auth::Authenticated) extractor, not here.
-fn api() -> Api {
+fn api() -> Routes {
     use Verb::{Delete, Get, Post};
-    Api {
+    Routes {
         router: Router::new(),
         table: Vec::new(),
     }
@@ -136,7 +136,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     api()
         .router
-        .merge(crate::pages::router())
+        .merge(crate::pages::routes().router)
         .fallback(|headers: HeaderMap| async move {
             crate::pages::fallback(&headers, ApiError::NotFound)
         })

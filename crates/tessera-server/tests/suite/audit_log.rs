@@ -250,6 +250,37 @@ async fn filters_combine_and_paging_walks_every_event_once() {
 }
 
 #[tokio::test]
+async fn the_user_filter_follows_the_username_rule_and_refuses_impossible_names() {
+    let s = TestServer::new().await;
+    let (_, root) = admin(&s, "root").await;
+    s.register("alice", PASSWORD).await;
+    s.login("alice", PASSWORD).await;
+    let plain = all_events(&s, &root, "&user=alice").await;
+    assert!(!plain.is_empty());
+    let typed = all_events(&s, &root, "&user=%20ALICE%20").await;
+    assert_eq!(typed, plain, "trimmed and lower-cased as at login");
+    for bad in [
+        "al",
+        "a%20b",
+        "ali%2Fce",
+        "%C3%A5lice",
+        "%20%20%20",
+        &"a".repeat(65),
+    ] {
+        let r = s
+            .send(Req::get(&format!("/v1/admin/audit?user={bad}")).bearer(&root))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+        assert_eq!(r.error_code(), "invalid_request");
+        assert!(
+            r.text().contains("user: username must be"),
+            "{bad}: {}",
+            r.text()
+        );
+    }
+}
+
+#[tokio::test]
 async fn throttled_logins_are_audited_with_their_reason() {
     let s = TestServer::with_config(|c| c.login_limit_per_account = 2).await;
     let (_, root) = admin(&s, "root").await;

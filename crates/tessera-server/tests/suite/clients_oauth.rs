@@ -16,13 +16,13 @@ use tessera_server::service;
 
 use crate::common::{PASSWORD, Req, Resp, TestServer, assert_error_shape};
 
-struct Client {
-    id: String,
-    secret: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 impl Client {
-    fn basic(&self) -> String {
+    pub(crate) fn basic(&self) -> String {
         format!(
             "Basic {}",
             STANDARD.encode(format!("{}:{}", self.id, self.secret))
@@ -30,7 +30,7 @@ impl Client {
     }
 }
 
-async fn register(s: &TestServer, scope: &str) -> Client {
+pub(crate) async fn register(s: &TestServer, scope: &str) -> Client {
     let (record, secret) = service::register_client(
         &s.state,
         NewClient {
@@ -48,7 +48,7 @@ async fn register(s: &TestServer, scope: &str) -> Client {
     }
 }
 
-async fn client_token(s: &TestServer, c: &Client, scope: Option<&str>) -> Resp {
+pub(crate) async fn client_token(s: &TestServer, c: &Client, scope: Option<&str>) -> Resp {
     let mut form = vec![("grant_type", "client_credentials")];
     if let Some(scope) = scope {
         form.push(("scope", scope));
@@ -61,7 +61,7 @@ async fn client_token(s: &TestServer, c: &Client, scope: Option<&str>) -> Resp {
     .await
 }
 
-async fn introspect(s: &TestServer, c: &Client, token: &str) -> Resp {
+pub(crate) async fn introspect(s: &TestServer, c: &Client, token: &str) -> Resp {
     s.send(
         Req::post("/oauth/introspect")
             .header("authorization", c.basic())
@@ -375,31 +375,20 @@ async fn the_revocation_list_catches_up_from_a_cursor() {
     assert_eq!(whole["revocations"].as_array().unwrap().len(), news.len());
 }
 
-/// The next `event: revocation` of a stream (its `id`, if it has one, and its data), within
-/// `limit`; `None` if the stream ended.
-async fn next_event(
+/// The next block (the lines up to a blank line) of a stream, within `limit`; `None` if the
+/// stream ended.
+async fn next_block(
     body: &mut axum::body::Body,
     buf: &mut String,
     limit: Duration,
-) -> Option<(Option<String>, Value)> {
+) -> Option<String> {
     loop {
         if let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let field = |name: &str| {
-                block
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&format!("{name}:")))
-                    .map(|v| v.trim().to_owned())
-            };
-            if field("event").as_deref() == Some("revocation") {
-                let data: Value = serde_json::from_str(&field("data").unwrap()).unwrap();
-                return Some((field("id"), data));
-            }
-            continue;
+            return Some(buf.drain(..end + 2).collect());
         }
         let frame = tokio::time::timeout(limit, body.frame())
             .await
-            .expect("no event within the limit");
+            .expect("nothing within the limit");
         match frame {
             Some(Ok(f)) => {
                 if let Ok(data) = f.into_data() {
@@ -408,6 +397,54 @@ async fn next_event(
             }
             _ => return None,
         }
+    }
+}
+
+/// The next `event: revocation` of a stream (its `id`, if it has one, and its data), within
+/// `limit` for each block read; `None` if the stream ended.
+async fn next_event(
+    body: &mut axum::body::Body,
+    buf: &mut String,
+    limit: Duration,
+) -> Option<(Option<String>, Value)> {
+    loop {
+        let block = next_block(body, buf, limit).await?;
+        let field = |name: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .map(|v| v.trim().to_owned())
+        };
+        if field("event").as_deref() == Some("revocation") {
+            let data: Value = serde_json::from_str(&field("data").unwrap()).unwrap();
+            return Some((field("id"), data));
+        }
+    }
+}
+
+/// The stream's heartbeat period (`HEARTBEAT` in `routes/revocations.rs`).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
+#[tokio::test]
+async fn an_idle_stream_carries_a_heartbeat_comment_every_period() {
+    let s = TestServer::new().await;
+    let rs = register(&s, "read").await;
+    let resp = s
+        .open(Req::get("/v1/revocations/stream").header("authorization", rs.basic()))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut buf = String::new();
+    // Nothing is revoked: every block is a heartbeat, each within a period plus a margin for
+    // a loaded machine — twice, so the beat repeats rather than only opening the stream.
+    for _ in 0..2 {
+        let block = next_block(&mut body, &mut buf, HEARTBEAT + Duration::from_millis(1500))
+            .await
+            .expect("the stream stays open");
+        assert!(
+            block.starts_with(':') && block.trim_end().lines().all(|l| l.starts_with(':')),
+            "a comment, not an event: {block:?}"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! A store that fails on command: the memory store behind a switchboard of failing (or hanging)
 //! methods, for tests of what a flow does when its store gives way half-way.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -20,6 +20,12 @@ use tessera_store::{
     RotateOutcome, SessionStore, StoreError, Successor, User, UserStore,
 };
 
+tokio::task_local! {
+    /// Which of a test's racing logins the current task runs, so the store can tell what
+    /// each one read ([`FaultyStore::epoch_read_by`]).
+    pub static LOGIN: usize;
+}
+
 /// The memory store, with methods that fail (as `Unavailable`) while named in `failing`, and
 /// never answer while named in `hanging`.
 #[derive(Default)]
@@ -31,6 +37,8 @@ pub struct FaultyStore {
     reset_before_next_session: std::sync::atomic::AtomicBool,
     /// `(trigger, method)`: once `trigger` has been called, `method` fails too.
     armed: Mutex<Vec<(&'static str, &'static str)>>,
+    /// The credential epoch `user_by_name` found for each [`LOGIN`] that looked its user up.
+    epochs_read: Mutex<HashMap<usize, i64>>,
 }
 
 /// A revocation feed that never connects: the server stays in degraded mode and checks every
@@ -88,6 +96,13 @@ impl FaultyStore {
         self.armed.lock().unwrap().push((trigger, method));
     }
 
+    /// The credential epoch login number `login` (see [`LOGIN`]) read before checking the
+    /// password — which side of a credential reset it verified on. `None` if it found no
+    /// user, or ran outside a [`LOGIN`] scope.
+    pub fn epoch_read_by(&self, login: usize) -> Option<i64> {
+        self.epochs_read.lock().unwrap().get(&login).copied()
+    }
+
     async fn check(&self, method: &'static str) -> Result<(), StoreError> {
         let fired: Vec<&'static str> = {
             let mut armed = self.armed.lock().unwrap();
@@ -122,7 +137,14 @@ impl UserStore for FaultyStore {
     }
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         self.check("user_by_name").await?;
-        self.inner.user_by_name(username).await
+        let user = self.inner.user_by_name(username).await?;
+        if let (Ok(login), Some(u)) = (LOGIN.try_with(|l| *l), &user) {
+            self.epochs_read
+                .lock()
+                .unwrap()
+                .insert(login, u.credential_epoch);
+        }
+        Ok(user)
     }
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.check("user_by_id").await?;

@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+use crate::clients_oauth::{Client, client_token, introspect, register};
 use crate::common;
 
 use axum::http::{Method, StatusCode};
@@ -53,6 +54,111 @@ async fn discovery_is_consistent_with_the_issuer() {
         assert_ne!(r.status, StatusCode::NOT_FOUND, "{key}: {path}");
         assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{key}: {path}");
     }
+    // Each client authentication method is advertised for an endpoint exactly when that
+    // endpoint accepts it.
+    s.register("alice", PASSWORD).await;
+    let c = register(&s, "read").await;
+    let lists = [
+        "token_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+        "introspection_endpoint_auth_methods_supported",
+    ];
+    for key in lists {
+        for m in d[key].as_array().unwrap() {
+            let m = m.as_str().unwrap();
+            assert!(
+                CLIENT_AUTH.contains(&m),
+                "{key} names {m}, which is not proven here"
+            );
+        }
+    }
+    for method in CLIENT_AUTH {
+        let accepted = [
+            token_accepts(&s, &c, method).await,
+            revoke_accepts(&s, &c, method).await,
+            introspect_accepts(&s, &c, method).await,
+        ];
+        for (key, accepted) in lists.into_iter().zip(accepted) {
+            let advertised = d[key].as_array().unwrap().contains(&method.into());
+            assert_eq!(advertised, accepted, "{key}: {method}");
+        }
+    }
+}
+
+/// Every client authentication method the tests below know how to present.
+const CLIENT_AUTH: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+/// A form post to `path` by a caller authenticating by `method` (as discovery names it).
+fn client_auth(path: &str, method: &str, c: &Client, form: &[(&str, &str)]) -> Req {
+    let req = Req::post(path);
+    match method {
+        "none" => req.form(form),
+        "client_secret_basic" => req.header("authorization", c.basic()).form(form),
+        "client_secret_post" => {
+            let mut form = form.to_vec();
+            form.extend([("client_id", c.id.as_str()), ("client_secret", &c.secret)]);
+            req.form(&form)
+        }
+        other => panic!("no way to present {other}"),
+    }
+}
+
+/// A live access token `method` may revoke or introspect: a first-party app's (no client)
+/// for `none`, else one issued to `c`.
+async fn token_for(s: &TestServer, c: &Client, method: &str) -> String {
+    let token = if method == "none" {
+        s.password_grant("alice", PASSWORD).await.access
+    } else {
+        let r = client_token(s, c, None).await;
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(introspect(s, c, &token).await.json()["active"], true);
+    token
+}
+
+/// Whether `/oauth/token` issues tokens to a caller authenticating by `method`: the password
+/// grant of a first-party app without a client for `none`, else `client_credentials`.
+async fn token_accepts(s: &TestServer, c: &Client, method: &str) -> bool {
+    let form: &[(&str, &str)] = if method == "none" {
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ]
+    } else {
+        &[("grant_type", "client_credentials")]
+    };
+    let r = s.send(client_auth("/oauth/token", method, c, form)).await;
+    r.status == StatusCode::OK && r.json()["access_token"].is_string()
+}
+
+/// Whether `/oauth/revoke` revokes a token for a caller authenticating by `method` — the
+/// answer is 200 even for what it did not revoke, so the token's death is the proof.
+async fn revoke_accepts(s: &TestServer, c: &Client, method: &str) -> bool {
+    let token = token_for(s, c, method).await;
+    let r = s
+        .send(client_auth(
+            "/oauth/revoke",
+            method,
+            c,
+            &[("token", &token)],
+        ))
+        .await;
+    r.status == StatusCode::OK && introspect(s, c, &token).await.json()["active"] == false
+}
+
+/// Whether `/oauth/introspect` answers a caller authenticating by `method`.
+async fn introspect_accepts(s: &TestServer, c: &Client, method: &str) -> bool {
+    let token = token_for(s, c, method).await;
+    let r = s
+        .send(client_auth(
+            "/oauth/introspect",
+            method,
+            c,
+            &[("token", &token)],
+        ))
+        .await;
+    r.status == StatusCode::OK && r.json()["active"] == true
 }
 
 #[tokio::test]

@@ -223,6 +223,33 @@ async fn an_attacker_cannot_lock_the_owner_out_of_a_known_device() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 }
 
+/// The password grant sets a device cookie too (finding 5): an app that keeps it is not
+/// locked out by a stranger who exhausts the account's limit without one.
+#[tokio::test]
+async fn an_app_keeping_its_device_cookie_is_not_locked_out_by_a_strangers_guesses() {
+    let s = TestServer::new().await;
+    s.register("alice", PASSWORD).await;
+    let device = device_cookie_of(&s.password_grant_raw("alice", PASSWORD).await);
+    // A stranger, without the cookie, spends the account's whole budget.
+    for _ in 0..s.state.config().login_limit_per_account {
+        let r = s
+            .password_grant_raw("alice", "guessing from afar 123")
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    }
+    assert_throttled(&s.password_grant_raw("alice", PASSWORD).await);
+    // The app presents its device cookie and gets in.
+    let r = s
+        .send(Req::post("/oauth/token").header("cookie", &device).form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json()["access_token"].is_string());
+}
+
 #[tokio::test]
 async fn a_known_device_is_throttled_on_its_own_and_only_for_its_account() {
     let s = TestServer::new().await;

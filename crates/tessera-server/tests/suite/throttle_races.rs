@@ -25,8 +25,8 @@ fn password_checks(s: &TestServer) -> u64 {
         .load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Sends every request at once (a barrier releases them together); returns the statuses.
-async fn burst(s: &Arc<TestServer>, reqs: Vec<Req>) -> Vec<StatusCode> {
+/// Sends every request at once (a barrier releases them together); returns the answers.
+async fn burst_answers(s: &Arc<TestServer>, reqs: Vec<Req>) -> Vec<Resp> {
     let barrier = Arc::new(Barrier::new(reqs.len()));
     let tasks: Vec<_> = reqs
         .into_iter()
@@ -34,15 +34,24 @@ async fn burst(s: &Arc<TestServer>, reqs: Vec<Req>) -> Vec<StatusCode> {
             let (s, barrier) = (s.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                s.send(req).await.status
+                s.send(req).await
             })
         })
         .collect();
-    let mut statuses = Vec::new();
+    let mut answers = Vec::new();
     for t in tasks {
-        statuses.push(t.await.unwrap());
+        answers.push(t.await.unwrap());
     }
-    statuses
+    answers
+}
+
+/// [`burst_answers`]' statuses.
+async fn burst(s: &Arc<TestServer>, reqs: Vec<Req>) -> Vec<StatusCode> {
+    burst_answers(s, reqs)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect()
 }
 
 /// Security finding 1: 100 simultaneous guesses at one account used to all be verified
@@ -208,11 +217,20 @@ async fn a_flood_of_hashing_work_is_refused_beyond_the_queue() {
                 .json(&json!({ "username": format!("flood{i}"), "password": PASSWORD }))
         })
         .collect();
-    let statuses = burst(&s, reqs).await;
+    let answers = burst_answers(&s, reqs).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status).collect();
     let refused = statuses
         .iter()
         .filter(|st| **st == StatusCode::SERVICE_UNAVAILABLE)
         .count();
+    // Every refusal tells the client when to come back.
+    for r in answers
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        let after = r.header("retry-after").expect("a 503 without Retry-After");
+        assert!(after.parse::<u64>().is_ok_and(|secs| secs > 0), "{after}");
+    }
     let created = statuses
         .iter()
         .filter(|st| **st == StatusCode::CREATED)
