@@ -49,32 +49,29 @@ pub fn route_table() -> Vec<(Verb, &'static str)> {
 /// The pages' routes, merged into [`crate::app`].
 pub(crate) fn routes() -> Routes {
     use Verb::{Get, Post};
-    Routes {
-        router: axum::Router::new(),
-        table: Vec::new(),
-    }
-    .route(Get, "/", || async { see_other("/account") })
-    .route(Get, "/login", sign_in::login_page)
-    .route(Post, "/login", sign_in::login)
-    .route(Get, "/register", sign_in::register_page)
-    .route(Post, "/register", sign_in::register)
-    .route(Post, "/logout", sign_in::logout)
-    .route(Get, "/account", account::account_page)
-    .route(Post, "/account/password", account::change_password)
-    .route(Get, "/account/sessions", account::sessions_page)
-    .route(Post, "/account/sessions/others", account::sign_out_others)
-    .route(
-        Post,
-        "/account/sessions/{id}/sign-out",
-        account::sign_out_one,
-    )
-    .route(Get, "/admin", admin::admin_page)
-    .route(Get, "/admin/users/{id}", admin::user_page)
-    .route(Post, "/admin/users/{id}/disable", admin::disable_user)
-    .route(Post, "/admin/sessions/{id}/end", admin::end_session)
-    .route(Get, STYLESHEET_PATH, stylesheet)
-    .route(Get, "/oauth/authorize", authorize::authorize)
-    .route(Post, "/oauth/authorize", authorize::decide)
+    Routes::new()
+        .route(Get, "/", || async { see_other("/account") })
+        .route(Get, "/login", sign_in::login_page)
+        .route(Post, "/login", sign_in::login)
+        .route(Get, "/register", sign_in::register_page)
+        .route(Post, "/register", sign_in::register)
+        .route(Post, "/logout", sign_in::logout)
+        .route(Get, "/account", account::account_page)
+        .route(Post, "/account/password", account::change_password)
+        .route(Get, "/account/sessions", account::sessions_page)
+        .route(Post, "/account/sessions/others", account::sign_out_others)
+        .route(
+            Post,
+            "/account/sessions/{id}/sign-out",
+            account::sign_out_one,
+        )
+        .route(Get, "/admin", admin::admin_page)
+        .route(Get, "/admin/users/{id}", admin::user_page)
+        .route(Post, "/admin/users/{id}/disable", admin::disable_user)
+        .route(Post, "/admin/sessions/{id}/end", admin::end_session)
+        .route(Get, STYLESHEET_PATH, stylesheet)
+        .route(Get, "/oauth/authorize", authorize::authorize)
+        .route(Post, "/oauth/authorize", authorize::decide)
 }
 
 /// The rows of a sessions table; `current_sid` is marked "this device".

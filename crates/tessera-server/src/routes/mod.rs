@@ -59,6 +59,13 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    pub(crate) fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
     pub(crate) fn route<H, T>(mut self, verb: Verb, path: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState>,
@@ -74,47 +81,44 @@ impl Routes {
 /// [`Authenticated`](crate::auth::Authenticated) extractor, not here.
 fn api() -> Routes {
     use Verb::{Delete, Get, Post};
-    Routes {
-        router: Router::new(),
-        table: Vec::new(),
-    }
-    .route(Post, "/v1/users", account::register)
-    .route(Post, "/v1/sessions", account::login)
-    .route(Get, "/v1/sessions", account::list_sessions)
-    .route(Delete, "/v1/sessions", account::revoke_other_sessions)
-    .route(Delete, "/v1/sessions/{id}", account::revoke_session)
-    .route(Get, "/v1/session", account::current_session)
-    .route(Delete, "/v1/session", account::logout)
-    .route(Get, "/v1/userinfo", account::userinfo)
-    .route(Post, "/v1/password", account::change_password)
-    .route(Post, "/oauth/token", oauth::token)
-    .route(Post, "/oauth/revoke", oauth::revoke)
-    .route(Post, "/oauth/introspect", oauth::introspect)
-    .route(Get, "/v1/revocations", revocations::list)
-    .route(Get, "/v1/revocations/stream", revocations::stream)
-    .route(Get, "/v1/admin/clients", admin::list_clients)
-    .route(Post, "/v1/admin/clients", admin::create_client)
-    .route(Delete, "/v1/admin/clients/{id}", admin::delete_client)
-    .route(Get, "/v1/admin/users", admin_users::find_users)
-    .route(
-        Post,
-        "/v1/admin/users/{id}/disable",
-        admin_users::disable_user,
-    )
-    .route(
-        Get,
-        "/v1/admin/users/{id}/sessions",
-        admin_users::user_sessions,
-    )
-    .route(Delete, "/v1/admin/sessions/{id}", admin_users::end_session)
-    .route(Post, "/v1/admin/keys/rotate", admin_audit::rotate_keys)
-    .route(Get, "/v1/admin/audit", admin_audit::audit)
-    .route(Get, "/.well-known/openid-configuration", meta::discovery)
-    .route(Get, "/.well-known/jwks.json", meta::jwks)
-    .route(Get, "/healthz", meta::healthz)
-    .route(Get, "/readyz", meta::readyz)
-    .route(Get, "/metrics", meta::metrics)
-    .route(Get, "/openapi.json", meta::openapi)
+    Routes::new()
+        .route(Post, "/v1/users", account::register)
+        .route(Post, "/v1/sessions", account::login)
+        .route(Get, "/v1/sessions", account::list_sessions)
+        .route(Delete, "/v1/sessions", account::revoke_other_sessions)
+        .route(Delete, "/v1/sessions/{id}", account::revoke_session)
+        .route(Get, "/v1/session", account::current_session)
+        .route(Delete, "/v1/session", account::logout)
+        .route(Get, "/v1/userinfo", account::userinfo)
+        .route(Post, "/v1/password", account::change_password)
+        .route(Post, "/oauth/token", oauth::token)
+        .route(Post, "/oauth/revoke", oauth::revoke)
+        .route(Post, "/oauth/introspect", oauth::introspect)
+        .route(Get, "/v1/revocations", revocations::list)
+        .route(Get, "/v1/revocations/stream", revocations::stream)
+        .route(Get, "/v1/admin/clients", admin::list_clients)
+        .route(Post, "/v1/admin/clients", admin::create_client)
+        .route(Delete, "/v1/admin/clients/{id}", admin::delete_client)
+        .route(Get, "/v1/admin/users", admin_users::find_users)
+        .route(
+            Post,
+            "/v1/admin/users/{id}/disable",
+            admin_users::disable_user,
+        )
+        .route(
+            Get,
+            "/v1/admin/users/{id}/sessions",
+            admin_users::user_sessions,
+        )
+        .route(Delete, "/v1/admin/sessions/{id}", admin_users::end_session)
+        .route(Post, "/v1/admin/keys/rotate", admin_audit::rotate_keys)
+        .route(Get, "/v1/admin/audit", admin_audit::audit)
+        .route(Get, "/.well-known/openid-configuration", meta::discovery)
+        .route(Get, "/.well-known/jwks.json", meta::jwks)
+        .route(Get, "/healthz", meta::healthz)
+        .route(Get, "/readyz", meta::readyz)
+        .route(Get, "/metrics", meta::metrics)
+        .route(Get, "/openapi.json", meta::openapi)
 }
 
 pub(crate) use account::cookie_header as session_cookie_header;
