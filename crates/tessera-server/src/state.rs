@@ -279,11 +279,20 @@ impl AppState {
     /// loser's write finds the plain bytes gone and changes nothing. Returns how many keys
     /// this call sealed.
     ///
+    /// Every key already sealed is opened first, before any plain key is written: a KEK that
+    /// does not open them is the wrong one, and sealing the plain keys under it would leave a
+    /// store that no single KEK opens.
+    ///
     /// # Errors
-    /// If the store fails or sealing fails.
+    /// If a sealed key does not open under this KEK (nothing is written then), the store
+    /// fails or sealing fails.
     pub async fn seal_legacy_keys(&self) -> Result<usize, StartupError> {
+        let stored = self.store.keys().await?;
+        for record in &stored {
+            self.kek.open_record(record)?;
+        }
         let mut sealed = 0;
-        for record in self.store.keys().await? {
+        for record in stored {
             if kek::is_sealed(&record.secret) {
                 continue;
             }

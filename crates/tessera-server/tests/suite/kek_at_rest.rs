@@ -119,3 +119,36 @@ async fn a_kek_that_opens_nothing_never_makes_a_key_over_the_stored_ones() {
     ));
     assert!(start(&store, &newer).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_wrong_kek_seals_no_plain_key_beside_sealed_ones() {
+    let right = Kek::generate().unwrap();
+    let wrong = Kek::generate().unwrap();
+    // Half-migrated: one key already sealed under the store's KEK, one still plain.
+    let store = Arc::new(MemoryStore::new());
+    let sealed = right
+        .seal_record(&record(Algorithm::EdDSA, KeyStatus::Current, 1))
+        .unwrap();
+    let plain = record(Algorithm::ES256, KeyStatus::Retiring, 2);
+    store.insert_key(&sealed).await.unwrap();
+    store.insert_key(&plain).await.unwrap();
+    let before = snapshot(&store.keys().await.unwrap());
+
+    let err = start(&store, &wrong).await.err().expect("refused");
+    assert!(matches!(err, StartupError::Kek(_)), "{err:?}");
+    assert_eq!(
+        snapshot(&store.keys().await.unwrap()),
+        before,
+        "the plain key is not sealed under the wrong KEK"
+    );
+
+    // The right KEK then seals it, under itself.
+    start(&store, &right).await.unwrap();
+    let stored = store.keys().await.unwrap();
+    let migrated = stored.iter().find(|k| k.kid == plain.kid).unwrap();
+    assert!(kek::is_sealed(&migrated.secret));
+    assert_eq!(
+        right.open_record(migrated).unwrap().secret.as_slice(),
+        plain.secret.as_slice()
+    );
+}
