@@ -121,7 +121,8 @@ async fn list(args: &StoreArgs, schedule: &ScheduleArgs) -> anyhow::Result<()> {
 }
 
 /// Two-phase rotation: publish a `next` key; once it has been published long enough, make it
-/// current (the old current key keeps verifying as `retiring`) and publish a new `next`. The
+/// current (the old current key keeps verifying as `retiring`) and publish a new `next` —
+/// refused while an older `retiring` key still verifies live tokens, unless forced. The
 /// server's flow ([`service::rotate_keys`]), as `POST /v1/admin/keys/rotate` runs it.
 async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
@@ -139,8 +140,13 @@ async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
             current,
             retiring,
             next,
+            retired,
         } => {
-            serde_json::json!({ "current": current, "retiring": retiring, "published_next": next })
+            let mut report = serde_json::json!({ "current": current, "retiring": retiring, "published_next": next });
+            if let Some(map) = report.as_object_mut().filter(|_| !retired.is_empty()) {
+                map.insert("retired".to_owned(), serde_json::json!(retired));
+            }
+            report
         }
     };
     println!("{report}");
