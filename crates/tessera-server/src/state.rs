@@ -262,8 +262,16 @@ impl AppState {
         let stored = self.store.keys().await?;
         Ok(stored
             .iter()
-            .map(|r| self.kek.open_record(r))
+            .map(|r| self.open(r))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// `record` as stored, its secret opened with this instance's KEK.
+    ///
+    /// # Errors
+    /// [`KekError::Open`] if it does not open.
+    pub(crate) fn open(&self, record: &KeyRecord) -> Result<KeyRecord, KekError> {
+        self.kek.open_record(record)
     }
 
     /// `record` sealed under this instance's KEK, as it must be before it reaches the store.
@@ -551,11 +559,21 @@ impl AppState {
     /// Re-reads the keys (a small table, so every tick), runs their schedule and, when
     /// asked, re-reads the revocations.
     async fn reload(&self, revocations: bool) {
-        if let Err(e) = self.reload_keys().await {
-            tracing::warn!(error = %error_chain(&e), "reloading keys failed");
-        }
-        if let Err(e) = crate::keys::run_schedule(self).await {
-            tracing::warn!(error = %error_chain(&e), "running the key rotation schedule failed");
+        match self.reload_keys().await {
+            Ok(()) => self.run_key_schedule().await,
+            // The keys were re-wrapped under another KEK while this instance ran: it keeps
+            // signing with the ring it has, and must not run the schedule, which would publish
+            // a key sealed under a KEK the store no longer uses.
+            Err(StartupError::Kek(e)) => tracing::error!(
+                error = %e,
+                "this instance's KEK no longer opens the stored signing keys (re-wrapped under \
+                 another KEK?): it keeps signing with the keys it loaded and changes none; \
+                 restart it with the store's KEK"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "reloading keys failed");
+                self.run_key_schedule().await;
+            }
         }
         if !revocations {
             return;
@@ -566,6 +584,19 @@ impl AppState {
             .await
         {
             tracing::warn!(error = %error_chain(&e), "reloading revocations failed");
+        }
+    }
+
+    /// Runs the key rotation schedule once, logging a failure.
+    async fn run_key_schedule(&self) {
+        match crate::keys::run_schedule(self).await {
+            Ok(_) => {}
+            Err(e @ crate::keys::ApplyError::ForeignKek(_)) => {
+                tracing::error!(error = %e, "running the key rotation schedule refused");
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "running the key rotation schedule failed");
+            }
         }
     }
 

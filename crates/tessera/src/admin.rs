@@ -153,6 +153,11 @@ async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why a rewrap is run with every instance stopped, for its report.
+const STOP_FIRST: &str = "Rewrap only with every instance stopped: one still running with the \
+    old KEK changes no key and logs an error until restarted, but a key it published during the \
+    rewrap stays sealed under the old KEK, which the new one does not open.";
+
 /// Re-seals every key under the KEK in `new_kek_file`. The new KEK is read before anything is
 /// written, and every key is opened under the current one before any is replaced.
 async fn rewrap(args: &StoreArgs, new_kek_file: &std::path::Path) -> anyhow::Result<()> {
@@ -167,12 +172,16 @@ async fn rewrap(args: &StoreArgs, new_kek_file: &std::path::Path) -> anyhow::Res
     );
     match source {
         KekSource::DefaultFile(path) | KekSource::CreatedFile(path) => eprintln!(
-            "The keys are now sealed under {new}, but this store's default KEK file {old} still              holds the old KEK. Replace it before the next start, keeping it private, e.g.\n               install -m 600 {new} {old}\nand back up the new KEK apart from the database.",
+            "The keys are now sealed under {new}, but this store's default KEK file {old} still \
+             holds the old KEK. Replace it before the next start, keeping it private, e.g.\n  \
+             install -m 600 {new} {old}\nand back up the new KEK apart from the database. \
+             {STOP_FIRST}",
             new = new_kek_file.display(),
             old = path.display(),
         ),
         KekSource::Given => eprintln!(
-            "The keys are now sealed under {}: start every instance and admin command with it              (--kek-file or TESSERA_KEK); the old KEK no longer opens them.",
+            "The keys are now sealed under {}: start every instance and admin command with it \
+             (--kek-file or TESSERA_KEK); the old KEK no longer opens them. {STOP_FIRST}",
             new_kek_file.display()
         ),
         KekSource::Ephemeral => {}

@@ -375,8 +375,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Re-encrypt every signing key under a new key-encryption key. Afterwards only the new
-    /// KEK opens the store: restart every instance with it.
+    /// Re-encrypt every signing key under a new key-encryption key. Stop every instance
+    /// first; afterwards only the new KEK opens the store: restart every instance with it.
     Rewrap {
         /// File holding the new KEK (standard base64 of 32 bytes, e.g. from
         /// `openssl rand -base64 32`).

@@ -275,6 +275,11 @@ fn rewrap_reseals_every_key_and_the_old_kek_then_fails() {
             && stderr.contains(&*data.path().join("kek").to_string_lossy()),
         "the operator is told to replace the default KEK file: {stderr}"
     );
+    assert!(
+        stderr.contains("every instance stopped"),
+        "and to stop every instance: {stderr}"
+    );
+    assert!(!stderr.contains("   "), "no run of spaces: {stderr:?}");
 
     let after = stored_keys(data.path());
     for (b, a) in before.iter().zip(&after) {
