@@ -347,10 +347,15 @@ impl AppState {
         Ok(count)
     }
 
-    /// Whether the store answers a cheap indexed read within [`READINESS_TIMEOUT`] (for
-    /// `/readyz`); failures and timeouts are logged.
+    /// Whether the store answers two cheap indexed reads within [`READINESS_TIMEOUT`] (for
+    /// `/readyz`): one of revocations, from the durable store, and one of sessions, from the
+    /// session store — Redis, with `--redis`, without which no session or login can be
+    /// checked. Both run at once, under the one bound; failures and timeouts are logged.
     pub async fn store_answers(&self) -> bool {
-        let probe = self.store.revocations_for("", None, "", None, self.now());
+        let probe = futures_util::future::try_join(
+            self.store.revocations_for("", None, "", None, self.now()),
+            self.store.session_by_id(""),
+        );
         match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
