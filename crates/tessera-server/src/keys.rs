@@ -10,6 +10,7 @@
 //! or upkeep can continue from. Key revocations go through [`AppState::record_revocation`], so
 //! they reach every instance on the store's feed.
 
+use tessera_core::keys::kek::KekError;
 use tessera_core::keys::lifecycle::{self, Step, Upkeep};
 use tessera_store::StoreError;
 
@@ -30,7 +31,11 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     /// Sealing a new key failed.
     #[error(transparent)]
-    Seal(#[from] tessera_core::keys::kek::KekError),
+    Seal(#[from] KekError),
+    /// A stored key does not open under this instance's KEK (the keys were re-wrapped under
+    /// another while it ran): it writes no new key, which the store's KEK could not open.
+    #[error("{0}; this instance changes no signing key until it is restarted with the store's KEK")]
+    ForeignKek(KekError),
     /// Planning the change failed.
     #[error(transparent)]
     Plan(#[from] lifecycle::LifecycleError),
@@ -56,6 +61,9 @@ impl From<ApplyError> for ApiError {
 /// [`ApplyError::Contended`] if another writer changed the keys first; otherwise the first
 /// step that fails.
 pub async fn apply(state: &AppState, steps: &[Step]) -> Result<(), ApplyError> {
+    if steps.iter().any(|step| matches!(step, Step::Insert(_))) {
+        kek_opens_the_store(state).await?;
+    }
     let store = state.store();
     for step in steps {
         let applied = match step {
@@ -81,6 +89,17 @@ pub async fn apply(state: &AppState, steps: &[Step]) -> Result<(), ApplyError> {
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    Ok(())
+}
+
+/// Opens every stored key under this instance's KEK before a new key is sealed with it: an
+/// instance still running with the old KEK after a `keys rewrap` would otherwise publish a key
+/// that no instance restarted with the new KEK can open, and the store would then open under
+/// neither. Status changes alone need no KEK, so revoking a key that is not signing still works.
+async fn kek_opens_the_store(state: &AppState) -> Result<(), ApplyError> {
+    for record in state.store().keys().await? {
+        state.open(&record).map_err(ApplyError::ForeignKek)?;
     }
     Ok(())
 }

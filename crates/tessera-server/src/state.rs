@@ -278,8 +278,16 @@ impl AppState {
         let stored = self.store.keys().await?;
         Ok(stored
             .iter()
-            .map(|r| self.kek.open_record(r))
+            .map(|r| self.open(r))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// `record` as stored, its secret opened with this instance's KEK.
+    ///
+    /// # Errors
+    /// [`KekError::Open`] if it does not open.
+    pub(crate) fn open(&self, record: &KeyRecord) -> Result<KeyRecord, KekError> {
+        self.kek.open_record(record)
     }
 
     /// `record` sealed under this instance's KEK, as it must be before it reaches the store.
@@ -295,11 +303,20 @@ impl AppState {
     /// loser's write finds the plain bytes gone and changes nothing. Returns how many keys
     /// this call sealed.
     ///
+    /// Every key already sealed is opened first, before any plain key is written: a KEK that
+    /// does not open them is the wrong one, and sealing the plain keys under it would leave a
+    /// store that no single KEK opens.
+    ///
     /// # Errors
-    /// If the store fails or sealing fails.
+    /// If a sealed key does not open under this KEK (nothing is written then), the store
+    /// fails or sealing fails.
     pub async fn seal_legacy_keys(&self) -> Result<usize, StartupError> {
+        let stored = self.store.keys().await?;
+        for record in &stored {
+            self.kek.open_record(record)?;
+        }
         let mut sealed = 0;
-        for record in self.store.keys().await? {
+        for record in stored {
             if kek::is_sealed(&record.secret) {
                 continue;
             }
@@ -346,10 +363,15 @@ impl AppState {
         Ok(count)
     }
 
-    /// Whether the store answers a cheap indexed read within [`READINESS_TIMEOUT`] (for
-    /// `/readyz`); failures and timeouts are logged.
+    /// Whether the store answers two cheap indexed reads within [`READINESS_TIMEOUT`] (for
+    /// `/readyz`): one of revocations, from the durable store, and one of sessions, from the
+    /// session store — Redis, with `--redis`, without which no session or login can be
+    /// checked. Both run at once, under the one bound; failures and timeouts are logged.
     pub async fn store_answers(&self) -> bool {
-        let probe = self.store.revocations_for("", None, "", None, self.now());
+        let probe = futures_util::future::try_join(
+            self.store.revocations_for("", None, "", None, self.now()),
+            self.store.session_by_id(""),
+        );
         match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
@@ -587,11 +609,21 @@ impl AppState {
     /// Re-reads the keys (a small table, so every tick), runs their schedule and, when
     /// asked, re-reads the revocations.
     async fn reload(&self, revocations: bool) {
-        if let Err(e) = self.reload_keys().await {
-            tracing::warn!(error = %error_chain(&e), "reloading keys failed");
-        }
-        if let Err(e) = crate::keys::run_schedule(self).await {
-            tracing::warn!(error = %error_chain(&e), "running the key rotation schedule failed");
+        match self.reload_keys().await {
+            Ok(()) => self.run_key_schedule().await,
+            // The keys were re-wrapped under another KEK while this instance ran: it keeps
+            // signing with the ring it has, and must not run the schedule, which would publish
+            // a key sealed under a KEK the store no longer uses.
+            Err(StartupError::Kek(e)) => tracing::error!(
+                error = %e,
+                "this instance's KEK no longer opens the stored signing keys (re-wrapped under \
+                 another KEK?): it keeps signing with the keys it loaded and changes none; \
+                 restart it with the store's KEK"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "reloading keys failed");
+                self.run_key_schedule().await;
+            }
         }
         if !revocations {
             return;
@@ -602,6 +634,19 @@ impl AppState {
             .await
         {
             tracing::warn!(error = %error_chain(&e), "reloading revocations failed");
+        }
+    }
+
+    /// Runs the key rotation schedule once, logging a failure.
+    async fn run_key_schedule(&self) {
+        match crate::keys::run_schedule(self).await {
+            Ok(_) => {}
+            Err(e @ crate::keys::ApplyError::ForeignKek(_)) => {
+                tracing::error!(error = %e, "running the key rotation schedule refused");
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "running the key rotation schedule failed");
+            }
         }
     }
 

@@ -121,7 +121,8 @@ async fn list(args: &StoreArgs, schedule: &ScheduleArgs) -> anyhow::Result<()> {
 }
 
 /// Two-phase rotation: publish a `next` key; once it has been published long enough, make it
-/// current (the old current key keeps verifying as `retiring`) and publish a new `next`. The
+/// current (the old current key keeps verifying as `retiring`) and publish a new `next` —
+/// refused while an older `retiring` key still verifies live tokens, unless forced. The
 /// server's flow ([`service::rotate_keys`]), as `POST /v1/admin/keys/rotate` runs it.
 async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
     let state = admin_state(args).await?;
@@ -139,13 +140,23 @@ async fn rotate(args: &StoreArgs, force: bool) -> anyhow::Result<()> {
             current,
             retiring,
             next,
+            retired,
         } => {
-            serde_json::json!({ "current": current, "retiring": retiring, "published_next": next })
+            let mut report = serde_json::json!({ "current": current, "retiring": retiring, "published_next": next });
+            if let Some(map) = report.as_object_mut().filter(|_| !retired.is_empty()) {
+                map.insert("retired".to_owned(), serde_json::json!(retired));
+            }
+            report
         }
     };
     println!("{report}");
     Ok(())
 }
+
+/// Why a rewrap is run with every instance stopped, for its report.
+const STOP_FIRST: &str = "Rewrap only with every instance stopped: one still running with the \
+    old KEK changes no key and logs an error until restarted, but a key it published during the \
+    rewrap stays sealed under the old KEK, which the new one does not open.";
 
 /// Re-seals every key under the KEK in `new_kek_file`. The new KEK is read before anything is
 /// written, and every key is opened under the current one before any is replaced.
@@ -161,12 +172,16 @@ async fn rewrap(args: &StoreArgs, new_kek_file: &std::path::Path) -> anyhow::Res
     );
     match source {
         KekSource::DefaultFile(path) | KekSource::CreatedFile(path) => eprintln!(
-            "The keys are now sealed under {new}, but this store's default KEK file {old} still              holds the old KEK. Replace it before the next start, keeping it private, e.g.\n               install -m 600 {new} {old}\nand back up the new KEK apart from the database.",
+            "The keys are now sealed under {new}, but this store's default KEK file {old} still \
+             holds the old KEK. Replace it before the next start, keeping it private, e.g.\n  \
+             install -m 600 {new} {old}\nand back up the new KEK apart from the database. \
+             {STOP_FIRST}",
             new = new_kek_file.display(),
             old = path.display(),
         ),
         KekSource::Given => eprintln!(
-            "The keys are now sealed under {}: start every instance and admin command with it              (--kek-file or TESSERA_KEK); the old KEK no longer opens them.",
+            "The keys are now sealed under {}: start every instance and admin command with it \
+             (--kek-file or TESSERA_KEK); the old KEK no longer opens them. {STOP_FIRST}",
             new_kek_file.display()
         ),
         KekSource::Ephemeral => {}

@@ -363,17 +363,20 @@ pub enum KeysCommand {
         store: StoreArgs,
     },
     /// Rotate: publish a `next` key, or — once it has been published for 5 minutes — make it
-    /// current, keep the old one verifying as `retiring`, and publish a new `next`.
+    /// current, keep the old one verifying as `retiring`, and publish a new `next`. The JWKS
+    /// holds at most three keys: while an older `retiring` key still verifies live tokens, the
+    /// promotion is refused, saying when that key retires.
     Rotate {
-        /// Promote the `next` key even if it was published less than 5 minutes ago.
+        /// Promote the `next` key even if it was published less than 5 minutes ago, and retire
+        /// an older `retiring` key early (its tokens stop verifying).
         #[arg(long)]
         force: bool,
         /// The store.
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Re-encrypt every signing key under a new key-encryption key. Afterwards only the new
-    /// KEK opens the store: restart every instance with it.
+    /// Re-encrypt every signing key under a new key-encryption key. Stop every instance
+    /// first; afterwards only the new KEK opens the store: restart every instance with it.
     Rewrap {
         /// File holding the new KEK (standard base64 of 32 bytes, e.g. from
         /// `openssl rand -base64 32`).

@@ -105,6 +105,10 @@ pub enum Rotation {
         retiring: Option<String>,
         /// The new `next` key.
         next: String,
+        /// The keys that were `retiring` before and were retired first, to keep the JWKS at
+        /// three keys: ones whose tokens had all expired, or with `force` ones whose tokens
+        /// still lived (those tokens stop verifying).
+        retired: Vec<String>,
     },
 }
 
@@ -131,6 +135,20 @@ pub enum LifecycleError {
         /// Seconds it must have been published.
         min: i64,
     },
+    /// A `retiring` key still verifies tokens it signed: demoting the signing key now would
+    /// put a fourth key in the JWKS.
+    #[error(
+        "key {kid} is retiring until {retires_at} (Unix time, in {wait} s), when the last token \
+         it signed expires; the JWKS holds at most a next, a current and a retiring key"
+    )]
+    RetiringKeyPending {
+        /// The `retiring` key that retires last.
+        kid: String,
+        /// When the schedule retires it.
+        retires_at: i64,
+        /// Seconds until then.
+        wait: i64,
+    },
     /// No stored key has this `kid`.
     #[error("no key {0:?}")]
     NoSuchKey(String),
@@ -153,16 +171,21 @@ fn with_status(records: &[KeyRecord], status: KeyStatus) -> Option<&KeyRecord> {
 
 /// The next step of the two-phase rotation at `now`. Without a `next` key: publish one (of the
 /// signing key's algorithm). With one published at least [`MIN_PUBLISHED_SECS`] ago (or
-/// sooner with `force`): demote the `current` key to `retiring`, promote `next` to `current`,
-/// and publish a new `next`.
+/// sooner with `force`): retire the `retiring` keys, demote the `current` key to `retiring`,
+/// promote `next` to `current`, and publish a new `next` — so the JWKS, like the
+/// [`upkeep`] schedule's, never holds more than three keys. A `retiring` key retires when
+/// `schedule` says every token it signed has expired; before that only `force` retires it,
+/// early: an operator who must rotate now accepts that those tokens stop verifying.
 ///
 /// # Errors
-/// [`LifecycleError::NextTooFresh`] if the `next` key is too fresh and `force` is not set;
-/// [`LifecycleError::Generate`] if a new key cannot be generated.
+/// [`LifecycleError::NextTooFresh`] if the `next` key is too fresh, or
+/// [`LifecycleError::RetiringKeyPending`] if a `retiring` key's tokens still live, and
+/// `force` is not set; [`LifecycleError::Generate`] if a new key cannot be generated.
 pub fn rotate(
     records: &[KeyRecord],
     now: UnixTime,
     force: bool,
+    schedule: &Schedule,
 ) -> Result<Plan<Rotation>, LifecycleError> {
     let current = with_status(records, KeyStatus::Current);
     let Some(next) = with_status(records, KeyStatus::Next) else {
@@ -183,8 +206,20 @@ pub fn rotate(
             min: MIN_PUBLISHED_SECS,
         });
     }
+    let retiring: Vec<&KeyRecord> = records
+        .iter()
+        .filter(|k| k.status == KeyStatus::Retiring)
+        .collect();
+    if let Some(pending) = last_to_retire(&retiring, records, now, schedule).filter(|_| !force) {
+        return Err(pending);
+    }
     let following = KeyRing::generate_record(next.alg, KeyStatus::Next, now)?;
-    let mut steps = promote(current, next);
+    // Retire first: the demotion below adds a `retiring` key.
+    let mut steps: Vec<Step> = retiring
+        .iter()
+        .map(|k| set(&k.kid, KeyStatus::Retiring, KeyStatus::Retired))
+        .collect();
+    steps.extend(promote(current, next));
     steps.push(Step::Insert(following.clone()));
     Ok(Plan {
         steps,
@@ -192,8 +227,29 @@ pub fn rotate(
             current: next.kid.clone(),
             retiring: current.map(|k| k.kid.clone()),
             next: following.kid,
+            retired: retiring.iter().map(|k| k.kid.clone()).collect(),
         },
     })
+}
+
+/// Of the `retiring` keys whose tokens still live at `now`, the one that retires last, as
+/// the reason a rotation must wait until then.
+fn last_to_retire(
+    retiring: &[&KeyRecord],
+    records: &[KeyRecord],
+    now: UnixTime,
+    schedule: &Schedule,
+) -> Option<LifecycleError> {
+    retiring
+        .iter()
+        .filter_map(|k| Some((k, schedule.next_change(k, records)?)))
+        .filter(|(_, at)| at.0 > now.0)
+        .max_by_key(|(_, at)| at.0)
+        .map(|(k, at)| LifecycleError::RetiringKeyPending {
+            kid: k.kid.clone(),
+            retires_at: at.0,
+            wait: at.since(now),
+        })
 }
 
 /// The steps that make `next` the signing key and demote `current`, in that order.

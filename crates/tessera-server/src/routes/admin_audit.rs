@@ -26,7 +26,9 @@ const DEFAULT_AUDIT_PAGE: u32 = 100;
 #[serde(deny_unknown_fields)]
 pub(super) struct RotateParams {
     /// Promote the `next` key even if it was published less than 5 minutes ago (verifiers
-    /// that cached the JWKS before it was published will refuse its tokens until they refetch).
+    /// that cached the JWKS before it was published will refuse its tokens until they refetch),
+    /// and even if a `retiring` key still verifies live tokens: that key is retired early, so
+    /// the JWKS keeps three keys, and its tokens stop verifying.
     #[serde(default)]
     force: bool,
 }
@@ -46,13 +48,20 @@ pub(super) struct Rotated {
     /// Seconds before the `next` key may be promoted (phase one only).
     #[serde(skip_serializing_if = "Option::is_none")]
     promote_after_secs: Option<i64>,
+    /// Keys that were `retiring` and are retired by this step, to keep the JWKS at three keys
+    /// (phase two only; absent when none): their tokens had expired, or with `force=true`
+    /// they stop verifying now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    retired: Vec<String>,
 }
 
 /// Rotate the signing keys one step.
 ///
 /// The first call publishes a `next` key; a call once it has been published for 5 minutes
 /// (or with `force=true`) makes it the signing key — the old one keeps verifying as
-/// `retiring` — and publishes a new `next`. The same step as `tessera keys rotate`.
+/// `retiring` — and publishes a new `next`. The JWKS holds at most three keys, so that call is
+/// refused (400, saying when) while an older `retiring` key still verifies live tokens, unless
+/// `force=true` retires it early. The same step as `tessera keys rotate`.
 #[utoipa::path(
     post,
     path = "/v1/admin/keys/rotate",
@@ -82,16 +91,19 @@ pub(super) async fn rotate_keys(
             retiring: None,
             published_next: next,
             promote_after_secs: Some(MIN_PUBLISHED_SECS),
+            retired: Vec::new(),
         },
         Rotation::Promoted {
             current,
             retiring,
             next,
+            retired,
         } => Rotated {
             current: Some(current),
             retiring,
             published_next: next,
             promote_after_secs: None,
+            retired,
         },
     }))
 }

@@ -176,7 +176,8 @@ pub(super) struct Readiness {
 /// Readiness: the store answers and the revocation feed is live.
 ///
 /// With the revocation feed down but the store up the instance is `degraded`: still correct
-/// (it checks every credential against the store) and still 200. With the store down it is
+/// (it checks every credential against the store) and still 200. With the store down — the
+/// durable store, or the session store (Redis, with `--redis`) — or silent for 800 ms, it is
 /// `unavailable` (503).
 #[utoipa::path(
     get,

@@ -152,19 +152,25 @@ pub async fn revoke_user_credentials(
 
 /// One step of the two-phase rotation: publish a `next` key; or, once it has been published
 /// long enough (or with `force`), make it current (the old current key keeps verifying as
-/// `retiring`) and publish a new `next`. The one rotation flow, for the API and the CLI.
+/// `retiring`) and publish a new `next`, retiring an older `retiring` key first — once its
+/// tokens have expired, or early with `force` — so the JWKS never holds more than three keys.
+/// The one rotation flow, for the API and the CLI.
 ///
 /// # Errors
-/// `InvalidRequest` if the `next` key is too fresh and `force` is not set; a store failure;
-/// `Internal` if another writer changed the keys meanwhile (run it again).
+/// `InvalidRequest` if the `next` key is too fresh or a `retiring` key's tokens still live,
+/// and `force` is not set; a store failure; `Internal` if another writer changed the keys
+/// meanwhile (run it again).
 pub async fn rotate_keys(
     state: &AppState,
     actor: &Actor,
     force: bool,
 ) -> Result<Rotation, ApiError> {
-    let plan = match lifecycle::rotate(&state.store.keys().await?, state.now(), force) {
+    let schedule = state.config().key_schedule();
+    let plan = match lifecycle::rotate(&state.store.keys().await?, state.now(), force, &schedule) {
         Ok(plan) => plan,
-        Err(e @ LifecycleError::NextTooFresh { .. }) => {
+        Err(
+            e @ (LifecycleError::NextTooFresh { .. } | LifecycleError::RetiringKeyPending { .. }),
+        ) => {
             return Err(ApiError::InvalidRequest(
                 format!("{e}; run it again later, or force it").into(),
             ));
@@ -179,9 +185,15 @@ pub async fn rotate_keys(
             current,
             retiring,
             next,
+            retired,
         } => format!(
-            "key {current} signs (retiring {}); published next key {next}",
-            retiring.as_deref().unwrap_or("none")
+            "key {current} signs (retiring {}); published next key {next}{}",
+            retiring.as_deref().unwrap_or("none"),
+            if retired.is_empty() {
+                String::new()
+            } else {
+                format!("; retired {}", retired.join(", "))
+            }
         ),
     };
     record_admin_action(state, actor, EventKind::KeyRotated, None, &what).await;

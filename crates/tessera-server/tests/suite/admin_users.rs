@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use tessera_core::keys::lifecycle::MIN_PUBLISHED_SECS;
 use tessera_server::service;
 
 use crate::common::*;
@@ -386,4 +387,46 @@ async fn key_rotation_is_the_cli_step() {
     assert_eq!(s.userinfo_bearer(&root).await.status, StatusCode::OK);
     let fresh = s.password_grant("root", PASSWORD).await.access;
     assert_eq!(jwt_part(&fresh, 0)["kid"], next.as_str());
+}
+
+#[tokio::test]
+async fn manual_rotation_never_publishes_a_fourth_key() {
+    let s = TestServer::new().await;
+    let (_, root) = admin(&s, "root").await;
+    let first = jwt_part(&root, 0)["kid"].as_str().unwrap().to_owned();
+    let rotate = |path| s.send(Req::post(path).bearer(&root));
+    let published = || async {
+        let jwks = s.send(Req::get("/.well-known/jwks.json")).await.json();
+        jwks["keys"].as_array().unwrap().len()
+    };
+    // Published, then promoted: `first` is retiring, its tokens live for the access-token
+    // lifetime plus leeway.
+    assert_eq!(rotate("/v1/admin/keys/rotate").await.status, StatusCode::OK);
+    s.advance(MIN_PUBLISHED_SECS);
+    assert_eq!(rotate("/v1/admin/keys/rotate").await.status, StatusCode::OK);
+    assert_eq!(published().await, 3);
+
+    // The next promotion, due by the 5 minutes, waits for `first` to retire, and says when.
+    s.advance(MIN_PUBLISHED_SECS);
+    let refused = rotate("/v1/admin/keys/rotate").await;
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let why = refused.text();
+    assert!(
+        why.contains(&format!("key {first} is retiring until")) && why.contains("force"),
+        "{why}"
+    );
+    assert_eq!(published().await, 3);
+
+    // Forced: `first` retires early, so the JWKS still holds three keys; its tokens stop.
+    let forced = rotate("/v1/admin/keys/rotate?force=true").await;
+    assert_eq!(forced.status, StatusCode::OK, "{}", forced.text());
+    assert_eq!(forced.json()["retired"], json!([first]));
+    assert_eq!(published().await, 3);
+    assert_eq!(
+        s.userinfo_bearer(&root).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -8,15 +8,30 @@ use tessera_core::jose::Algorithm;
 use tessera_core::keys::kek::{self, Kek};
 use tessera_core::keys::{KeyRecord, KeyRing, KeyStatus};
 use tessera_core::password::PasswordHasher;
-use tessera_core::time::{Clock, SystemClock, UnixTime};
+use tessera_core::time::{Clock, ManualClock, SystemClock, UnixTime};
+use tessera_server::keys::{self, ApplyError};
+use tessera_server::service::{self, Actor};
 use tessera_server::{AppState, ServerConfig, StartupError};
 use tessera_store::memory::MemoryStore;
 use tessera_store::{KeyStore as _, Store};
 
 async fn start(store: &Arc<MemoryStore>, kek: &Kek) -> Result<AppState, StartupError> {
-    let mut config = ServerConfig::new("http://tessera.test");
+    start_with(
+        store,
+        kek,
+        Arc::new(SystemClock),
+        ServerConfig::new("http://tessera.test"),
+    )
+    .await
+}
+
+async fn start_with(
+    store: &Arc<MemoryStore>,
+    kek: &Kek,
+    clock: Arc<dyn Clock>,
+    mut config: ServerConfig,
+) -> Result<AppState, StartupError> {
     config.kek = Some(kek.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     AppState::new(
         Arc::clone(store) as Arc<dyn Store>,
         config,
@@ -118,4 +133,75 @@ async fn a_kek_that_opens_nothing_never_makes_a_key_over_the_stored_ones() {
         Err(StartupError::Kek(_))
     ));
     assert!(start(&store, &newer).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_wrong_kek_seals_no_plain_key_beside_sealed_ones() {
+    let right = Kek::generate().unwrap();
+    let wrong = Kek::generate().unwrap();
+    // Half-migrated: one key already sealed under the store's KEK, one still plain.
+    let store = Arc::new(MemoryStore::new());
+    let sealed = right
+        .seal_record(&record(Algorithm::EdDSA, KeyStatus::Current, 1))
+        .unwrap();
+    let plain = record(Algorithm::ES256, KeyStatus::Retiring, 2);
+    store.insert_key(&sealed).await.unwrap();
+    store.insert_key(&plain).await.unwrap();
+    let before = snapshot(&store.keys().await.unwrap());
+
+    let err = start(&store, &wrong).await.err().expect("refused");
+    assert!(matches!(err, StartupError::Kek(_)), "{err:?}");
+    assert_eq!(
+        snapshot(&store.keys().await.unwrap()),
+        before,
+        "the plain key is not sealed under the wrong KEK"
+    );
+
+    // The right KEK then seals it, under itself.
+    start(&store, &right).await.unwrap();
+    let stored = store.keys().await.unwrap();
+    let migrated = stored.iter().find(|k| k.kid == plain.kid).unwrap();
+    assert!(kek::is_sealed(&migrated.secret));
+    assert_eq!(
+        right.open_record(migrated).unwrap().secret.as_slice(),
+        plain.secret.as_slice()
+    );
+}
+
+#[tokio::test]
+async fn an_instance_whose_kek_no_longer_opens_the_store_publishes_no_key() {
+    let store = Arc::new(MemoryStore::new());
+    let (old, new) = (Kek::generate().unwrap(), Kek::generate().unwrap());
+    let clock = Arc::new(ManualClock::new(UnixTime(1_700_000_000)));
+    let mut config = ServerConfig::new("http://tessera.test");
+    config.key_rotation_secs = 10;
+    let running = start_with(&store, &old, clock.clone(), config.clone())
+        .await
+        .unwrap();
+    // Re-wrapped while `running` still holds the old KEK; then its schedule is due to publish.
+    assert_eq!(running.rewrap_keys(&new).await.unwrap(), 1);
+    clock.advance(10);
+    let before = snapshot(&store.keys().await.unwrap());
+
+    let err = keys::run_schedule(&running).await.unwrap_err();
+    assert!(matches!(err, ApplyError::ForeignKek(_)), "{err:?}");
+    let err = service::rotate_keys(&running, &Actor::Operator, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("changes no signing key"), "{err}");
+    assert_eq!(
+        snapshot(&store.keys().await.unwrap()),
+        before,
+        "no key sealed under the old KEK"
+    );
+    // It keeps signing with the key it loaded, which the re-wrapped store still holds.
+    let signing = running.key_ring().current().unwrap().kid().to_owned();
+    assert_eq!(before[0].0, signing);
+
+    // Restarted with the new KEK, the schedule runs again.
+    let restarted = start_with(&store, &new, clock, config).await.unwrap();
+    assert!(keys::run_schedule(&restarted).await.unwrap().is_some());
+    for stored in store.keys().await.unwrap() {
+        new.open_record(&stored).unwrap();
+    }
 }

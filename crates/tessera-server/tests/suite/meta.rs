@@ -298,6 +298,103 @@ async fn readyz_answers_503_within_a_second_when_the_store_hangs() {
     assert_eq!(s.send(Req::get("/readyz")).await.status, StatusCode::OK);
 }
 
+/// A TCP relay to Redis that can go silent: it then keeps every connection open and forwards
+/// nothing, which is how Redis behind a dead link looks to its clients (they wait for their own
+/// 3 s response timeout).
+struct SilentableRelay {
+    port: u16,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentableRelay {
+    fn start(upstream: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = std::sync::Arc::default();
+        let (flag, upstream) = (std::sync::Arc::clone(&silent), upstream.to_owned());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let client = client.unwrap();
+                let server = std::net::TcpStream::connect(&upstream).unwrap();
+                Self::pump(&client, &server, &flag);
+                Self::pump(&server, &client, &flag);
+            }
+        });
+        Self { port, silent }
+    }
+
+    /// Copies `from` to `to` on a thread of its own while the relay is not silent; drops
+    /// what arrives while it is.
+    fn pump(
+        from: &std::net::TcpStream,
+        to: &std::net::TcpStream,
+        silent: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        use std::io::{Read, Write};
+        let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+        let silent = std::sync::Arc::clone(silent);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                if !silent.load(std::sync::atomic::Ordering::SeqCst)
+                    && to.write_all(&buf[..n]).is_err()
+                {
+                    break;
+                }
+            }
+            let _ = to.shutdown(std::net::Shutdown::Both);
+        });
+    }
+
+    fn go_silent(&self) {
+        self.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// With `--redis`, sessions live in Redis: when it stops answering, no session or login can be
+/// checked, so `/readyz` says `unavailable` (503) — within a second, not after the Redis
+/// client's own 3 s timeout. Skipped without Redis on 127.0.0.1:6379, unless `CI=true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_within_a_second_when_redis_stops_answering() {
+    const REDIS: &str = "127.0.0.1:6379";
+    if std::net::TcpStream::connect(REDIS).is_err() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "Redis required under CI=true"
+        );
+        eprintln!("skipping: no Redis at {REDIS}");
+        return;
+    }
+    let relay = SilentableRelay::start(REDIS);
+    let namespace = format!("readyz{}", std::process::id());
+    let redis = tessera_store::redis::RedisStore::connect(
+        &[format!("redis://127.0.0.1:{}", relay.port)],
+        &namespace,
+    )
+    .await
+    .unwrap();
+    let durable = std::sync::Arc::new(tessera_store::memory::MemoryStore::new());
+    let store = tessera_store::split::SplitStore::new(durable, std::sync::Arc::new(redis));
+    let s = TestServer::with_store(std::sync::Arc::new(store), |_| {}).await;
+    let r = s.send(Req::get("/readyz")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    relay.go_silent();
+    let start = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.send(Req::get("/readyz")),
+    )
+    .await
+    .expect("/readyz answered");
+    let took = start.elapsed();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()["status"], "unavailable");
+    assert_eq!(r.json()["store"], "unreachable");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
+
 #[tokio::test]
 async fn metrics_is_prometheus_text_with_login_counters() {
     let s = TestServer::new().await;

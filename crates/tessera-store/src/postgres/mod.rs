@@ -265,6 +265,13 @@ impl Dialect for PostgresStore {
     fn revocation_feed(&self) -> Option<Arc<dyn RevocationFeed>> {
         Some(Arc::clone(&self.feed) as Arc<dyn RevocationFeed>)
     }
+
+    /// Nothing a client can do: the old row version stays in a dead tuple until `VACUUM`
+    /// reuses it, and in the server's WAL and backups. `docs/SECURITY.md` says to rotate the
+    /// keys that were ever stored unprotected instead.
+    async fn forget_replaced_secret(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -125,14 +125,18 @@ macro_rules! impl_key_store {
                 new: &[u8],
             ) -> Result<bool, $crate::StoreError> {
                 use $crate::sql::keys as q;
-                ::sqlx::query(q::REPLACE_SECRET)
+                let replaced = ::sqlx::query(q::REPLACE_SECRET)
                     .bind(new)
                     .bind(kid)
                     .bind(expected)
                     .execute(&self.pool)
                     .await
                     .map(|r| r.rows_affected() > 0)
-                    .map_err(q::on_write::<Self>)
+                    .map_err(q::on_write::<Self>)?;
+                if replaced {
+                    $crate::sql::Dialect::forget_replaced_secret(self).await?;
+                }
+                Ok(replaced)
             }
         }
     };

@@ -75,6 +75,10 @@ pub(crate) trait Dialect: Sized + Send + Sync {
 
     /// The push feed [`Self::announce`] feeds, if the dialect has one.
     fn revocation_feed(&self) -> Option<Arc<dyn RevocationFeed>>;
+
+    /// Clears, where this dialect can, the bytes a key's replaced secret left behind (a
+    /// plain key sealed, or a key re-wrapped under a new KEK): called after each replacement.
+    async fn forget_replaced_secret(&self) -> Result<(), StoreError>;
 }
 
 /// Maps an sqlx error to a [`StoreError`], keeping it as the source. `table` names the table

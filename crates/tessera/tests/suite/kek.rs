@@ -99,20 +99,44 @@ fn write_kek(path: &Path, kek: &Kek) {
     std::fs::write(path, format!("{}\n", kek.to_base64().as_str())).unwrap();
 }
 
-/// Every byte of the database files (main file and write-ahead log) under `data_dir`.
+/// Every byte of the database files (main file, write-ahead log, shared-memory index) under
+/// `data_dir`. A closing store's last connection deletes the log after copying it into the
+/// main file, so a file may vanish between listing and reading: the whole read starts over.
 fn database_bytes(data_dir: &Path) -> Vec<u8> {
+    loop {
+        if let Some(all) = read_database_files(data_dir) {
+            return all;
+        }
+    }
+}
+
+/// The database files' bytes, or `None` if one vanished while they were read.
+fn read_database_files(data_dir: &Path) -> Option<Vec<u8>> {
     let mut all = Vec::new();
     for entry in std::fs::read_dir(data_dir).unwrap() {
         let path = entry.unwrap().path();
         if path.file_name().unwrap().to_string_lossy().starts_with(DB) {
-            all.extend(std::fs::read(&path).unwrap());
+            match std::fs::read(&path) {
+                Ok(bytes) => all.extend(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(e) => panic!("{}: {e}", path.display()),
+            }
         }
     }
-    all
+    Some(all)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Fails if any 16-byte run of `secret` is anywhere in the database files under `data_dir`:
+/// `what` names the secret.
+fn assert_nowhere_in_database(data_dir: &Path, secret: &[u8], what: &str) {
+    let bytes = database_bytes(data_dir);
+    for window in secret.windows(16) {
+        assert!(!contains(&bytes, window), "{what} in the database files");
+    }
 }
 
 fn copy_database(from: &Path, to: &Path) {
@@ -135,18 +159,11 @@ fn copied_database_without_its_kek_gives_up_no_key_material_and_starts_nothing()
     let kek = read_kek(&data.path().join("kek"));
     let stored = stored_keys(data.path());
     assert_eq!(stored.len(), 1);
-    let bytes = database_bytes(data.path());
     for record in &stored {
         assert!(kek::is_sealed(&record.secret), "stored sealed");
         let opened = kek.open_record(record).unwrap();
-        // No 16-byte run of the private key (PKCS#8, holding the Ed25519 seed) is anywhere
-        // in the database files.
-        for window in opened.secret.windows(16) {
-            assert!(
-                !contains(&bytes, window),
-                "key material in the database file"
-            );
-        }
+        // The private key is PKCS#8, holding the Ed25519 seed.
+        assert_nowhere_in_database(data.path(), &opened.secret, "key material");
     }
 
     // A fresh data directory holding only the copied database: no KEK, so no start, and no
@@ -258,10 +275,19 @@ fn rewrap_reseals_every_key_and_the_old_kek_then_fails() {
             && stderr.contains(&*data.path().join("kek").to_string_lossy()),
         "the operator is told to replace the default KEK file: {stderr}"
     );
+    assert!(
+        stderr.contains("every instance stopped"),
+        "and to stop every instance: {stderr}"
+    );
+    assert!(!stderr.contains("   "), "no run of spaces: {stderr:?}");
 
     let after = stored_keys(data.path());
     for (b, a) in before.iter().zip(&after) {
         assert_eq!((&b.kid, b.status), (&a.kid, a.status));
+        // Neither the key nor its old-KEK ciphertext lingers in free pages or the log.
+        let plain = old.open_record(b).unwrap();
+        assert_nowhere_in_database(data.path(), &plain.secret, "a plain key");
+        assert_nowhere_in_database(data.path(), &b.secret, "an old-KEK ciphertext");
         assert!(
             old.open_record(a).is_err(),
             "the old KEK no longer opens {}",
@@ -337,6 +363,8 @@ fn legacy_plain_keys_are_sealed_on_first_start() {
     for (record, original) in stored.iter().zip([&retired, &legacy]) {
         assert_eq!(record.kid, original.kid);
         assert!(kek::is_sealed(&record.secret), "{} sealed", record.kid);
+        // Not left behind in free space or the write-ahead log either.
+        assert_nowhere_in_database(data.path(), &original.secret, "a formerly plain key");
         assert_eq!(
             kek.open_record(record).unwrap().secret.as_slice(),
             original.secret.as_slice()

@@ -2,6 +2,13 @@ use super::*;
 
 const T0: UnixTime = UnixTime(1_700_000_000);
 
+/// The server's default schedule, for the operator's rotations: 10-minute access tokens plus
+/// a minute of leeway.
+const DEFAULTS: Schedule = Schedule {
+    rotation_secs: DEFAULT_ROTATION_SECS,
+    token_lifetime_secs: 660,
+};
+
 fn key(alg: Algorithm, status: KeyStatus, created_at: UnixTime) -> KeyRecord {
     KeyRing::generate_record(alg, status, created_at).unwrap()
 }
@@ -36,7 +43,9 @@ fn apply_at(records: &mut Vec<KeyRecord>, steps: &[Step], now: UnixTime) -> Vec<
             .filter(|k| k.status == KeyStatus::Current)
             .count();
         assert!(current <= 1, "two current keys after {step:?}");
-        KeyRing::from_records(records).unwrap();
+        let ring = KeyRing::from_records(records).unwrap();
+        let published = ring.jwks()["keys"].as_array().unwrap().len();
+        assert!(published <= 3, "{published} keys published after {step:?}");
     }
     revocations
 }
@@ -72,7 +81,7 @@ fn the_lifecycle_allows_only_its_edges() {
 
 #[test]
 fn rotating_an_empty_store_publishes_a_default_next_key() {
-    let plan = rotate(&[], T0, false).unwrap();
+    let plan = rotate(&[], T0, false, &DEFAULTS).unwrap();
     let [Step::Insert(next)] = plan.steps.as_slice() else {
         panic!("{:?}", plan.steps)
     };
@@ -92,7 +101,7 @@ fn rotating_an_empty_store_publishes_a_default_next_key() {
 fn rotating_without_a_next_key_publishes_one_of_the_signing_algorithm() {
     let cur = key(Algorithm::ES256, KeyStatus::Current, T0);
     let mut records = vec![cur.clone()];
-    let plan = rotate(&records, T0.plus(5), true).unwrap();
+    let plan = rotate(&records, T0.plus(5), true, &DEFAULTS).unwrap();
     apply(&mut records, &plan.steps);
     let Rotation::Published { next } = plan.outcome else {
         panic!("{:?}", plan.outcome)
@@ -111,7 +120,7 @@ fn a_next_key_published_too_recently_is_not_promoted() {
     let cur = key(Algorithm::EdDSA, KeyStatus::Current, T0);
     let next = key(Algorithm::EdDSA, KeyStatus::Next, T0.plus(100));
     let now = T0.plus(100 + MIN_PUBLISHED_SECS - 1);
-    let err = rotate(&[cur, next.clone()], now, false).unwrap_err();
+    let err = rotate(&[cur, next.clone()], now, false, &DEFAULTS).unwrap_err();
     let LifecycleError::NextTooFresh { kid, age, min } = &err else {
         panic!("{err:?}")
     };
@@ -135,25 +144,40 @@ fn a_next_key_published_too_recently_is_not_promoted() {
 #[test]
 fn a_published_next_key_is_promoted_after_the_old_one_is_demoted() {
     let cur = key(Algorithm::EdDSA, KeyStatus::Current, T0);
+    // Demoted at T0: every token it signed has expired by `now`.
     let old = key(Algorithm::EdDSA, KeyStatus::Retiring, T0);
-    let next = key(Algorithm::ES256, KeyStatus::Next, T0.plus(10));
-    let now = T0.plus(10 + MIN_PUBLISHED_SECS);
+    let next = key(
+        Algorithm::ES256,
+        KeyStatus::Next,
+        T0.plus(DEFAULTS.token_lifetime_secs),
+    );
+    let now = next.created_at.plus(MIN_PUBLISHED_SECS);
     let mut records = vec![old.clone(), cur.clone(), next.clone()];
-    let plan = rotate(&records, now, false).unwrap();
+    let plan = rotate(&records, now, false, &DEFAULTS).unwrap();
 
     let Rotation::Promoted {
         current,
         retiring,
         next: following,
+        retired,
     } = plan.outcome.clone()
     else {
         panic!("{:?}", plan.outcome)
     };
     assert_eq!(
-        (current.as_str(), retiring.as_deref()),
-        (next.kid.as_str(), Some(cur.kid.as_str()))
+        (current.as_str(), retiring.as_deref(), retired.as_slice()),
+        (
+            next.kid.as_str(),
+            Some(cur.kid.as_str()),
+            [old.kid.clone()].as_slice()
+        )
     );
     let [
+        Step::SetStatus {
+            kid: gone,
+            from: KeyStatus::Retiring,
+            to: KeyStatus::Retired,
+        },
         Step::SetStatus {
             kid: demoted,
             from: KeyStatus::Current,
@@ -169,24 +193,66 @@ fn a_published_next_key_is_promoted_after_the_old_one_is_demoted() {
     else {
         panic!("{:?}", plan.steps)
     };
-    assert_eq!((demoted, promoted), (&cur.kid, &next.kid));
+    assert_eq!((gone, demoted, promoted), (&old.kid, &cur.kid, &next.kid));
     assert_eq!(
         (&inserted.kid, inserted.alg, inserted.created_at),
         (&following, Algorithm::ES256, now)
     );
 
     apply(&mut records, &plan.steps);
-    assert_eq!(status_of(&records, &old.kid), KeyStatus::Retiring);
+    assert_eq!(status_of(&records, &old.kid), KeyStatus::Retired);
     assert_eq!(status_of(&records, &cur.kid), KeyStatus::Retiring);
     assert_eq!(status_of(&records, &next.kid), KeyStatus::Current);
     assert_eq!(status_of(&records, &following), KeyStatus::Next);
 }
 
 #[test]
+fn a_rotation_waits_for_the_retiring_key_unless_forced() {
+    let old = key(Algorithm::EdDSA, KeyStatus::Retiring, T0);
+    let cur = key(Algorithm::EdDSA, KeyStatus::Current, T0);
+    let next = key(Algorithm::EdDSA, KeyStatus::Next, T0);
+    let now = T0.plus(MIN_PUBLISHED_SECS);
+    let mut records = vec![old.clone(), cur.clone(), next.clone()];
+
+    // Promoting now would publish a fourth key while `old`'s tokens still live.
+    let err = rotate(&records, now, false, &DEFAULTS).unwrap_err();
+    let LifecycleError::RetiringKeyPending {
+        kid,
+        retires_at,
+        wait,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    let retires = T0.plus(DEFAULTS.token_lifetime_secs);
+    assert_eq!(
+        (kid.as_str(), *retires_at, *wait),
+        (old.kid.as_str(), retires.0, retires.since(now))
+    );
+    assert!(
+        err.to_string()
+            .contains("at most a next, a current and a retiring key")
+    );
+    // From the moment the schedule would retire it, the rotation retires it itself.
+    assert!(rotate(&records, retires, false, &DEFAULTS).is_ok());
+
+    // Forced, it is retired early; the JWKS still holds three keys (checked by `apply`).
+    let plan = rotate(&records, now, true, &DEFAULTS).unwrap();
+    apply(&mut records, &plan.steps);
+    let Rotation::Promoted { retired, .. } = &plan.outcome else {
+        panic!("{:?}", plan.outcome)
+    };
+    assert_eq!(retired, std::slice::from_ref(&old.kid));
+    assert_eq!(status_of(&records, &old.kid), KeyStatus::Retired);
+    assert_eq!(status_of(&records, &cur.kid), KeyStatus::Retiring);
+    assert_eq!(status_of(&records, &next.kid), KeyStatus::Current);
+}
+
+#[test]
 fn force_promotes_a_fresh_next_key_even_without_a_current_one() {
     let next = key(Algorithm::EdDSA, KeyStatus::Next, T0);
     let mut records = vec![next.clone()];
-    let plan = rotate(&records, T0, true).unwrap();
+    let plan = rotate(&records, T0, true, &DEFAULTS).unwrap();
     apply(&mut records, &plan.steps);
     let Rotation::Promoted {
         current, retiring, ..
@@ -203,19 +269,27 @@ fn rotating_once_per_publication_time_runs_the_whole_cycle() {
     let first = key(Algorithm::EdDSA, KeyStatus::Current, T0);
     let mut records = vec![first.clone()];
     let mut now = T0;
-    for _ in 0..3 {
-        let plan = rotate(&records, now, false).unwrap();
-        apply(&mut records, &plan.steps);
+    // Published, promoted; then the next promotion waits for `first` to retire.
+    for _ in 0..2 {
+        let plan = rotate(&records, now, false, &DEFAULTS).unwrap();
+        apply_at(&mut records, &plan.steps, now);
         now = now.plus(MIN_PUBLISHED_SECS);
     }
-    // Published, promoted, promoted: the first two keys retiring, one current, one next.
-    assert_eq!(records.len(), 4);
-    assert_eq!(status_of(&records, &first.kid), KeyStatus::Retiring);
+    let Err(LifecycleError::RetiringKeyPending {
+        kid, retires_at, ..
+    }) = rotate(&records, now, false, &DEFAULTS)
+    else {
+        panic!("promoted over a retiring key")
+    };
+    assert_eq!(kid, first.kid);
+    let plan = rotate(&records, UnixTime(retires_at), false, &DEFAULTS).unwrap();
+    apply_at(&mut records, &plan.steps, UnixTime(retires_at));
+    // The first key retired, the second retiring, one current, one next.
     let statuses: Vec<KeyStatus> = records.iter().map(|k| k.status).collect();
     assert_eq!(
         statuses,
         [
-            KeyStatus::Retiring,
+            KeyStatus::Retired,
             KeyStatus::Retiring,
             KeyStatus::Current,
             KeyStatus::Next
