@@ -12,6 +12,7 @@ use maud::{Markup, html as markup};
 use serde::Deserialize;
 use tessera_core::authorization::RequestParams;
 use url::Url;
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{PageSession, SessionForm};
 use super::return_to::ReturnTo;
@@ -23,14 +24,22 @@ use crate::state::AppState;
 
 /// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3), each at most
 /// once (a repeated one is refused); others are ignored (RFC 6749 §3.1).
-#[derive(Deserialize)]
-pub(super) struct Request {
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Request {
+    /// The registered client.
     client_id: Option<String>,
+    /// `code`, the only response type.
     response_type: Option<String>,
+    /// One of the client's registered redirect URIs, exactly.
     redirect_uri: Option<String>,
+    /// The PKCE challenge: BASE64URL(SHA-256(verifier)), 43 characters.
     code_challenge: Option<String>,
+    /// `S256`, the only method (`plain` is refused).
     code_challenge_method: Option<String>,
+    /// Opaque to Tessera; returned with the code or the error.
     state: Option<String>,
+    /// Space-separated scopes within the client's.
     scope: Option<String>,
 }
 
@@ -48,8 +57,27 @@ impl Request {
     }
 }
 
-/// `GET /oauth/authorize`.
-pub(super) async fn authorize(
+/// The authorization endpoint of the code flow (OAuth 2.1), for a browser. Without a session
+/// it sends the browser to sign in and back here; with one, it shows the consent page (a
+/// first-party client skips it and gets its code at once). A malformed request for a valid
+/// client and redirect URI goes back to the client as `?error=…&state=…&iss=…`; an unknown
+/// client or redirect URI is an error page, never a redirect.
+#[utoipa::path(
+    get,
+    path = "/oauth/authorize",
+    tag = "oauth",
+    operation_id = "authorize",
+    params(Request),
+    security((), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "The consent page.", body = String, content_type = "text/html"),
+        (status = 303, description = "To `/login?return_to=…` without a session; else to the client's redirect URI with `code`, `state` and `iss` (RFC 9207), or an `error`.",
+            headers(("Location" = String, description = "Where the browser goes next."))),
+        (status = 400, description = "An error page: unknown client, unregistered redirect URI, a repeated or malformed parameter.", body = String, content_type = "text/html"),
+        (status = 503, description = "An error page: the store cannot answer.", body = String, content_type = "text/html"),
+    )
+)]
+pub(crate) async fn authorize(
     State(state): State<AppState>,
     signed_in: PageSession,
     RawQuery(query): RawQuery,
@@ -73,17 +101,37 @@ pub(super) async fn authorize(
     }
 }
 
-/// The consent form: the request's fields again, and the user's answer.
-#[derive(Deserialize)]
-pub(super) struct DecisionForm {
+/// The consent form: the request's fields again, and the user's answer. (The form's
+/// `csrf_token` is read by [`SessionForm`].)
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct DecisionForm {
     #[serde(flatten)]
     request: Request,
-    // Optional here so that a form without it is refused for its CSRF proof first.
+    /// `allow` or `deny`. (Optional here so that a form without it is refused for its CSRF
+    /// proof first.)
     decision: Option<String>,
 }
 
-/// `POST /oauth/authorize`: the consent form's answer.
-pub(super) async fn decide(
+/// The consent page's answer: a form from that page (same origin, its `csrf_token`, a session)
+/// with the request's fields and `decision`.
+#[utoipa::path(
+    post,
+    path = "/oauth/authorize",
+    tag = "oauth",
+    operation_id = "authorize_decision",
+    security((), ("sessionCookie" = [])),
+    request_body(content((DecisionForm = "application/x-www-form-urlencoded")),
+        description = "The consent page's hidden fields, `decision` and the page's `csrf_token`."),
+    responses(
+        (status = 303, description = "To the client's redirect URI with `code`, `state` and `iss`, or `error=access_denied`; to `/login` without a session.",
+            headers(("Location" = String, description = "Where the browser goes next."))),
+        (status = 400, description = "An error page: a decision other than `allow` or `deny`, an unknown client or redirect URI.", body = String, content_type = "text/html"),
+        (status = 403, description = "An error page: the form did not come from Tessera's own page (origin or `csrf_token`).", body = String, content_type = "text/html"),
+        (status = 413, description = "An error page: the form is too large.", body = String, content_type = "text/html"),
+        (status = 503, description = "An error page: the store cannot answer.", body = String, content_type = "text/html"),
+    )
+)]
+pub(crate) async fn decide(
     State(state): State<AppState>,
     SessionForm { signed_in, fields }: SessionForm<DecisionForm>,
 ) -> Result<Response, PageError> {

@@ -13,7 +13,7 @@
 mod account;
 mod admin;
 mod admin_views;
-mod authorize;
+pub(crate) mod authorize;
 pub mod device;
 pub mod extract;
 pub mod return_to;

@@ -2,9 +2,9 @@
 //!
 //! Design decision: the document is generated from the code — each handler's
 //! `#[utoipa::path]` annotation and the body types' `ToSchema` — never kept by hand, and a
-//! test walks [`route_table`](super::route_table) against it both ways, so a route cannot be
-//! added without being documented, nor documented without being routed. It is built once, on
-//! first request.
+//! test walks [`route_table`](super::route_table) (with the pages' OAuth endpoint,
+//! `/oauth/authorize`) against it both ways, so a route cannot be added without being
+//! documented, nor documented without being routed. It is built once, on first request.
 
 use std::sync::OnceLock;
 
@@ -17,6 +17,7 @@ use super::{account, admin, admin_audit, admin_users, meta, oauth, revocations};
 use crate::auth::CSRF_HEADER;
 use crate::error::ErrorBody;
 use crate::extract::SESSION_COOKIE;
+use crate::pages::authorize;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,7 +29,7 @@ use crate::extract::SESSION_COOKIE;
     servers((url = "/")),
     tags(
         (name = "account", description = "Users, cookie sessions and the session list."),
-        (name = "oauth", description = "OAuth2 token, revocation and introspection endpoints (RFC 6749, RFC 7009, RFC 7662)."),
+        (name = "oauth", description = "OAuth2 token, revocation and introspection endpoints (RFC 6749, RFC 7009, RFC 7662), and the authorization endpoint of the code flow, for a browser (its answers are pages and redirects)."),
         (name = "resource", description = "Protected resources."),
         (name = "discovery", description = "Metadata and public keys."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
@@ -48,6 +49,8 @@ use crate::extract::SESSION_COOKIE;
         oauth::token,
         oauth::revoke,
         oauth::introspect,
+        authorize::authorize,
+        authorize::decide,
         revocations::list,
         revocations::stream,
         admin::list_clients,

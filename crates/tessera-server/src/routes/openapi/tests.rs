@@ -6,10 +6,15 @@ fn doc() -> Value {
     serde_json::from_str(super::json().unwrap()).unwrap()
 }
 
-/// Every (method, path) the router serves, as lower-case method names.
+/// Every (method, path) the API serves, and the pages' OAuth endpoints (the authorization
+/// endpoint is a page, but part of the OAuth surface), as lower-case method names.
 fn routes() -> Vec<(String, &'static str)> {
+    let oauth_pages = crate::pages::route_table()
+        .into_iter()
+        .filter(|(_, path)| path.starts_with("/oauth/"));
     crate::routes::route_table()
         .into_iter()
+        .chain(oauth_pages)
         .map(|(verb, path)| (verb.method().as_str().to_ascii_lowercase(), path))
         .collect()
 }
