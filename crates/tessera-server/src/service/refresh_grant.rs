@@ -9,7 +9,7 @@ use tessera_core::refresh;
 use tessera_store::{RotateOutcome, Successor};
 
 use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, issue_bound_access, token_type};
-use super::sessions::revoke_tree;
+use super::sessions::revoke_family_tree;
 use super::{ClientContext, audit, internal, revoke_session, use_session};
 use crate::error::ApiError;
 use crate::state::{AppState, Metrics};
@@ -152,14 +152,7 @@ pub async fn refresh(
         RotateOutcome::Reused(family) => {
             Metrics::inc(&state.metrics.refresh_reuse_detected);
             tracing::warn!(family = %family.id, sid = %family.sid, "refresh token reuse: revoking the session tree");
-            // A family ends with its session (`expires_at` is the session's): no lookup needed.
-            revoke_tree(
-                state,
-                &family.sid,
-                Some(family.expires_at),
-                Some(&family.user_id),
-            )
-            .await?;
+            revoke_family_tree(state, &family).await?;
             let detail = format!(
                 "refresh family {} (session {}) revoked",
                 family.id, family.sid

@@ -7,7 +7,7 @@ use tessera_core::revocation::Revocation;
 
 use super::grants::FIRST_PARTY_CLIENT;
 use super::revoke_session;
-use super::sessions::revoke_tree;
+use super::sessions::revoke_family_tree;
 use crate::auth::verify_jwt_any_audience;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -29,13 +29,7 @@ pub async fn revoke_token(
         Some(TokenKind::Refresh) => {
             if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
                 if let Some((family, _)) = state.store.family_by_token(&refresh.hash()).await? {
-                    revoke_tree(
-                        state,
-                        &family.sid,
-                        Some(family.expires_at),
-                        Some(&family.user_id),
-                    )
-                    .await?;
+                    revoke_family_tree(state, &family).await?;
                 }
             }
         }

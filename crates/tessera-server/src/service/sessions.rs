@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use tessera_core::audit::EventKind;
 use tessera_core::client::ClientId;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
+use tessera_core::refresh::RefreshFamily;
 use tessera_core::revocation::Revocation;
 use tessera_core::session::{Session, SessionKind};
 use tessera_core::time::UnixTime;
@@ -223,6 +224,24 @@ pub async fn revoke_session(state: &AppState, session: &Session) -> Result<(), A
         &session.id,
         Some(session.expires_at),
         Some(&session.user_id),
+    )
+    .await
+}
+
+/// [`revoke_session_tree`] from one of the tree's refresh families: a family ends with its
+/// session (its `expires_at` is the session's), so no lookup is needed.
+///
+/// # Errors
+/// A store failure; if the revocation record was written, the tree is already dead.
+pub(super) async fn revoke_family_tree(
+    state: &AppState,
+    family: &RefreshFamily,
+) -> Result<(), ApiError> {
+    revoke_tree(
+        state,
+        &family.sid,
+        Some(family.expires_at),
+        Some(&family.user_id),
     )
     .await
 }

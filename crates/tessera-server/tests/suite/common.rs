@@ -310,6 +310,18 @@ impl TestServer {
         self.clock.advance(secs);
     }
 
+    /// Moves the clock on by `secs`, then reloads the revocation list from the store as the
+    /// upkeep task does, which drops the entries that expired meanwhile.
+    pub async fn advance_and_reload_revocations(&self, secs: i64) {
+        self.advance(secs);
+        let now = self.state.now();
+        self.state
+            .revocations()
+            .reload(self.state.store().as_ref(), now)
+            .await
+            .unwrap();
+    }
+
     /// Sends a request and reads the whole response.
     pub async fn send(&self, req: Req) -> Resp {
         self.send_request(req.build()).await

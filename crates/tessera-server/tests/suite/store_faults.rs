@@ -22,13 +22,7 @@ async fn half_failed_logout_stays_dead_for_the_sessions_whole_life() {
     // Past the access horizon (630 s) and well within the session's own life (7 days,
     // 12 h idle), with expired revocations pruned as the upkeep task does.
     for step in [631, 3600, 6 * 3600] {
-        s.advance(step);
-        let now = s.state.now();
-        s.state
-            .revocations()
-            .reload(s.state.store().as_ref(), now)
-            .await
-            .unwrap();
+        s.advance_and_reload_revocations(step).await;
         assert_eq!(
             s.session_status(&c.token).await,
             StatusCode::UNAUTHORIZED,
@@ -52,13 +46,7 @@ async fn a_logout_past_the_revocation_budget_that_fails_is_finished_by_its_retry
     assert_eq!(s.session_status(&c.token).await, StatusCode::OK);
     let r = s.send(Req::delete("/v1/session").browser(&c)).await;
     assert!(r.status.is_success(), "{}", r.text());
-    s.advance(631);
-    let now = s.state.now();
-    s.state
-        .revocations()
-        .reload(s.state.store().as_ref(), now)
-        .await
-        .unwrap();
+    s.advance_and_reload_revocations(631).await;
     assert_eq!(s.session_status(&c.token).await, StatusCode::UNAUTHORIZED);
 }
 

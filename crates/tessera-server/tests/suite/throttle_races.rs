@@ -308,13 +308,7 @@ async fn logging_in_and_revoking_in_a_loop_cannot_inflate_the_revocation_list() 
         }
     };
     dead(s.clone(), apps.clone()).await;
-    s.advance(631);
-    let now = s.state.now();
-    s.state
-        .revocations()
-        .reload(s.state.store().as_ref(), now)
-        .await
-        .unwrap();
+    s.advance_and_reload_revocations(631).await;
     let lasting = s.state.revocations().len() - before;
     assert!(lasting <= 5, "{lasting} lasting entries for 20 revocations");
     dead(s, apps).await;
