@@ -546,8 +546,8 @@ impl AppState {
     }
 
     /// Checks a password on the blocking pool; with no stored hash (unknown user), does the
-    /// same work and fails. `source` is the caller's address as throttled (see
-    /// [`Self::enter_hashing_queue`]).
+    /// same work and fails. `source` is the caller's address as throttled, which may hold half
+    /// of the hashing queue at most.
     ///
     /// # Errors
     /// `Overloaded` when the hashing queue is full; `Internal` if the blocking pool fails.

@@ -92,10 +92,10 @@ pub async fn clients(state: &AppState) -> Result<Vec<ClientRecord>, ApiError> {
 ///
 /// The revocation is recorded before the registration goes — so a deletion that fails half
 /// way leaves the client known and the admin's retry finds it — and again after, with its
-/// cutoff [`IN_FLIGHT_SECS`] ahead: a grant that authenticated the client just before the
-/// deletion may sign its token just after it, and that token must die too. Client ids are
-/// random and never reused, so a cutoff in the future touches no other client; and no grant
-/// needs to read the registration again after committing its own writes, where a store
+/// cutoff five minutes (`IN_FLIGHT_SECS`) ahead: a grant that authenticated the client just
+/// before the deletion may sign its token just after it, and that token must die too. Client
+/// ids are random and never reused, so a cutoff in the future touches no other client; and no
+/// grant needs to read the registration again after committing its own writes, where a store
 /// failure would answer 503 for a refresh token already spent.
 ///
 /// # Errors
