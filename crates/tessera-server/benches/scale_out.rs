@@ -152,9 +152,10 @@ async fn session_checks(name: &str, s: AppState) {
     )
     .await
     .unwrap();
-    let (_, token) = service::start_browser_session(&s, &user, &service::ClientContext::default())
+    let token = service::start_browser_session(&s, &user, &service::ClientContext::default())
         .await
-        .unwrap();
+        .unwrap()
+        .token;
     let mut samples = Vec::new();
     let start = Instant::now();
     while start.elapsed() < THROUGHPUT_WINDOW {

@@ -49,11 +49,11 @@ pub async fn bench_user(
     let mut tokens = Vec::with_capacity(sessions.max(1));
     let mut sid = None;
     for _ in 0..sessions.max(1) {
-        let (session, token) = service::start_browser_session(state, &user, &ctx)
+        let browser = service::start_browser_session(state, &user, &ctx)
             .await
             .map_err(|e| format!("starting a session: {e}"))?;
-        sid.get_or_insert(session.id);
-        tokens.push(token.expose_secret().to_owned());
+        sid.get_or_insert(browser.session.id);
+        tokens.push(browser.token.expose_secret().to_owned());
     }
     let jwts = (0..jwts)
         .map(|_| {

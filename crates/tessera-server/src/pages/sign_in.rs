@@ -1,5 +1,5 @@
-//! Signing in, registering and signing out through forms: the API's flows (`service::login`,
-//! `service::register`, `service::start_browser_session`, `service::logout`) behind pages.
+//! Signing in, registering and signing out through forms: the API's flows (`service::sign_in`,
+//! `service::sign_up`, `service::logout`) behind pages.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,9 +13,8 @@ use super::{PageError, form_failure, html, see_other, views};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::routes::{session_cookie_header, set_device_cookie};
-use crate::service::{self, ClientContext};
+use crate::service::{self, BrowserSession, ClientContext};
 use crate::state::AppState;
-use tessera_store::User;
 
 /// What the sign-in page's address may carry.
 #[derive(Deserialize, Default)]
@@ -94,8 +93,9 @@ pub(super) async fn login(
 ) -> Response {
     let target = ReturnTo::or_home(fields.return_to.as_deref());
     let started = async {
-        let user = service::login(&state, &fields.username, fields.password, &client).await?;
-        signed_in(&state, &user, &client, &target).await
+        let (_, browser) =
+            service::sign_in(&state, &fields.username, fields.password, &client).await?;
+        signed_in(browser, &target)
     };
     match started.await {
         Ok(resp) => resp,
@@ -142,9 +142,9 @@ pub(super) async fn register(
     SignInForm { csrf, fields }: SignInForm<RegisterFields>,
 ) -> Response {
     let started = async {
-        let user =
-            service::register(&state, &fields.username, fields.password, false, &client).await?;
-        signed_in(&state, &user, &client, &ReturnTo::home()).await
+        let (_, browser) =
+            service::sign_up(&state, &fields.username, fields.password, &client).await?;
+        signed_in(browser, &ReturnTo::home())
     };
     match started.await {
         Ok(resp) => resp,
@@ -154,22 +154,17 @@ pub(super) async fn register(
     }
 }
 
-/// A browser session for `user` (sign-in or registration): the session and device cookies,
-/// and `303` to `target`.
-async fn signed_in(
-    state: &AppState,
-    user: &User,
-    client: &ClientContext,
-    target: &ReturnTo,
-) -> Result<Response, ApiError> {
-    let (session, token) = service::start_browser_session(state, user, client).await?;
+/// The answer to a sign-in or registration: the session and device cookies, and `303` to
+/// `target`.
+fn signed_in(browser: BrowserSession, target: &ReturnTo) -> Result<Response, ApiError> {
+    let session = &browser.session;
     let cookie = session_cookie_header(
-        token.expose_secret(),
+        browser.token.expose_secret(),
         session.expires_at.since(session.created_at),
     )?;
     let mut resp = see_other(target.as_str());
     resp.headers_mut().insert(header::SET_COOKIE, cookie);
-    set_device_cookie(&mut resp, service::device_cookie(state, user));
+    set_device_cookie(&mut resp, browser.device_cookie);
     Ok(resp)
 }
 

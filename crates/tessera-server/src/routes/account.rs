@@ -227,21 +227,20 @@ pub(super) async fn login(
     client: ClientContext,
     Input(body): Input<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = service::login(&state, &body.username, body.password, &client).await?;
-    let (session, token) = service::start_browser_session(&state, &user, &client).await?;
+    let (user, browser) = service::sign_in(&state, &body.username, body.password, &client).await?;
+    let session = &browser.session;
     let body = LoginSession {
-        session: SessionView::new(&session, Some(&session.id), &HashMap::new()),
-        username: user.username.clone(),
-        csrf_token: csrf_token(&token),
+        session: SessionView::new(session, Some(&session.id), &HashMap::new()),
+        username: user.username,
+        csrf_token: csrf_token(&browser.token),
     };
     let max_age = session.expires_at.since(session.created_at);
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        cookie_header(token.expose_secret(), max_age)?,
+        cookie_header(browser.token.expose_secret(), max_age)?,
     );
-    // A fresh device cookie: from now on this browser is throttled on its own.
-    super::set_device_cookie(&mut resp, service::device_cookie(&state, &user));
+    super::set_device_cookie(&mut resp, browser.device_cookie);
     Ok(resp)
 }
 

@@ -39,8 +39,9 @@ pub use refresh_grant::refresh;
 pub use revocation::{revoke_access, revoke_token};
 pub use sessions::Dead;
 pub use sessions::{
-    active_sessions, app_names, logout, revoke_own_session, revoke_session, revoke_session_tree,
-    revoke_user, sign_out_others, start_browser_session, try_use_session, use_session,
+    BrowserSession, active_sessions, app_names, logout, revoke_own_session, revoke_session,
+    revoke_session_tree, revoke_user, sign_in, sign_out_others, sign_up, start_browser_session,
+    try_use_session, use_session,
 };
 
 use crate::error::ApiError;

@@ -12,7 +12,7 @@ use tessera_core::session::{Session, SessionKind};
 use tessera_core::time::UnixTime;
 use tessera_store::User;
 
-use super::{ClientContext, audit, internal};
+use super::{ClientContext, audit, device_cookie, internal, login, register};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -38,20 +38,68 @@ pub(super) fn new_session(
     Ok(session)
 }
 
-/// Starts a browser session; returns it with its token (to be set as the cookie).
+/// A browser session just started, and what the browser is to keep of it.
+pub struct BrowserSession {
+    /// The stored session.
+    pub session: Session,
+    /// Its token: the session cookie's value.
+    pub token: OpaqueToken,
+    /// A fresh device cookie for the user (`None` if no key can sign one): from now on this
+    /// browser is throttled on its own.
+    pub device_cookie: Option<String>,
+}
+
+/// Starts a browser session for `user`, who has just proved who they are.
 ///
 /// # Errors
-/// A store or random-generator failure.
+/// `InvalidCredentials` if a credential reset raced the login ([`confirm_login`]); a store or
+/// random-generator failure.
 pub async fn start_browser_session(
     state: &AppState,
     user: &User,
     client: &ClientContext,
-) -> Result<(Session, OpaqueToken), ApiError> {
+) -> Result<BrowserSession, ApiError> {
     let token = OpaqueToken::generate(TokenKind::Session).map_err(internal)?;
     let session = new_session(state, user, Some(&token), SessionKind::Browser, client)?;
     state.store.create_session(&session).await?;
     confirm_login(state, user, &session.id, client, "cookie").await?;
-    Ok((session, token))
+    Ok(BrowserSession {
+        session,
+        token,
+        device_cookie: device_cookie(state, user),
+    })
+}
+
+/// Signs a browser in with a password: the throttled check ([`login`]), then
+/// [`start_browser_session`]. The one sign-in flow of the API and the sign-in page.
+///
+/// # Errors
+/// As [`login`] and [`start_browser_session`].
+pub async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client: &ClientContext,
+) -> Result<(User, BrowserSession), ApiError> {
+    let user = login(state, username, password, client).await?;
+    let browser = start_browser_session(state, &user, client).await?;
+    Ok((user, browser))
+}
+
+/// Registers a user ([`register`], no administrator) and signs the browser in: the
+/// registration page's flow.
+///
+/// # Errors
+/// As [`register`] and [`start_browser_session`].
+pub async fn sign_up(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client: &ClientContext,
+) -> Result<(User, BrowserSession), ApiError> {
+    let user = register(state, username, password, false, client).await?;
+    let browser = start_browser_session(state, &user, client).await?;
+    Ok((user, browser))
 }
 
 /// Keeps a session just created for `user` only if no action ended the user's credentials
