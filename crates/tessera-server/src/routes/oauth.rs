@@ -88,27 +88,14 @@ pub(super) struct TokenQuery {
 }
 
 impl TokenQuery {
-    /// The token, and the client if the request authenticated one — or, where `public` allows
-    /// it (revocation, RFC 7009 §2.1), named a public client by `client_id` alone.
-    async fn parse(
+    /// The token, and the client credentials sent with it (Basic or `client_secret_post`).
+    fn into_parts(
         self,
-        state: &AppState,
         basic: BasicCredentials,
-        public: bool,
-    ) -> Result<(String, Option<tessera_core::client::ClientRecord>), ApiError> {
+    ) -> Result<(String, Option<ClientCredentials>), ApiError> {
         let credentials =
             ClientCredentials::from_request(basic, self.client_id, self.client_secret)?;
-        let client = match credentials {
-            Some(c) if public && c.secret.is_none() => {
-                Some(service::identify_public_client(state, &c.id).await?)
-            }
-            Some(c) => Some(service::authenticate_client(state, &c).await?),
-            None => None,
-        };
-        if self.token.is_empty() {
-            return Err(ApiError::InvalidRequest("missing parameter token".into()));
-        }
-        Ok((self.token, client))
+        Ok((self.token, credentials))
     }
 }
 
@@ -143,8 +130,8 @@ pub(super) async fn revoke(
     basic: BasicCredentials,
     Input(req): Input<TokenQuery>,
 ) -> Result<Response, ApiError> {
-    let (token, client) = req.parse(&state, basic, true).await?;
-    service::revoke_token(&state, &token, client.as_ref()).await?;
+    let (token, credentials) = req.into_parts(basic)?;
+    service::revoke_token(&state, &token, credentials).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -178,7 +165,8 @@ pub(super) async fn introspect(
     basic: BasicCredentials,
     Input(req): Input<TokenQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (token, client) = req.parse(&state, basic, false).await?;
-    client.ok_or(ApiError::InvalidClient)?;
-    Ok(Json(service::introspect(&state, &token).await?))
+    let (token, credentials) = req.into_parts(basic)?;
+    Ok(Json(
+        service::introspect(&state, &token, credentials).await?,
+    ))
 }

@@ -52,6 +52,33 @@ pub async fn identify_public_client(state: &AppState, id: &str) -> Result<Client
     }
 }
 
+/// The client a revocation or introspection request names: one authenticated by its secret,
+/// or — where `public` allows it (revocation, RFC 7009 §2.1) — a public client named by
+/// `client_id` alone. Then the token must be there: a client that fails to authenticate is
+/// told so first, whatever else is wrong.
+///
+/// # Errors
+/// `InvalidClient` as [`authenticate_client`] and [`identify_public_client`] say;
+/// `InvalidRequest` without a token; a store failure.
+pub(super) async fn requesting_client(
+    state: &AppState,
+    credentials: Option<ClientCredentials>,
+    public: bool,
+    token: &str,
+) -> Result<Option<ClientRecord>, ApiError> {
+    let client = match credentials {
+        Some(c) if public && c.secret.is_none() => {
+            Some(identify_public_client(state, &c.id).await?)
+        }
+        Some(c) => Some(authenticate_client(state, &c).await?),
+        None => None,
+    };
+    if token.is_empty() {
+        return Err(ApiError::InvalidRequest("missing parameter token".into()));
+    }
+    Ok(client)
+}
+
 /// Registers a client; returns it and, for a confidential client, its secret (shown once).
 ///
 /// # Errors
@@ -176,12 +203,20 @@ pub async fn client_credentials(
 
 /// RFC 7662 introspection: the live token's facts, or `{"active": false}` for anything else
 /// (expired, revoked, forged, unknown, a refresh token). Introspection is itself
-/// client-authenticated, so answering it reveals nothing to a stranger.
+/// client-authenticated (`credentials`), so answering it reveals nothing to a stranger.
 ///
 /// # Errors
-/// `Unavailable` when revocation state cannot be known (feed and store down): `active:true`
-/// could then be a lie, and `active:false` would log people out for an outage.
-pub async fn introspect(state: &AppState, token: &str) -> Result<Value, ApiError> {
+/// `InvalidClient` unless a confidential client authenticates; `InvalidRequest` without a
+/// token; `Unavailable` when revocation state cannot be known (feed and store down):
+/// `active:true` could then be a lie, and `active:false` would log people out for an outage.
+pub async fn introspect(
+    state: &AppState,
+    token: &str,
+    credentials: Option<ClientCredentials>,
+) -> Result<Value, ApiError> {
+    requesting_client(state, credentials, false, token)
+        .await?
+        .ok_or(ApiError::InvalidClient)?;
     let inactive = || json!({ "active": false });
     let facts = match TokenKind::of(token) {
         Some(TokenKind::Jwt) => match verify_jwt_any_audience(state, token).await {

@@ -1,30 +1,34 @@
 //! RFC 7009 token revocation, and the revocation of one access token that it and logout use.
 
 use tessera_core::access::AccessClaims;
-use tessera_core::client::ClientRecord;
 use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::revocation::Revocation;
 
+use super::clients::requesting_client;
 use super::grants::FIRST_PARTY_CLIENT;
 use super::revoke_session;
 use super::sessions::revoke_family_tree;
 use crate::auth::verify_jwt_any_audience;
+use crate::client_auth::ClientCredentials;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// RFC 7009 revocation of whatever token was presented: a refresh or session token ends its
 /// login session's whole tree, an access JWT is revoked by `jti`. An invalid or unknown token
 /// is not an error (§2.2), so revocation cannot be used to test whether a token is live.
-/// An access token issued to a registered client needs that client, authenticated.
+/// An access token issued to a registered client needs that client, authenticated
+/// (`credentials`; a public client may name itself by `client_id` alone).
 ///
 /// # Errors
+/// `InvalidClient` for credentials that do not check out; `InvalidRequest` without a token;
 /// `UnauthorizedClient` for another client's token; a store failure, or `Unavailable` when a
 /// JWT's revocation state cannot be checked.
 pub async fn revoke_token(
     state: &AppState,
     token: &str,
-    client: Option<&ClientRecord>,
+    credentials: Option<ClientCredentials>,
 ) -> Result<(), ApiError> {
+    let client = requesting_client(state, credentials, true, token).await?;
     match TokenKind::of(token) {
         Some(TokenKind::Refresh) => {
             if let Ok(refresh) = OpaqueToken::parse(TokenKind::Refresh, token) {
@@ -45,7 +49,9 @@ pub async fn revoke_token(
             // authenticated (RFC 7009 §2.1); first-party tokens need no client.
             Ok(claims)
                 if claims.client_id != FIRST_PARTY_CLIENT
-                    && client.is_none_or(|c| c.id.as_str() != claims.client_id) =>
+                    && client
+                        .as_ref()
+                        .is_none_or(|c| c.id.as_str() != claims.client_id) =>
             {
                 return Err(ApiError::UnauthorizedClient(
                     "the token was issued to another client",
