@@ -226,3 +226,73 @@ fn clients_create_refuses_a_bad_registration_and_stores_nothing() {
     let (text, rows) = list(dir.path());
     assert!(rows.is_empty(), "{text}");
 }
+
+/// `tessera clients delete`, run against a deployment's store while two instances serve it,
+/// ends the client's tokens at both at once: the deletion's revocation goes through the
+/// store's feed like any other, with no restart or reload. (The service flow and the admin
+/// route are tested in the server's suite; this is the operator's command on a live
+/// deployment.)
+#[test]
+fn deleting_a_client_from_the_cli_ends_its_tokens_at_running_instances() {
+    let Some(deployment) = common::Deployment::new(true) else {
+        return;
+    };
+    let servers = deployment.start(2, &[]);
+    let admin = |args: &[&str]| {
+        tessera()
+            .env("TESSERA_KEK", common::TEST_KEK)
+            .arg("clients")
+            .args(args)
+            .args(deployment.store_args())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let client = json(&admin(&["create", "reports", "--scope", "read"]));
+    let introspector = json(&admin(&["create", "gateway"]));
+    let field = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_owned();
+    let (id, secret) = (field(&client, "client_id"), field(&client, "client_secret"));
+    let r = servers[0].post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = field(&r.json(), "access_token");
+    let active = |server: &common::Server| {
+        let r = server.post_form(
+            "/oauth/introspect",
+            &[
+                ("token", token.as_str()),
+                ("client_id", &field(&introspector, "client_id")),
+                ("client_secret", &field(&introspector, "client_secret")),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["active"].as_bool().unwrap()
+    };
+    assert!(servers.iter().all(active));
+
+    let out = admin(&["delete", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while servers.iter().any(active) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an instance still takes the deleted client's token"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = servers[1].post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+}
