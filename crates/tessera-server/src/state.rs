@@ -6,14 +6,14 @@
 //! burst of logins cannot starve the async runtime.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tessera_core::access::AccessPolicy;
 use tessera_core::access::cache::VerifiedCache;
-use tessera_core::keys::kek::{self, Kek, KekError};
-use tessera_core::keys::{KeyRecord, KeyRing, KeyStatus};
+use tessera_core::keys::KeyRing;
+use tessera_core::keys::kek::{Kek, KekError};
 use tessera_core::password::PasswordHasher;
 use tessera_core::revocation::{Revocation, RevocationSubject};
 use tessera_core::time::{Clock, UnixTime};
@@ -26,6 +26,11 @@ use crate::error::{ApiError, error_chain};
 pub use crate::metrics::Metrics;
 use crate::metrics::RequestIds;
 use crate::revocations::{FeedState, RevocationView};
+
+mod hashing;
+mod keys;
+
+pub use hashing::HashPriority;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -94,37 +99,6 @@ pub struct Inner {
     /// Set when the server shuts down: long-lived responses (the revocation stream) end, so
     /// a graceful shutdown is not held open by subscribers.
     closing: tokio::sync::watch::Sender<bool>,
-}
-
-/// Who a password hash is for, which decides how much of the hashing queue it may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HashPriority {
-    /// Registration, or a login from a browser or app the server does not know.
-    Normal,
-    /// A login presenting a genuine device cookie for its account: it may queue behind twice
-    /// as much work, so a flood of strangers cannot push its owner out.
-    KnownDevice,
-}
-
-/// A place in the hashing queue, and in its source's share of it, given back on drop.
-struct QueueSlot<'a> {
-    queued: &'a AtomicUsize,
-    source: Option<(&'a Mutex<HashMap<String, usize>>, String)>,
-}
-
-impl Drop for QueueSlot<'_> {
-    fn drop(&mut self) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        if let Some((by_source, source)) = self.source.take() {
-            let mut by_source = by_source.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(held) = by_source.get_mut(&source) {
-                *held -= 1;
-                if *held == 0 {
-                    by_source.remove(&source);
-                }
-            }
-        }
-    }
 }
 
 impl std::ops::Deref for AppState {
@@ -229,140 +203,6 @@ impl AppState {
             .map_or_else(|p| Arc::clone(&p.into_inner()), |g| Arc::clone(&g))
     }
 
-    /// Reloads signing keys from the store; creates the first EdDSA key if none is current.
-    ///
-    /// A rotation in progress (the old current key already demoted, the next not yet
-    /// promoted) is waited out: while the key that signs here is still trusted in the store,
-    /// the old ring is kept rather than a new key created.
-    ///
-    /// # Errors
-    /// If the store fails or a stored key is unusable.
-    pub async fn reload_keys(&self) -> Result<(), StartupError> {
-        // Every stored key is opened first, revoked ones too: a key that does not open means
-        // the KEK is wrong, and that must stop us before "no current key" could make a new
-        // key over keys we cannot read.
-        let mut records = self.open_keys().await?;
-        if !records.iter().any(|k| k.status == KeyStatus::Current) {
-            let ring = self.key_ring();
-            let signing_still_trusted = ring.current().is_some_and(|cur| {
-                records
-                    .iter()
-                    .any(|r| r.kid == cur.kid() && r.status.is_trusted())
-            });
-            if signing_still_trusted {
-                tracing::debug!(
-                    "no current key in the store: rotation in progress, keeping the ring"
-                );
-                return Ok(());
-            }
-            let first = KeyRing::generate_record(
-                tessera_core::keys::lifecycle::DEFAULT_ALGORITHM,
-                KeyStatus::Current,
-                self.now(),
-            )?;
-            if self.store.insert_key_if_vacant(&self.seal(&first)?).await? {
-                tracing::info!(kid = %first.kid, "generated the first signing key");
-            }
-            records = self.open_keys().await?;
-        }
-        let ring = Arc::new(KeyRing::from_records(&records)?);
-        match self.keys.write() {
-            Ok(mut g) => *g = ring,
-            Err(p) => *p.into_inner() = ring,
-        }
-        Ok(())
-    }
-
-    /// Every stored key, its secret opened with this instance's KEK.
-    async fn open_keys(&self) -> Result<Vec<KeyRecord>, StartupError> {
-        let stored = self.store.keys().await?;
-        Ok(stored
-            .iter()
-            .map(|r| self.open(r))
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// `record` as stored, its secret opened with this instance's KEK.
-    ///
-    /// # Errors
-    /// [`KekError::Open`] if it does not open.
-    pub(crate) fn open(&self, record: &KeyRecord) -> Result<KeyRecord, KekError> {
-        self.kek.open_record(record)
-    }
-
-    /// `record` sealed under this instance's KEK, as it must be before it reaches the store.
-    ///
-    /// # Errors
-    /// [`KekError::Seal`] if sealing fails.
-    pub fn seal(&self, record: &KeyRecord) -> Result<KeyRecord, KekError> {
-        self.kek.seal_record(record)
-    }
-
-    /// Seals every key still stored plain (written before keys were sealed at rest), one
-    /// compare-and-set per key, so instances starting together cannot undo each other: the
-    /// loser's write finds the plain bytes gone and changes nothing. Returns how many keys
-    /// this call sealed.
-    ///
-    /// Every key already sealed is opened first, before any plain key is written: a KEK that
-    /// does not open them is the wrong one, and sealing the plain keys under it would leave a
-    /// store that no single KEK opens.
-    ///
-    /// # Errors
-    /// If a sealed key does not open under this KEK (nothing is written then), the store
-    /// fails or sealing fails.
-    pub async fn seal_legacy_keys(&self) -> Result<usize, StartupError> {
-        let stored = self.store.keys().await?;
-        for record in &stored {
-            self.kek.open_record(record)?;
-        }
-        let mut sealed = 0;
-        for record in stored {
-            if kek::is_sealed(&record.secret) {
-                continue;
-            }
-            let new = self.kek.seal(&record.kid, &record.secret)?;
-            if self
-                .store
-                .replace_key_secret(&record.kid, &record.secret, &new)
-                .await?
-            {
-                tracing::info!(kid = %record.kid, "sealed a plain signing key under the KEK");
-                sealed += 1;
-            }
-        }
-        Ok(sealed)
-    }
-
-    /// Re-seals every stored key under `new` (one compare-and-set per key); returns how many
-    /// keys were re-sealed. Keys are opened with this instance's KEK first, all of them
-    /// before any is written, so a wrong current KEK changes nothing. Afterwards only `new`
-    /// opens the store: instances must be restarted with it.
-    ///
-    /// # Errors
-    /// If a key does not open, the store fails, or a key changed underneath (run it again).
-    pub async fn rewrap_keys(&self, new: &Kek) -> Result<usize, StartupError> {
-        let stored = self.store.keys().await?;
-        let mut resealed = Vec::with_capacity(stored.len());
-        for record in &stored {
-            let opened = self.kek.open_record(record)?;
-            resealed.push(new.seal(&record.kid, &opened.secret)?);
-        }
-        let mut count = 0;
-        for (record, new_secret) in stored.iter().zip(&resealed) {
-            if !self
-                .store
-                .replace_key_secret(&record.kid, &record.secret, new_secret)
-                .await?
-            {
-                return Err(StartupError::Store(StoreError::Conflict(
-                    "signing key changed during rewrap",
-                )));
-            }
-            count += 1;
-        }
-        Ok(count)
-    }
-
     /// Whether the store answers two cheap indexed reads within [`READINESS_TIMEOUT`] (for
     /// `/readyz`): one of revocations, from the durable store, and one of sessions, from the
     /// session store — Redis, with `--redis`, without which no session or login can be
@@ -458,117 +298,6 @@ impl AppState {
         self.revocations.insert(&r);
         Metrics::inc(&self.metrics.revocations_recorded);
         Ok(())
-    }
-
-    /// Takes a place in the hashing queue, or refuses at once when it is full: Argon2 work is
-    /// the lever a flood of logins or registrations pulls, so the queue (and with it the
-    /// latency of every login) is bounded. One source address (its throttle key) may hold half
-    /// of it at most, so a flood from one client — even one logging in to its own accounts,
-    /// which no throttle counts — leaves room for everyone else.
-    fn enter_hashing_queue(
-        &self,
-        priority: HashPriority,
-        source: Option<&str>,
-    ) -> Result<QueueSlot<'_>, ApiError> {
-        let refused = || {
-            Metrics::inc(&self.metrics.hashing_refused);
-            ApiError::Overloaded { retry_after: 1 }
-        };
-        let bound = match priority {
-            HashPriority::Normal => self.config.hashing_queue,
-            HashPriority::KnownDevice => self.config.hashing_queue.saturating_mul(2),
-        };
-        let mut slot = QueueSlot {
-            queued: &self.hashing_queued,
-            source: None,
-        };
-        if self.hashing_queued.fetch_add(1, Ordering::AcqRel) >= bound {
-            return Err(refused());
-        }
-        if let Some(source) = source {
-            let share = (self.config.hashing_queue / 2).max(1);
-            let mut by_source = self
-                .hashing_by_source
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let held = by_source.entry(source.to_owned()).or_default();
-            if *held >= share {
-                return Err(refused());
-            }
-            *held += 1;
-            slot.source = Some((&self.hashing_by_source, source.to_owned()));
-        }
-        Ok(slot)
-    }
-
-    /// Runs Argon2 work on the blocking pool: a place in the bounded queue first, then one of
-    /// the permits (one per core), so a burst can neither starve the async runtime nor queue
-    /// without bound.
-    async fn run_hashing<R: Send + 'static>(
-        &self,
-        priority: HashPriority,
-        source: Option<&str>,
-        work: impl FnOnce(&PasswordHasher) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
-        let _slot = self.enter_hashing_queue(priority, source)?;
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Internal("hashing pool closed".into()))?;
-        let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || work(&hasher))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string().into()))
-    }
-
-    /// Checks a new password against the policy and hashes it, both on the blocking pool: the
-    /// guessability estimate costs CPU time too (milliseconds, see
-    /// [`tessera_core::password::check_policy`]), so it waits its turn in the same bounded
-    /// queue as the hash instead of stalling the async runtime.
-    ///
-    /// # Errors
-    /// `WeakPassword` if the policy refuses it; `Overloaded` when the hashing queue is full;
-    /// `Internal` if hashing fails.
-    pub async fn hash_new_password(
-        &self,
-        username: String,
-        password: String,
-        source: Option<&str>,
-    ) -> Result<String, ApiError> {
-        self.run_hashing(HashPriority::Normal, source, move |h| {
-            tessera_core::password::check_policy(&username, &password)
-                .map_err(|e| ApiError::WeakPassword(e.to_string()))?;
-            h.hash(&password)
-                .map_err(|e| ApiError::Internal(e.to_string().into()))
-        })
-        .await?
-    }
-
-    /// Checks a password on the blocking pool; with no stored hash (unknown user), does the
-    /// same work and fails. `source` is the caller's address as throttled, which may hold half
-    /// of the hashing queue at most.
-    ///
-    /// # Errors
-    /// `Overloaded` when the hashing queue is full; `Internal` if the blocking pool fails.
-    pub async fn verify_password(
-        &self,
-        password: String,
-        phc: Option<String>,
-        priority: HashPriority,
-        source: Option<&str>,
-    ) -> Result<bool, ApiError> {
-        let ok = self
-            .run_hashing(priority, source, move |h| match phc {
-                Some(phc) => h.verify(&password, &phc),
-                None => {
-                    h.verify_absent(&password);
-                    false
-                }
-            })
-            .await?;
-        Metrics::inc(&self.metrics.password_checks);
-        Ok(ok)
     }
 
     /// Starts the background upkeep, ticking every `every`: following the store's revocation

@@ -52,7 +52,7 @@ pub struct BrowserSession {
 /// Starts a browser session for `user`, who has just proved who they are.
 ///
 /// # Errors
-/// `InvalidCredentials` if a credential reset raced the login ([`confirm_login`]); a store or
+/// `InvalidCredentials` if a credential reset raced the login (`confirm_login`); a store or
 /// random-generator failure.
 pub async fn start_browser_session(
     state: &AppState,
