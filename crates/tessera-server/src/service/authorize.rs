@@ -15,7 +15,8 @@ use tessera_core::client::{ClientId, ClientRecord, Scope};
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_store::{Redemption, User};
 
-use super::grants::{AppSession, Binding, TokenResponse, open_app_session};
+use super::access::Binding;
+use super::grants::{AppSession, TokenResponse, open_app_session};
 use super::sessions::revoke_session_tree;
 use super::{ClientContext, internal};
 use crate::error::ApiError;

@@ -14,7 +14,8 @@ use crate::state::AppState;
 use super::audit::{Actor, record_admin_action};
 use tessera_core::audit::EventKind;
 
-use super::grants::{TokenResponse, issue_bound_access, token_type};
+use super::access::{issue_bound_access, token_type};
+use super::grants::TokenResponse;
 
 /// The registered, confidential client these credentials name, if the secret is right.
 ///

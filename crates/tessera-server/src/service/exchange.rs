@@ -14,7 +14,8 @@ use tessera_core::opaque::random_id;
 use tessera_core::time::UnixTime;
 use tessera_core::token::TokenKind;
 
-use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, sign_access, token_type};
+use super::access::{sign_access, token_type};
+use super::grants::{FIRST_PARTY_CLIENT, TokenResponse};
 use super::internal;
 use crate::auth::{check_session, verify_jwt};
 use crate::error::ApiError;

@@ -1,17 +1,18 @@
-//! The token endpoint's grants and access-token issuance (revocation is `revocation.rs`).
+//! The token endpoint's grants, and the app sessions the password and code grants open
+//! (access tokens are minted by `access.rs`, revoked by `revocation.rs`).
 //!
 //! [`GrantType`] is the closed set of grants: one `match` drives the endpoint's dispatch, its
 //! `unsupported_grant_type` answer and what discovery advertises, so adding a grant is adding a
 //! variant and the function it dispatches to.
 
 use serde::{Deserialize, Serialize};
-use tessera_core::access::{self, AccessClaims, Confirmation};
 use tessera_core::dpop::VerifiedProof;
 use tessera_core::opaque::{OpaqueToken, TokenKind, random_id};
 use tessera_core::refresh::RefreshFamily;
 use tessera_core::session::SessionKind;
 use tessera_store::User;
 
+use super::access::{Binding, issue_bound_access, token_type};
 use super::authorize::{Redeem, redeem};
 use super::clients::{authenticate_client, client_credentials, identify_public_client};
 use super::exchange::{Exchange, exchange};
@@ -20,7 +21,7 @@ use super::sessions::{confirm_login, new_session};
 use super::{ClientContext, device_cookie, internal, login};
 use crate::client_auth::{BasicCredentials, ClientCredentials};
 use crate::error::ApiError;
-use crate::state::{AppState, Metrics};
+use crate::state::AppState;
 
 /// `client_id` of tokens issued to Tessera's own first-party apps (no registered client).
 pub const FIRST_PARTY_CLIENT: &str = "first-party";
@@ -349,83 +350,6 @@ pub async fn token(
             device_cookie: None,
         }),
     }
-}
-
-/// `token_type` of a token response: `DPoP` for a token bound to a key (RFC 9449 §5),
-/// `Bearer` otherwise.
-#[must_use]
-pub fn token_type(jkt: Option<&str>) -> &'static str {
-    if jkt.is_some() { "DPoP" } else { "Bearer" }
-}
-
-/// What a new login's tokens are bound to: the proof's key thumbprint for the access token,
-/// and for the refresh family when its client cannot authenticate itself.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Binding<'a> {
-    pub access: Option<&'a str>,
-    pub refresh: Option<&'a str>,
-}
-
-/// Mints a bearer access JWT (RFC 9068) signed with the current key.
-///
-/// # Errors
-/// If there is no current key or signing fails.
-pub fn issue_access(
-    state: &AppState,
-    user_id: &str,
-    username: Option<&str>,
-    sid: Option<&str>,
-    scope: Option<&str>,
-    client_id: &str,
-) -> Result<String, ApiError> {
-    issue_bound_access(state, user_id, username, sid, scope, client_id, None)
-}
-
-/// [`issue_access`], bound to the DPoP key `jkt` (`cnf.jkt`) when one is given.
-///
-/// # Errors
-/// If there is no current key or signing fails.
-pub(super) fn issue_bound_access(
-    state: &AppState,
-    user_id: &str,
-    username: Option<&str>,
-    sid: Option<&str>,
-    scope: Option<&str>,
-    client_id: &str,
-    jkt: Option<&str>,
-) -> Result<String, ApiError> {
-    let now = state.now();
-    let claims = AccessClaims {
-        iss: state.config.issuer.clone(),
-        sub: user_id.to_owned(),
-        aud: state.config.audience.clone(),
-        exp: now.plus(state.config.access_ttl_secs),
-        iat: now,
-        nbf: now,
-        jti: random_id().map_err(internal)?,
-        sid: sid.map(str::to_owned),
-        scope: scope.map(str::to_owned),
-        client_id: client_id.to_owned(),
-        username: username.map(str::to_owned),
-        cnf: jkt.map(|jkt| Confirmation {
-            jkt: jkt.to_owned(),
-        }),
-    };
-    sign_access(state, &claims)
-}
-
-/// Signs `claims` with the current key: the one place access tokens are minted.
-///
-/// # Errors
-/// If there is no current key or signing fails.
-pub(super) fn sign_access(state: &AppState, claims: &AccessClaims) -> Result<String, ApiError> {
-    let ring = state.key_ring();
-    let key = ring
-        .current()
-        .ok_or_else(|| internal("no current signing key"))?;
-    let jwt = access::issue(key, claims).map_err(internal)?;
-    Metrics::inc(&state.metrics.access_tokens_issued);
-    Ok(jwt)
 }
 
 /// The app session a grant opens.

@@ -7,6 +7,7 @@
 //! commit point — from then on the in-memory check refuses the session and every JWT carrying
 //! its `sid`), then the clean-up of refresh families and the session row.
 
+mod access;
 mod accounts;
 mod admin;
 mod audit;
@@ -18,6 +19,7 @@ mod refresh_grant;
 mod revocation;
 mod sessions;
 
+pub use access::issue_access;
 pub use accounts::{change_password, device_cookie, login, register, user};
 pub(crate) use admin::record_scheduled;
 pub use admin::{
@@ -32,9 +34,7 @@ pub use clients::{
     introspect, register_client,
 };
 pub use exchange::ACCESS_TOKEN_TYPE;
-pub use grants::{
-    FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, issue_access, token,
-};
+pub use grants::{FIRST_PARTY_CLIENT, GrantType, Granted, TokenRequest, TokenResponse, token};
 pub use refresh_grant::refresh;
 pub use revocation::{revoke_access, revoke_token};
 pub use sessions::Dead;

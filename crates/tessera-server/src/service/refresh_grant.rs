@@ -8,7 +8,8 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::refresh;
 use tessera_store::{RotateOutcome, Successor};
 
-use super::grants::{FIRST_PARTY_CLIENT, TokenResponse, issue_bound_access, token_type};
+use super::access::{issue_bound_access, token_type};
+use super::grants::{FIRST_PARTY_CLIENT, TokenResponse};
 use super::sessions::revoke_family_tree;
 use super::{ClientContext, audit, internal, revoke_session, use_session};
 use crate::error::ApiError;
