@@ -9,6 +9,7 @@ mod meta;
 mod oauth;
 pub(crate) mod openapi;
 mod revocations;
+mod userinfo;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -89,7 +90,7 @@ fn api() -> Routes {
         .route(Delete, "/v1/sessions/{id}", account::revoke_session)
         .route(Get, "/v1/session", account::current_session)
         .route(Delete, "/v1/session", account::logout)
-        .route(Get, "/v1/userinfo", account::userinfo)
+        .route(Get, "/v1/userinfo", userinfo::userinfo)
         .route(Post, "/v1/password", account::change_password)
         .route(Post, "/oauth/token", oauth::token)
         .route(Post, "/oauth/revoke", oauth::revoke)

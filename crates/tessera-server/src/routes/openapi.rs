@@ -13,7 +13,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse};
 
-use super::{account, admin, admin_audit, admin_users, meta, oauth, revocations};
+use super::{account, admin, admin_audit, admin_users, meta, oauth, revocations, userinfo};
 use crate::auth::CSRF_HEADER;
 use crate::error::ErrorBody;
 use crate::extract::SESSION_COOKIE;
@@ -44,7 +44,7 @@ use crate::pages::authorize;
         account::revoke_session,
         account::current_session,
         account::logout,
-        account::userinfo,
+        userinfo::userinfo,
         account::change_password,
         oauth::token,
         oauth::revoke,
