@@ -98,9 +98,8 @@ pub async fn apply(state: &AppState, steps: &[Step]) -> Result<(), ApplyError> {
 /// that no instance restarted with the new KEK can open, and the store would then open under
 /// neither. Status changes alone need no KEK, so revoking a key that is not signing still works.
 async fn kek_opens_the_store(state: &AppState) -> Result<(), ApplyError> {
-    for record in state.store().keys().await? {
-        state.open(&record).map_err(ApplyError::ForeignKek)?;
-    }
+    let stored = state.store().keys().await?;
+    state.open_all(&stored).map_err(ApplyError::ForeignKek)?;
     Ok(())
 }
 

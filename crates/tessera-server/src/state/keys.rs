@@ -56,19 +56,17 @@ impl AppState {
 
     /// Every stored key, its secret opened with this instance's KEK.
     async fn open_keys(&self) -> Result<Vec<KeyRecord>, StartupError> {
-        let stored = self.store.keys().await?;
-        Ok(stored
-            .iter()
-            .map(|r| self.open(r))
-            .collect::<Result<_, _>>()?)
+        Ok(self.open_all(&self.store.keys().await?)?)
     }
 
-    /// `record` as stored, its secret opened with this instance's KEK.
+    /// `records` as stored, every secret opened with this instance's KEK (a plain legacy
+    /// key as it is): also the proof that this KEK is the store's, which every write of a
+    /// secret makes first.
     ///
     /// # Errors
-    /// [`KekError::Open`] if it does not open.
-    pub(crate) fn open(&self, record: &KeyRecord) -> Result<KeyRecord, KekError> {
-        self.kek.open_record(record)
+    /// [`KekError::Open`] if one does not open.
+    pub(crate) fn open_all(&self, records: &[KeyRecord]) -> Result<Vec<KeyRecord>, KekError> {
+        records.iter().map(|r| self.kek.open_record(r)).collect()
     }
 
     /// `record` sealed under this instance's KEK, as it must be before it reaches the store.
@@ -93,9 +91,7 @@ impl AppState {
     /// fails or sealing fails.
     pub async fn seal_legacy_keys(&self) -> Result<usize, StartupError> {
         let stored = self.store.keys().await?;
-        for record in &stored {
-            self.kek.open_record(record)?;
-        }
+        self.open_all(&stored)?;
         let mut sealed = 0;
         for record in stored {
             if kek::is_sealed(&record.secret) {
@@ -123,11 +119,11 @@ impl AppState {
     /// If a key does not open, the store fails, or a key changed underneath (run it again).
     pub async fn rewrap_keys(&self, new: &Kek) -> Result<usize, StartupError> {
         let stored = self.store.keys().await?;
-        let mut resealed = Vec::with_capacity(stored.len());
-        for record in &stored {
-            let opened = self.kek.open_record(record)?;
-            resealed.push(new.seal(&record.kid, &opened.secret)?);
-        }
+        let resealed = self
+            .open_all(&stored)?
+            .iter()
+            .map(|opened| new.seal(&opened.kid, &opened.secret))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut count = 0;
         for (record, new_secret) in stored.iter().zip(&resealed) {
             if !self
