@@ -301,8 +301,10 @@ pub(super) async fn revoke_family_tree(
 ///
 /// Such a lasting record is held by every instance, so `owner`'s are counted
 /// ([`lasting_allowed`]); past the budget the order turns round: the clean-up first (the
-/// session row's deletion is then the commit point, and a failure leaves the session alive
-/// for the retry), and a record that lasts only as long as the session's access tokens.
+/// session row's deletion is then the commit point, and a failure before it leaves the
+/// session alive for the retry), then a record that lasts only as long as the session's
+/// access tokens (if that write fails, those tokens live out their minutes unless a retry
+/// presents one of them).
 /// `owner` is `None` for the bulk revocations of a credential reset, which a user cannot
 /// repeat faster than they can log in.
 pub(super) async fn revoke_tree(
