@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 
 use crate::authorization_code::{VERIFIER, app, code_for, grant, redeem};
+use crate::clients_oauth::{introspect, register};
 use crate::common::*;
 use crate::faulty_store::FaultyStore;
 
@@ -268,11 +269,8 @@ async fn a_password_change_failing_after_the_new_hash_leaves_no_old_session() {
 /// token's client as well as its subject.
 #[tokio::test]
 async fn a_client_deleted_elsewhere_while_the_feed_is_down_ends_its_users_tokens() {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
-    use tessera_core::client::{NewClient, Scope};
     use tessera_core::revocation::Revocation;
-    use tessera_server::service::{self, ACCESS_TOKEN_TYPE};
+    use tessera_server::service::ACCESS_TOKEN_TYPE;
     use tessera_store::RevocationStore;
 
     const API: &str = "https://api.example";
@@ -281,30 +279,14 @@ async fn a_client_deleted_elsewhere_while_the_feed_is_down_ends_its_users_tokens
         c.exchange_audiences = vec![API.to_owned()];
     })
     .await;
-    let mut basics = Vec::new();
-    let mut ids = Vec::new();
-    for name in ["app", "watcher"] {
-        let (record, secret) = service::register_client(
-            &s.state,
-            NewClient {
-                name: name.into(),
-                scope: Scope::parse("read").unwrap(),
-                ..NewClient::default()
-            },
-            &service::Actor::Operator,
-        )
-        .await
-        .unwrap();
-        let pair = format!("{}:{}", record.id.as_str(), secret.unwrap().expose_secret());
-        basics.push(format!("Basic {}", STANDARD.encode(pair)));
-        ids.push(record.id.as_str().to_owned());
-    }
+    let app = register(&s, "read").await;
+    let watcher = register(&s, "read").await;
     s.register("alice", PASSWORD).await;
     let own = s.password_grant("alice", PASSWORD).await.access;
     let r = s
         .send(
             Req::post("/oauth/token")
-                .header("authorization", &basics[0])
+                .header("authorization", app.basic())
                 .form(&[
                     (
                         "grant_type",
@@ -319,15 +301,9 @@ async fn a_client_deleted_elsewhere_while_the_feed_is_down_ends_its_users_tokens
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let held = r.json()["access_token"].as_str().unwrap().to_owned();
     let active = |token: String| {
-        let (s, watcher) = (&s, basics[1].clone());
+        let (s, watcher) = (&s, &watcher);
         async move {
-            s.send(
-                Req::post("/oauth/introspect")
-                    .header("authorization", watcher)
-                    .form(&[("token", token.as_str())]),
-            )
-            .await
-            .json()["active"]
+            introspect(s, watcher, &token).await.json()["active"]
                 .as_bool()
                 .unwrap()
         }
@@ -337,7 +313,7 @@ async fn a_client_deleted_elsewhere_while_the_feed_is_down_ends_its_users_tokens
     let now = s.state.now();
     store
         .add_revocation(&Revocation::User {
-            user_id: ids[0].clone(),
+            user_id: app.id.clone(),
             not_before: now.plus(1),
             expires_at: now.plus(3600),
         })

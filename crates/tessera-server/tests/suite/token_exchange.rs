@@ -9,10 +9,11 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
-use tessera_core::client::{ClientId, NewClient, Scope};
+use tessera_core::client::ClientId;
 use tessera_server::service::{self, ACCESS_TOKEN_TYPE};
 use tokio::task::JoinHandle;
 
+use crate::clients_oauth::{Client, introspect, register};
 use crate::common::{PASSWORD, Req, Resp, TestServer, jwt_part};
 
 const API: &str = "https://api.example";
@@ -98,47 +99,17 @@ async fn exchange(s: &TestServer, subject: &str, extra: &[(&str, &str)]) -> Valu
     r.json()
 }
 
-/// A confidential client allowed to introspect; its Basic header.
-async fn introspector(s: &TestServer) -> String {
-    let (record, secret) = service::register_client(
-        &s.state,
-        NewClient {
-            name: "api".into(),
-            scope: Scope::parse("read").unwrap(),
-            ..NewClient::default()
-        },
-        &service::Actor::Operator,
-    )
-    .await
-    .unwrap();
-    let pair = format!("{}:{}", record.id.as_str(), secret.unwrap().expose_secret());
-    format!("Basic {}", STANDARD.encode(pair))
-}
-
-/// The client id a `Basic` header of [`introspector`] names.
-fn client_id_of(basic: &str) -> ClientId {
-    let pair = STANDARD
-        .decode(basic.trim_start_matches("Basic "))
-        .map(|b| String::from_utf8(b).unwrap())
-        .unwrap();
-    ClientId::parse(pair.split(':').next().unwrap()).unwrap()
-}
-
-async fn active(s: &TestServer, basic: &str, token: &str) -> bool {
-    let r = s
-        .send(
-            Req::post("/oauth/introspect")
-                .header("authorization", basic)
-                .form(&[("token", token)]),
-        )
-        .await;
-    r.json()["active"].as_bool().unwrap()
+/// Whether introspection, asked by `client`, says `token` is live.
+async fn active(s: &TestServer, client: &Client, token: &str) -> bool {
+    introspect(s, client, token).await.json()["active"]
+        .as_bool()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn a_session_becomes_an_audience_bound_token_that_dies_with_it() {
     let s = server().await;
-    let api = introspector(&s).await;
+    let api = register(&s, "read").await;
     s.register("alice", PASSWORD).await;
     let browser = s.login("alice", PASSWORD).await;
     let body = exchange(&s, &browser.token, &[("audience", API)]).await;
@@ -245,13 +216,13 @@ async fn an_exchanged_token_never_outlives_or_outreaches_its_subject() {
 #[tokio::test]
 async fn an_authenticated_client_owns_the_new_token() {
     let s = server().await;
-    let basic = introspector(&s).await;
+    let client = register(&s, "read").await;
     s.register("alice", PASSWORD).await;
     let app = s.password_grant("alice", PASSWORD).await;
-    let r = exchange_as(&s, Some(&basic), &app.access, &[("audience", API)]).await;
+    let r = exchange_as(&s, Some(&client.basic()), &app.access, &[("audience", API)]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let claims = jwt_part(r.json()["access_token"].as_str().unwrap(), 1);
-    assert_eq!(claims["client_id"], client_id_of(&basic).as_str());
+    assert_eq!(claims["client_id"], client.id.as_str());
     // A wrong secret is not ignored.
     let wrong = format!("Basic {}", STANDARD.encode("nobody:tcs_x"));
     let r = exchange_as(&s, Some(&wrong), &app.access, &[]).await;
@@ -265,8 +236,8 @@ async fn an_authenticated_client_owns_the_new_token() {
 #[tokio::test]
 async fn an_exchanged_token_is_revoked_by_its_client() {
     let s = server().await;
-    let owner = introspector(&s).await;
-    let stranger = introspector(&s).await;
+    let owner = register(&s, "read").await;
+    let stranger = register(&s, "read").await;
     s.register("alice", PASSWORD).await;
     let app = s.password_grant("alice", PASSWORD).await;
     let revoke = |basic: Option<&str>, token: &str| {
@@ -277,14 +248,14 @@ async fn an_exchanged_token_is_revoked_by_its_client() {
         req
     };
 
-    let owned = exchange_as(&s, Some(&owner), &app.access, &[("audience", API)]).await;
+    let owned = exchange_as(&s, Some(&owner.basic()), &app.access, &[("audience", API)]).await;
     let owned = owned.json()["access_token"].as_str().unwrap().to_owned();
-    let r = s.send(revoke(Some(&stranger), &owned)).await;
+    let r = s.send(revoke(Some(&stranger.basic()), &owned)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert_eq!(r.error_code(), "unauthorized_client");
     assert!(active(&s, &owner, &owned).await);
     assert_eq!(
-        s.send(revoke(Some(&owner), &owned)).await.status,
+        s.send(revoke(Some(&owner.basic()), &owned)).await.status,
         StatusCode::OK
     );
     assert!(!active(&s, &owner, &owned).await);
@@ -307,7 +278,7 @@ async fn an_exchanged_token_is_revoked_by_its_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchanges_racing_a_logout_all_die_with_it() {
     let s = Arc::new(server().await);
-    let api = introspector(&s).await;
+    let api = register(&s, "read").await;
     s.register("alice", PASSWORD).await;
     let browser = s.login("alice", PASSWORD).await;
     let exchangers = racing_exchanges(&s, None, &browser.token, "invalid_grant").await;
@@ -333,12 +304,12 @@ async fn exchanges_racing_a_logout_all_die_with_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_client_takes_the_tokens_it_holds_for_users_with_it() {
     let s = Arc::new(server().await);
-    let watcher = introspector(&s).await;
-    let app = introspector(&s).await;
+    let watcher = register(&s, "read").await;
+    let app = register(&s, "read").await;
     s.register("alice", PASSWORD).await;
     let own = s.password_grant("alice", PASSWORD).await.access;
-    let exchangers = racing_exchanges(&s, Some(&app), &own, "invalid_client").await;
-    let id = client_id_of(&app);
+    let exchangers = racing_exchanges(&s, Some(&app.basic()), &own, "invalid_client").await;
+    let id = ClientId::parse(&app.id).unwrap();
     assert!(
         service::delete_client(&s.state, &id, &service::Actor::Operator)
             .await
