@@ -422,6 +422,21 @@ async fn next_event(
     }
 }
 
+/// Opens the revocation stream as `client`: 200, `text/event-stream`; its body.
+async fn stream(s: &TestServer, client: &Client) -> axum::body::Body {
+    let resp = s
+        .open(Req::get("/v1/revocations/stream").header("authorization", client.basic()))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    resp.into_body()
+}
+
 /// The stream's heartbeat period (`HEARTBEAT` in `routes/revocations.rs`).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
@@ -429,11 +444,7 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 async fn an_idle_stream_carries_a_heartbeat_comment_every_period() {
     let s = TestServer::new().await;
     let rs = register(&s, "read").await;
-    let resp = s
-        .open(Req::get("/v1/revocations/stream").header("authorization", rs.basic()))
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body();
+    let mut body = stream(&s, &rs).await;
     let mut buf = String::new();
     // Nothing is revoked: every block is a heartbeat, each within a period plus a margin for
     // a loaded machine — twice, so the beat repeats rather than only opening the stream.
@@ -452,17 +463,7 @@ async fn an_idle_stream_carries_a_heartbeat_comment_every_period() {
 async fn the_stream_pushes_revocations_resumes_and_ends_on_shutdown() {
     let s = TestServer::new().await;
     let rs = register(&s, "read").await;
-    let resp = s
-        .open(Req::get("/v1/revocations/stream").header("authorization", rs.basic()))
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let mut body = resp.into_body();
+    let mut body = stream(&s, &rs).await;
     let mut buf = String::new();
     let revoke = |jti: &str| Revocation::Token {
         jti: jti.into(),
@@ -519,10 +520,7 @@ async fn a_subscriber_that_falls_behind_is_cut_off_and_resumes_from_its_cursor()
         .as_str()
         .unwrap()
         .to_owned();
-    let slow = s
-        .open(Req::get("/v1/revocations/stream").header("authorization", rs.basic()))
-        .await;
-    let mut slow = slow.into_body();
+    let mut slow = stream(&s, &rs).await;
     // A burst far beyond what one subscriber may buffer, while it reads nothing.
     for i in 0..1_500 {
         s.state
