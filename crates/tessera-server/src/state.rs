@@ -2,8 +2,10 @@
 //!
 //! The state holds nothing that is not also in the store: the key ring and the revocation list
 //! are caches — the list kept exact by the store's push feed (see [`crate::revocations`]), the
-//! ring reloaded every second — so any number of instances can serve one store. Argon2 work runs on the blocking pool behind a semaphore so a
-//! burst of logins cannot starve the async runtime.
+//! ring reloaded every second — so any number of instances can serve one store. Argon2 work
+//! waits in a bounded queue and runs on the blocking pool (`hashing`), so a burst of logins
+//! can neither starve the async runtime nor queue without bound; the ring is loaded, opened
+//! and sealed with the instance's KEK in `keys`.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;

@@ -3,8 +3,9 @@
 //! Design decision: durability and atomicity come from SQLite itself, never from an in-process
 //! lock, so several pools — or several processes — on one file stay correct. The file is opened
 //! with `journal_mode=WAL` and `synchronous=FULL` (a `kill -9` loses nothing that was
-//! acknowledged) and `secure_delete=ON` (replaced key secrets leave no bytes behind), and every read-modify-write (refresh rotation, the first signing key) runs in
-//! a `BEGIN IMMEDIATE` transaction, which takes the database's write lock before reading so two
+//! acknowledged) and `secure_delete=ON` (replaced key secrets leave no bytes behind), and
+//! every read-modify-write (refresh rotation, the first signing key) runs in a `BEGIN
+//! IMMEDIATE` transaction, which takes the database's write lock before reading so two
 //! writers can never both act on the same stale read. Rotations in one process go through one
 //! writer task that commits them in groups (`rotations`): one disk sync for many rotations,
 //! and no rotation sleeping in SQLite's busy handler (1, 2, 5… ms) behind another of its own
