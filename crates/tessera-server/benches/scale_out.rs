@@ -170,8 +170,16 @@ async fn session_checks(name: &str, s: AppState) {
 }
 
 async fn jwt_checks(s: AppState) {
-    let jwt = service::issue_access(&s, "bench", Some("bench"), Some("sid"), None, "first-party")
-        .unwrap();
+    let jwt = service::issue_access(
+        &s,
+        "bench",
+        Some("bench"),
+        Some("sid"),
+        None,
+        "first-party",
+        None,
+    )
+    .unwrap();
     let mut samples = Vec::new();
     let start = Instant::now();
     while start.elapsed() < THROUGHPUT_WINDOW {

@@ -107,6 +107,7 @@ fn token(state: &AppState, n: usize) -> String {
         Some(&sid),
         Some("read"),
         FIRST_PARTY_CLIENT,
+        None,
     )
     .unwrap()
 }

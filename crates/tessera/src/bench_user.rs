@@ -64,6 +64,7 @@ pub async fn bench_user(
                 sid.as_deref(),
                 None,
                 "first-party",
+                None,
             )
             .map_err(|e| format!("issuing an access token: {e}"))
         })

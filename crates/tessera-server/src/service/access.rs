@@ -23,26 +23,12 @@ pub(super) struct Binding<'a> {
     pub refresh: Option<&'a str>,
 }
 
-/// Mints a bearer access JWT (RFC 9068) signed with the current key.
+/// Mints an access JWT (RFC 9068) signed with the current key: a bearer token, or one bound
+/// to the DPoP key `jkt` (`cnf.jkt`) when one is given.
 ///
 /// # Errors
 /// If there is no current key or signing fails.
 pub fn issue_access(
-    state: &AppState,
-    user_id: &str,
-    username: Option<&str>,
-    sid: Option<&str>,
-    scope: Option<&str>,
-    client_id: &str,
-) -> Result<String, ApiError> {
-    issue_bound_access(state, user_id, username, sid, scope, client_id, None)
-}
-
-/// [`issue_access`], bound to the DPoP key `jkt` (`cnf.jkt`) when one is given.
-///
-/// # Errors
-/// If there is no current key or signing fails.
-pub(super) fn issue_bound_access(
     state: &AppState,
     user_id: &str,
     username: Option<&str>,

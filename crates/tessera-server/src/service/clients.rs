@@ -14,7 +14,7 @@ use crate::state::AppState;
 use super::audit::{Actor, record_admin_action};
 use tessera_core::audit::EventKind;
 
-use super::access::{issue_bound_access, token_type};
+use super::access::{issue_access, token_type};
 use super::grants::TokenResponse;
 
 /// The registered, confidential client these credentials name, if the secret is right.
@@ -191,7 +191,7 @@ pub async fn client_credentials(
     };
     let scope = (!scope.is_empty()).then(|| scope.to_string());
     let id = client.id.as_str();
-    let access = issue_bound_access(state, id, None, None, scope.as_deref(), id, jkt)?;
+    let access = issue_access(state, id, None, None, scope.as_deref(), id, jkt)?;
     Ok(TokenResponse {
         access_token: access,
         token_type: token_type(jkt),

@@ -12,7 +12,7 @@ use tessera_core::refresh::RefreshFamily;
 use tessera_core::session::SessionKind;
 use tessera_store::User;
 
-use super::access::{Binding, issue_bound_access, token_type};
+use super::access::{Binding, issue_access, token_type};
 use super::authorize::{Redeem, redeem};
 use super::clients::{authenticate_client, client_credentials, identify_public_client};
 use super::exchange::{Exchange, exchange};
@@ -410,7 +410,7 @@ pub(super) async fn open_app_session(
     };
     confirm_login(state, user, &session.id, client, how).await?;
     let issued_to = client_id.unwrap_or(FIRST_PARTY_CLIENT);
-    let access_token = issue_bound_access(
+    let access_token = issue_access(
         state,
         &user.id,
         Some(&user.username),

@@ -8,7 +8,7 @@ use tessera_core::opaque::{OpaqueToken, TokenKind};
 use tessera_core::refresh;
 use tessera_store::{RotateOutcome, Successor};
 
-use super::access::{issue_bound_access, token_type};
+use super::access::{issue_access, token_type};
 use super::grants::{FIRST_PARTY_CLIENT, TokenResponse};
 use super::sessions::revoke_family_tree;
 use super::{ClientContext, audit, internal, revoke_session, use_session};
@@ -172,7 +172,7 @@ pub async fn refresh(
     };
     let client = family.client_id.as_deref().unwrap_or(FIRST_PARTY_CLIENT);
     let jkt = proof.map(VerifiedProof::jkt);
-    let access_token = issue_bound_access(
+    let access_token = issue_access(
         state,
         &family.user_id,
         username.as_deref(),

@@ -160,6 +160,7 @@ async fn a_burst_of_distinct_tokens_never_grows_the_cache_past_its_capacity() {
             Some(&sid),
             None,
             service::FIRST_PARTY_CLIENT,
+            None,
         )
         .unwrap();
         assert_eq!(s.userinfo_bearer(&jwt).await.status, StatusCode::OK, "#{n}");

@@ -36,7 +36,8 @@ fn published(state: &AppState) -> usize {
 
 /// A token signed now by `signer`, which `verifier` must accept.
 async fn assert_verifies(signer: &AppState, verifier: &AppState, when: &str) {
-    let token = service::issue_access(signer, "u1", Some("alice"), None, None, "tessera").unwrap();
+    let token =
+        service::issue_access(signer, "u1", Some("alice"), None, None, "tessera", None).unwrap();
     if let Err(e) = auth::verify_jwt(verifier, &token).await {
         panic!("{when}: a token signed by one instance is refused by the other: {e:?}");
     }
@@ -55,7 +56,8 @@ async fn the_server_rotates_and_retires_its_keys_on_schedule() {
         }
         assert!(published(&s.state) <= 3);
         // Every token signed so far verifies until it expires, whatever rotated meanwhile.
-        let token = service::issue_access(&s.state, "u1", None, None, None, "tessera").unwrap();
+        let token =
+            service::issue_access(&s.state, "u1", None, None, None, "tessera", None).unwrap();
         old_tokens.push((token, s.state.now().plus(60)));
         old_tokens.retain(|(_, exp)| exp.0 > s.state.now().0);
         for (token, _) in &old_tokens {
